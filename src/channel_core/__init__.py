@@ -1,0 +1,123 @@
+"""channel_core: connect shipping software to online stores through channel plugins.
+
+Hosts discover channels with :meth:`Channels.discover`, then call the typed
+facade: ``channels["oxatis"].connect(settings)``, ``fetch_orders``,
+``map_status`` and ``notify_shipment``. Plugins implement the hooks in
+:mod:`channel_core.hookspecs` with :data:`hookimpl`.
+"""
+
+from channel_core.errors import (
+    AuthenticationError,
+    ChannelAPIError,
+    ChannelError,
+    ChannelNotFound,
+    ClientError,
+    ConfigurationError,
+    NotFoundError,
+    PayloadError,
+    PluginError,
+    QuotaExhaustedError,
+    RateLimitedError,
+    RetriableError,
+    ServerError,
+    StatusMappingError,
+    TransportError,
+)
+from channel_core.hookspecs import hookimpl
+from channel_core.hooktypes import (
+    Capabilities,
+    ChannelInfo,
+    Connection,
+    FailedOrder,
+    OrderPage,
+    OrderQuery,
+    SettingSpec,
+    StoreStatus,
+)
+from channel_core.http import HttpClient, RateLimiter, RetryPolicy
+from channel_core.models import (
+    Address,
+    Buyer,
+    Discount,
+    ItemOption,
+    LineItem,
+    Note,
+    NoteType,
+    NotificationResult,
+    NotificationStatus,
+    Order,
+    OrderStatus,
+    Payment,
+    PickupPoint,
+    Shipment,
+    ShipmentItem,
+    Shipping,
+    SkippedOrder,
+    Weight,
+    WeightUnit,
+    from_dict,
+    to_dict,
+)
+from channel_core.registry import Channel, Channels, LoadFailure
+from channel_core.secret import Secret
+from channel_core.status import StatusMapping, UnmappedCodes
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Address",
+    "AuthenticationError",
+    "Buyer",
+    "Capabilities",
+    "Channel",
+    "ChannelAPIError",
+    "ChannelError",
+    "ChannelInfo",
+    "ChannelNotFound",
+    "Channels",
+    "ClientError",
+    "ConfigurationError",
+    "Connection",
+    "Discount",
+    "FailedOrder",
+    "HttpClient",
+    "ItemOption",
+    "LineItem",
+    "LoadFailure",
+    "Note",
+    "NoteType",
+    "NotFoundError",
+    "NotificationResult",
+    "NotificationStatus",
+    "Order",
+    "OrderPage",
+    "OrderQuery",
+    "OrderStatus",
+    "PayloadError",
+    "Payment",
+    "PickupPoint",
+    "PluginError",
+    "QuotaExhaustedError",
+    "RateLimitedError",
+    "RateLimiter",
+    "RetriableError",
+    "RetryPolicy",
+    "Secret",
+    "ServerError",
+    "SettingSpec",
+    "Shipment",
+    "ShipmentItem",
+    "Shipping",
+    "SkippedOrder",
+    "StatusMapping",
+    "StatusMappingError",
+    "StoreStatus",
+    "TransportError",
+    "UnmappedCodes",
+    "Weight",
+    "WeightUnit",
+    "__version__",
+    "from_dict",
+    "hookimpl",
+    "to_dict",
+]

@@ -1,0 +1,168 @@
+"""The values that travel through the hooks, besides the canonical order model.
+
+``ChannelInfo`` describes a channel; ``Connection`` is a connected store;
+``OrderQuery`` asks for orders; ``OrderPage`` is one streamed page of answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from channel_core.models import Order, OrderStatus, SkippedOrder
+from channel_core.status import StatusMapping, UnmappedCodes
+
+__all__ = [
+    "Capabilities",
+    "ChannelInfo",
+    "Connection",
+    "FailedOrder",
+    "OrderPage",
+    "OrderQuery",
+    "SettingSpec",
+    "StoreStatus",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    """One setting a channel needs to connect."""
+
+    name: str
+    type: str = "str"
+    required: bool = False
+    secret: bool = False
+    default: Any = None
+    help: str = ""
+    env: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a channel can do.
+
+    :ivar import_features: order fields and features the import fills in.
+    :ivar notification_fields: ``Shipment`` fields sent to the channel.
+    :ivar notification_fields_not_sent: ``Shipment`` fields accepted but not transmitted.
+    """
+
+    import_features: tuple[str, ...] = ()
+    notification_fields: tuple[str, ...] = ()
+    notification_fields_not_sent: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    name: str
+    display_name: str
+    version: str
+    settings: tuple[SettingSpec, ...]
+    capabilities: Capabilities
+    default_status_mapping: Mapping[OrderStatus, tuple[str, ...]]
+    description: str = ""
+
+    def setting(self, name: str) -> SettingSpec:
+        for spec in self.settings:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    """A status defined in the store (an Oxatis progress state, for instance)."""
+
+    code: str
+    name: str
+    channel_id: str | None = None
+
+
+class Connection:
+    """A connected store, returned by ``connect`` and passed back to the other hooks.
+
+    Plugins subclass it to keep their API client and whatever connect loaded.
+    ``account_id`` identifies the store for checkpoints and ledgers and never
+    contains a secret.
+    """
+
+    def __init__(
+        self,
+        *,
+        channel: str,
+        account_id: str,
+        status_mapping: StatusMapping,
+        store_statuses: tuple[StoreStatus, ...] = (),
+    ) -> None:
+        self.channel = channel
+        self.account_id = account_id
+        self.status_mapping = status_mapping
+        self.store_statuses = store_statuses
+        self.unmapped_statuses = UnmappedCodes()
+
+    def close(self) -> None:
+        """Release network resources. Safe to call twice."""
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(channel={self.channel!r}, account_id={self.account_id!r})"
+
+
+def _no_known_versions(order_id: str) -> str | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderQuery:
+    """What ``fetch_orders`` should return.
+
+    :ivar modified_since: aware UTC start of the modification window (inclusive).
+    :ivar modified_until: aware UTC end of the window; ``None`` means now.
+    :ivar known_version: the host's stored version token for an order id, or
+        ``None``; the channel skips fetching details for orders whose version
+        is unchanged and lists them in ``OrderPage.unchanged``.
+    :ivar resume: a ``checkpoint`` from an interrupted run's last stored page.
+    :ivar retry_order_ids: orders that failed last time; fetched first, by id.
+    """
+
+    modified_since: datetime
+    modified_until: datetime | None = None
+    known_version: Callable[[str], str | None] = _no_known_versions
+    resume: str | None = None
+    retry_order_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FailedOrder:
+    """An order that could not be fetched this time; the host retries it next run."""
+
+    order_id: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPage:
+    """One page of ``fetch_orders`` output.
+
+    :ivar orders: canonical orders, new or changed.
+    :ivar skipped: orders that cannot be imported, with the reason.
+    :ivar failed: orders whose fetch failed (retry them later).
+    :ivar unchanged: ids whose version matched ``OrderQuery.known_version``.
+    :ivar versions: order id to the channel's version token, for every listed order.
+    :ivar checkpoint: opaque; store it with the page, pass it back as ``OrderQuery.resume``.
+    :ivar window_until: the end of the window this page belongs to.
+    """
+
+    orders: tuple[Order, ...] = ()
+    skipped: tuple[SkippedOrder, ...] = ()
+    failed: tuple[FailedOrder, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    versions: Mapping[str, str] = field(default_factory=dict)
+    checkpoint: str | None = None
+    window_until: datetime | None = None

@@ -1,0 +1,326 @@
+"""One HTTP client for every channel: timeouts, retries as data, a rate limit, a log line per call.
+
+Retry rules:
+
+* reads (``idempotent=True``) are retried on any :class:`~channel_core.errors.RetriableError`;
+* writes are retried only when the error says the request never reached the
+  server (``request_sent=False``: connect errors, 429, 503 before processing, or a
+  channel-specific "not processed" reply such as maintenance);
+* ``Retry-After`` (seconds or an HTTP date) is honoured as given, without jitter,
+  up to ``retry_after_cap``; otherwise the wait is exponential with jitter;
+* attempts and the total time spent waiting are both bounded.
+
+Channel-specific reply checks run inside the retry loop through the ``parse``
+callable, so a channel can turn a body-level status into a retriable error.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+import tenacity
+
+from channel_core.errors import (
+    AuthenticationError,
+    ChannelAPIError,
+    ClientError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+from channel_core.logs import get_logger
+
+__all__ = ["HttpClient", "RateLimiter", "RetryPolicy", "parse_retry_after"]
+
+logger = get_logger(__name__)
+T = TypeVar("T")
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try again. All durations are seconds."""
+
+    max_attempts: int = 5
+    max_total_delay: float = 60.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 20.0
+    jitter: float = 0.5
+    retry_after_cap: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("RetryPolicy.max_attempts must be at least 1")
+        if self.max_total_delay < 0 or self.backoff_initial < 0 or self.backoff_max < 0:
+            raise ValueError("RetryPolicy durations must not be negative")
+
+    @classmethod
+    def never(cls) -> RetryPolicy:
+        return cls(max_attempts=1)
+
+    def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Exponential backoff with jitter for the wait after ``attempt`` (1-based)."""
+        base = min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1)))
+        jitter = (rng or random).uniform(0, self.jitter) if self.jitter else 0.0
+        return min(self.backoff_max, base + jitter)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Parse a ``Retry-After`` header given as seconds or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(0.0, seconds)
+
+
+class RateLimiter:
+    """A thread-safe limit of ``rate`` requests per second with bursts of ``burst``."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: int = 1,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("RateLimiter rate must be positive")
+        self.rate = rate
+        self.burst = max(1, burst)
+        self._interval = 1.0 / rate
+        self._clock = clock
+        self._sleep = sleep
+        self._tat = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Wait for a slot; return how long we waited."""
+        with self._lock:
+            now = self._clock()
+            tat = max(self._tat, now)
+            wait = tat - (self.burst - 1) * self._interval - now
+            self._tat = tat + self._interval
+        if wait > 0:
+            self._sleep(wait)
+            return wait
+        return 0.0
+
+
+class _Wait(tenacity.wait.wait_base):
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            wait = min(exc.retry_after, self.policy.retry_after_cap)
+        else:
+            wait = self.policy.backoff(retry_state.attempt_number)
+        remaining = self.policy.max_total_delay - retry_state.idle_for
+        return max(0.0, min(wait, remaining))
+
+
+class HttpClient:
+    """A thin wrapper over :class:`httpx.Client` shared by channel plugins.
+
+    :param channel: channel name, used in errors and logs.
+    :param base_url: the API root; paths are joined to it.
+    :param transport: an httpx transport (tests inject one; vcrpy patches the default).
+    :param sleep: the sleeper used between retries and by the rate limiter.
+    """
+
+    def __init__(
+        self,
+        *,
+        channel: str,
+        base_url: str,
+        timeout: httpx.Timeout | None = None,
+        retry_policy: RetryPolicy | None = None,
+        rate_limiter: RateLimiter | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Sleep = time.sleep,
+        headers: Mapping[str, str] | None = None,
+        max_connections: int = 20,
+    ) -> None:
+        self.channel = channel
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.rate_limiter = rate_limiter
+        self._sleep = sleep
+        self._client = httpx.Client(
+            base_url=base_url,
+            timeout=timeout or httpx.Timeout(30.0, connect=10.0),
+            transport=transport,
+            headers=dict(headers or {}),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            follow_redirects=False,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return str(self._client.base_url)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"HttpClient(channel={self.channel!r}, base_url={self.base_url!r})"
+
+    def post_form(
+        self,
+        path: str,
+        form: Mapping[str, str],
+        *,
+        operation: str,
+        idempotent: bool,
+        parse: Callable[[httpx.Response], T],
+    ) -> T:
+        """POST ``form`` url-encoded and return ``parse(response)``, retrying per the policy."""
+        return self.request("POST", path, data=form, operation=operation, idempotent=idempotent, parse=parse)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        idempotent: bool,
+        parse: Callable[[httpx.Response], T],
+        data: Mapping[str, str] | None = None,
+    ) -> T:
+        policy = self.retry_policy
+
+        def should_retry(exc: BaseException) -> bool:
+            if not isinstance(exc, ChannelAPIError) or not exc.retriable:
+                return False
+            return idempotent or not exc.request_sent
+
+        def stop(retry_state: tenacity.RetryCallState) -> bool:
+            return (
+                retry_state.attempt_number >= policy.max_attempts
+                or retry_state.idle_for >= policy.max_total_delay
+            )
+
+        def before_sleep(retry_state: tenacity.RetryCallState) -> None:
+            exc = retry_state.outcome.exception() if retry_state.outcome else None
+            logger.warning(
+                "http_retry",
+                channel=self.channel,
+                operation=operation,
+                attempt=retry_state.attempt_number,
+                wait=round(retry_state.upcoming_sleep, 3),
+                error=type(exc).__name__,
+            )
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(should_retry),
+            wait=_Wait(policy),
+            stop=stop,
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=before_sleep,
+        )
+        attempt_box = [0]
+
+        def once() -> T:
+            attempt_box[0] += 1
+            return self._send_once(method, path, data, operation, attempt_box[0], parse)
+
+        return retrying(once)
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        data: Mapping[str, str] | None,
+        operation: str,
+        attempt: int,
+        parse: Callable[[httpx.Response], T],
+    ) -> T:
+        if self.rate_limiter is not None:
+            self.rate_limiter.acquire()
+        started = time.perf_counter()
+        status: int | str = "error"
+        try:
+            try:
+                response = self._client.request(method, path, data=data)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                raise TransportError(
+                    f"could not connect ({type(exc).__name__})",
+                    channel=self.channel,
+                    operation=operation,
+                    request_sent=False,
+                ) from None
+            except httpx.TimeoutException as exc:
+                raise TransportError(
+                    f"timed out waiting for the reply ({type(exc).__name__})",
+                    channel=self.channel,
+                    operation=operation,
+                ) from None
+            except httpx.TransportError as exc:
+                raise TransportError(
+                    f"connection failed ({type(exc).__name__})", channel=self.channel, operation=operation
+                ) from None
+            status = response.status_code
+            self._raise_for_status(response, operation)
+            result = parse(response)
+            return result
+        except ChannelAPIError as exc:
+            if exc.status_code is not None:
+                status = exc.status_code
+            raise
+        finally:
+            logger.info(
+                "http_request",
+                channel=self.channel,
+                operation=operation,
+                status=status,
+                attempt=attempt,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+
+    def _raise_for_status(self, response: httpx.Response, operation: str) -> None:
+        code = response.status_code
+        if code < 400:
+            return
+        kwargs: dict[str, Any] = {"channel": self.channel, "operation": operation, "status_code": code}
+        if code == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise RateLimitedError(
+                "rate limited by the server", retry_after=retry_after, request_sent=False, **kwargs
+            )
+        if code in (401, 403):
+            raise AuthenticationError("credentials rejected", **kwargs)
+        if code == 404:
+            raise NotFoundError("not found", **kwargs)
+        if code == 503:
+            raise ServerError("service unavailable", request_sent=False, **kwargs)
+        if code >= 500:
+            raise ServerError(f"server error HTTP {code}", **kwargs)
+        raise ClientError(f"request rejected HTTP {code}", **kwargs)

@@ -1,0 +1,331 @@
+"""The canonical order model: what every channel produces and every host consumes.
+
+Names follow ShipEngine Connect's order-source model. All classes are frozen
+dataclasses; money is :class:`~decimal.Decimal`, datetimes are timezone-aware
+UTC, and identifiers, postcodes, phones and SKUs are strings so that leading
+zeros survive. Sequences are tuples so that orders stay hashable and immutable.
+
+:func:`to_dict` and :func:`from_dict` give a lossless JSON round trip using
+exactly the snake_case field names below; ledgers and the CLI rely on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import types
+import typing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+__all__ = [
+    "Address",
+    "Buyer",
+    "Discount",
+    "ItemOption",
+    "LineItem",
+    "Note",
+    "NoteType",
+    "NotificationResult",
+    "NotificationStatus",
+    "Order",
+    "OrderStatus",
+    "Payment",
+    "PickupPoint",
+    "Shipment",
+    "ShipmentItem",
+    "Shipping",
+    "SkippedOrder",
+    "Weight",
+    "WeightUnit",
+    "from_dict",
+    "to_dict",
+]
+
+
+class OrderStatus(enum.StrEnum):
+    """Canonical order statuses every channel maps onto."""
+
+    AWAITING_PAYMENT = "awaiting_payment"
+    AWAITING_SHIPMENT = "awaiting_shipment"
+    SHIPPED = "shipped"
+    CANCELLED = "cancelled"
+    ON_HOLD = "on_hold"
+
+
+class NoteType(enum.StrEnum):
+    INTERNAL = "internal"
+    FROM_BUYER = "from_buyer"
+    GIFT_MESSAGE = "gift_message"
+    SHIPPING_INSTRUCTIONS = "shipping_instructions"
+    OTHER = "other"
+
+
+class WeightUnit(enum.StrEnum):
+    GRAM = "g"
+    KILOGRAM = "kg"
+    OUNCE = "oz"
+    POUND = "lb"
+
+
+class NotificationStatus(enum.StrEnum):
+    SENT = "sent"
+    ALREADY_SENT = "already_sent"
+    FAILED = "failed"
+
+
+def _require_utc(owner: str, name: str, value: datetime | None) -> None:
+    if value is None:
+        return
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{owner}.{name} must be timezone-aware (got naive {value.isoformat()})")
+    if value.utcoffset() != UTC.utcoffset(None):
+        raise ValueError(f"{owner}.{name} must be in UTC (got offset {value.utcoffset()})")
+
+
+@dataclass(frozen=True, slots=True)
+class Weight:
+    value: Decimal
+    unit: WeightUnit = WeightUnit.GRAM
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    name: str | None = None
+    company: str | None = None
+    line1: str | None = None
+    line2: str | None = None
+    line3: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country_code: str | None = None
+    phone: str | None = None
+
+    def is_empty(self) -> bool:
+        """True when no street, city or postcode is present (names alone do not ship)."""
+        return not any((self.line1, self.line2, self.line3, self.city, self.postal_code))
+
+
+@dataclass(frozen=True, slots=True)
+class Buyer:
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOption:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    line_item_id: str
+    sku: str | None
+    name: str
+    quantity: int
+    unit_price: Decimal
+    product_id: str | None = None
+    weight: Weight | None = None
+    image_url: str | None = None
+    options: tuple[ItemOption, ...] = ()
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Discount:
+    code: str | None
+    amount: Decimal
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    method: str | None = None
+    status: str | None = None
+    amount_paid: Decimal | None = None
+    shipping_amount: Decimal | None = None
+    tax_amount: Decimal | None = None
+    discounts: tuple[Discount, ...] = ()
+    coupon_codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PickupPoint:
+    carrier: str
+    point_id: str
+    service_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Shipping:
+    requested_service: str | None = None
+    carrier_code: str | None = None
+    pickup_point: PickupPoint | None = None
+    is_gift: bool = False
+    gift_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    type: NoteType
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    channel: str
+    order_id: str
+    order_number: str
+    status: OrderStatus
+    channel_status: str | None
+    created_at: datetime
+    modified_at: datetime
+    ship_to: Address
+    paid_at: datetime | None = None
+    currency: str | None = None
+    buyer: Buyer = field(default_factory=Buyer)
+    bill_to: Address | None = None
+    items: tuple[LineItem, ...] = ()
+    payment: Payment = field(default_factory=Payment)
+    shipping: Shipping = field(default_factory=Shipping)
+    notes: tuple[Note, ...] = ()
+    weight: Weight | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("created_at", "modified_at", "paid_at"):
+            _require_utc("Order", name, getattr(self, name))
+        if not self.order_id:
+            raise ValueError("Order.order_id must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedOrder:
+    """An order the channel returned but that cannot be imported, and why."""
+
+    order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentItem:
+    line_item_id: str | None = None
+    sku: str | None = None
+    quantity: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Shipment:
+    """What the host tells a channel once a parcel ships."""
+
+    order_id: str
+    tracking_number: str
+    carrier: str
+    tracking_url: str | None = None
+    service: str | None = None
+    ship_date: datetime | None = None
+    shipping_cost: Decimal | None = None
+    notes_to_buyer: str | None = None
+    items: tuple[ShipmentItem, ...] = ()
+
+    def __post_init__(self) -> None:
+        _require_utc("Shipment", "ship_date", self.ship_date)
+        if not self.order_id:
+            raise ValueError("Shipment.order_id must not be empty")
+        if not self.tracking_number:
+            raise ValueError("Shipment.tracking_number must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationResult:
+    status: NotificationStatus
+    fields_sent: tuple[str, ...] = ()
+    message: str | None = None
+
+
+# --------------------------------------------------------------------------- JSON codec
+
+T = TypeVar("T")
+
+
+def _encode(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value.value if isinstance(value, enum.Enum) else value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {str(_encode(k)): _encode(v) for k, v in value.items()}
+    raise TypeError(f"cannot encode {type(value).__name__} to JSON")
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """Encode a model instance as JSON-ready data (Decimal as string, datetimes ISO 8601 'Z')."""
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+        raise TypeError(f"to_dict expects a model instance, got {type(obj).__name__}")
+    encoded: dict[str, Any] = _encode(obj)
+    return encoded
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _decode(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _decode(args[0], value, where)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ValueError(f"{where}: expected a list")
+        inner = typing.get_args(tp)[0]
+        return tuple(_decode(inner, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if value is None:
+        raise ValueError(f"{where}: missing value")
+    if tp is Decimal:
+        return Decimal(str(value))
+    if tp is datetime:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            raise ValueError(f"{where}: naive datetime {value!r}")
+        return parsed.astimezone(UTC)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(value)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _from_mapping(tp, value, where)
+    if tp in (str, int, bool):
+        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+            raise ValueError(f"{where}: expected {tp.__name__}, got {type(value).__name__}")
+        return value
+    raise TypeError(f"{where}: unsupported type {tp!r}")
+
+
+def _from_mapping(cls: type[T], data: Any, where: str) -> T:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected an object")
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in data:
+            kwargs[f.name] = _decode(hints[f.name], data[f.name], f"{where}.{f.name}")
+    return cls(**kwargs)
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Rebuild a model instance from :func:`to_dict` output; raises ``ValueError`` naming the field."""
+    return _from_mapping(cls, data, cls.__name__)

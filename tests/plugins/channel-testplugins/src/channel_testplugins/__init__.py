@@ -1,0 +1,1 @@
+"""Test-only channel plugins installed through real entry points."""
