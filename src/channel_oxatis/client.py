@@ -1,0 +1,252 @@
+"""OxatisClient: the Oxatis Web Services operations this channel uses, over the HTTP form interface.
+
+Every call is a POST of ``AppId``, ``Token``, ``Method`` and ``Data`` (XML) to
+``<base>/webservices/httpservices/<Service>.aspx`` (oxatis-api.md §1.3). Replies
+go through :func:`channel_oxatis.wire.parse_envelope`, then the marshmallow
+schemas. Reads are retried on transient faults; the two writes only when the
+server provably did not process them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from channel_core.errors import ClientError, PayloadError
+from channel_core.http import HttpClient, RateLimiter, RetryPolicy
+from channel_oxatis import schemas
+from channel_oxatis.settings import OxatisSettings
+from channel_oxatis.wire import CHANNEL, Envelope, element_to_dict, parse_envelope, request_xml
+
+__all__ = ["SERVICES", "OxatisClient", "SummaryPage", "decode_order"]
+
+SERVICES = {
+    "OrderCount": "OrderServices",
+    "OrderGetList": "OrderServices",
+    "OrderGetSummaryList": "OrderServices",
+    "OrderGet": "OrderServices",
+    "OrderGetDetails": "OrderServices",
+    "OrderGetMoreDetails": "OrderServices",
+    "OrderUpdateTransportInfo": "OrderServices",
+    "OrderUpdateTracking": "OrderServices",
+    "ProgressStateGetList": "ProgressStateServices",
+    "GetOrderProgressStateLogs": "ProgressStateLogServices",
+    # Not in the DOC's HTTP endpoint table; path inferred from the SOAP service name (§1.2).
+    "ProductCharacteristicsGet": "ProductCharacteristicsServices",
+    "AccountPropertiesGet": "IdentityServices",
+}
+ORDER_LISTS = {"OrderItems": "Item", "BundledItems": "BundledItem", "OrderTaxDetails": "Item"}
+
+
+def _find(element: Any, *path: str) -> Any:
+    node = element
+    for tag in path:
+        if node is None:
+            return None
+        node = next((child for child in node if isinstance(child.tag, str) and child.tag.rpartition("}")[2] == tag), None)
+    return node
+
+
+def decode_order(envelope: Envelope, *, order_id: str | None = None) -> dict[str, Any]:
+    """``Data/Order`` of an ``OrderGet*`` reply, validated by :class:`~channel_oxatis.schemas.OrderSchema`."""
+    element = _find(envelope.data, "Order")
+    if element is None:
+        raise PayloadError("reply has no Data/Order", order_id=order_id)
+    raw = element_to_dict(element, ORDER_LISTS)
+    oxid = raw.get("OxID", order_id)
+    return schemas.load(schemas.OrderSchema, raw, what="Order", order_id=str(oxid) if oxid is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryPage:
+    page_number: int
+    total_items: int
+    total_pages: int
+    summaries: list[dict[str, Any]]
+
+
+class OxatisClient:
+    """The operations the plugin needs. Thread-safe: detail calls run in parallel."""
+
+    def __init__(
+        self,
+        settings: OxatisSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self._http = HttpClient(
+            channel=CHANNEL,
+            base_url=settings.base_url,
+            timeout=httpx.Timeout(settings.timeout, connect=min(10.0, settings.timeout)),
+            retry_policy=retry_policy,
+            rate_limiter=RateLimiter(settings.requests_per_second, burst=settings.max_concurrency, sleep=sleep),
+            transport=transport,
+            sleep=sleep,
+            headers={"Accept-Language": "en-US"},
+            max_connections=max(settings.max_concurrency, 4),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __repr__(self) -> str:
+        return f"OxatisClient(base_url={self.settings.base_url!r})"
+
+    # ------------------------------------------------------------------ transport
+
+    def call(self, method: str, data_xml: str, *, idempotent: bool = True) -> Envelope:
+        form = {"Token": self.settings.token.reveal(), "Method": method, "Data": data_xml}
+        if self.settings.app_id is not None:
+            form = {"AppId": self.settings.app_id.reveal(), **form}
+        path = f"/webservices/httpservices/{SERVICES[method]}.aspx"
+        return self._http.post_form(
+            path,
+            form,
+            operation=method,
+            idempotent=idempotent,
+            parse=lambda response: parse_envelope(response.content, operation=method),
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    def progress_states(self) -> list[dict[str, Any]]:
+        """``ProgressStateGetList``: note the doubled ``ProgressStateList`` (§1.4)."""
+        envelope = self.call("ProgressStateGetList", request_xml("ProgressStateList"))
+        container = _find(envelope.data, "ProgressStateList", "ProgressStateList")
+        if container is None:
+            return []
+        return [
+            schemas.load(schemas.ProgressStateSchema, element_to_dict(el), what="ProgressState")
+            for el in container
+            if isinstance(el.tag, str)
+        ]
+
+    def summary_page(self, start: datetime, end: datetime, page_number: int) -> SummaryPage:
+        """One page of ``OrderGetSummaryList`` over the modification window, oldest first."""
+        data = request_xml(
+            "OrderSummaryList",
+            [
+                ("SetOrderDesc", False),
+                ("OrderDateStart", start),
+                ("OrderDateEnd", end),
+                ("PageInformation", {"PageNumber": page_number, "PageSize": self.settings.page_size}),
+            ],
+        )
+        envelope = self.call("OrderGetSummaryList", data)
+        root = _find(envelope.data, "OrderSummaryList")
+        if root is None:
+            raise PayloadError("reply has no Data/OrderSummaryList", operation="OrderGetSummaryList")
+        info_el = _find(root, "PageInformation")
+        info = schemas.load(
+            schemas.PageInformationSchema,
+            element_to_dict(info_el) if info_el is not None else {},
+            what="PageInformation",
+        )
+        container = _find(root, "OrderSummaries")
+        summaries: list[dict[str, Any]] = []
+        for el in container if container is not None else ():
+            if not isinstance(el.tag, str):
+                continue
+            raw = element_to_dict(el)
+            summaries.append(
+                schemas.load(schemas.OrderSummarySchema, raw, what="OrderSummary", order_id=raw.get("OxID"))
+            )
+        total_items = info.get("TotalItems") or 0
+        total_pages = max(1, info.get("TotalPages") or 1)
+        return SummaryPage(page_number, total_items, total_pages, summaries)
+
+    def order_details(self, order_id: str) -> dict[str, Any]:
+        """``OrderGetMoreDetails``: the fullest order, lines with images (§2.3)."""
+        envelope = self.call("OrderGetMoreDetails", request_xml("OrderId", [("OxID", order_id)]))
+        return decode_order(envelope, order_id=order_id)
+
+    def progress_state_logs(self, order_id: str) -> list[dict[str, Any]]:
+        """``GetOrderProgressStateLogs`` for one order, oldest first as returned."""
+        envelope = self.call("GetOrderProgressStateLogs", request_xml("OrderId", [("OxID", order_id)]))
+        root = _find(envelope.data, "OrderProgressStateLogList", "OrderProgressStateLogs")
+        if root is None:
+            return []
+        return [
+            schemas.load(schemas.ProgressStateLogSchema, element_to_dict(el), what="ProgressStateLog", order_id=order_id)
+            for el in root
+            if isinstance(el.tag, str)
+        ]
+
+    def product_characteristics(self, item_oxid: int | None, sku: str | None) -> dict[str, list[str]]:
+        """``ProductCharacteristicsGet``: characteristic name -> values, for one product."""
+        data = request_xml("Characteristics", [("OxID", item_oxid), ("ItemSKU", sku)])
+        envelope = self.call("ProductCharacteristicsGet", data)
+        root = _find(envelope.data, "Characteristics")
+        found: dict[str, list[str]] = {}
+        if root is None:
+            return found
+        for el in root:
+            if not isinstance(el.tag, str) or el.tag.rpartition("}")[2] != "Characteristic":
+                continue
+            name_el = _find(el, "Name")
+            values_el = _find(el, "Values")
+            name = (name_el.text or "").strip() if name_el is not None else ""
+            values = [v.text for v in values_el if isinstance(v.tag, str) and v.text] if values_el is not None else []
+            if name:
+                found[name] = values
+        return found
+
+    # ------------------------------------------------------------------ writes
+
+    def update_transport_info(
+        self, order_id: str, *, tracking_number: str, tracking_url: str | None, transport_name: str
+    ) -> int:
+        """``OrderUpdateTransportInfo``: fields in WSDL order OxID, TrackingNumber, TransportName, TrackingUrl."""
+        data = request_xml(
+            "Order",
+            [
+                ("OxID", order_id),
+                ("TrackingNumber", tracking_number),
+                ("TransportName", transport_name),
+                ("TrackingUrl", tracking_url),
+            ],
+        )
+        return self._written_id(self.call("OrderUpdateTransportInfo", data, idempotent=False), "OrderUpdateTransportInfo")
+
+    def update_tracking(
+        self, order_id: str, *, when: datetime, code: str, publish: bool, send_email: bool, comment: str | None
+    ) -> int:
+        """``OrderUpdateTracking``: appends a progress-state entry and moves the order to ``code``."""
+        data = request_xml(
+            "ProgressState",
+            [
+                ("OrderID", order_id),
+                ("Date", when),
+                ("ProgressStateMnemonicName", code),
+                ("Comment", comment),
+                ("Publish", publish),
+                ("SendEmail", send_email),
+                ("UpdateOrderProgressState", True),
+            ],
+        )
+        return self._written_id(self.call("OrderUpdateTracking", data, idempotent=False), "OrderUpdateTracking")
+
+    @staticmethod
+    def _written_id(envelope: Envelope, operation: str) -> int:
+        oxid_el = _find(envelope.data, "OxID")
+        text = (oxid_el.text or "").strip() if oxid_el is not None else ""
+        try:
+            oxid = int(text)
+        except ValueError:
+            raise PayloadError("write reply has no Data/OxID", operation=operation) from None
+        if oxid <= 0:
+            raise ClientError(
+                f"write refused (OxID {oxid}): {envelope.error_details or 'no details'}",
+                channel=CHANNEL,
+                operation=operation,
+                status_code=envelope.status_code,
+            )
+        return oxid

@@ -1,0 +1,109 @@
+"""The Oxatis channel's hook implementations: thin glue over client, mapping, orders and shipments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from channel_core import hookimpl
+from channel_core.errors import AuthenticationError, ConfigurationError, PluginError
+from channel_core.hooktypes import Capabilities, ChannelInfo, Connection, OrderPage, OrderQuery
+from channel_core.http import RetryPolicy
+from channel_core.models import NotificationResult, OrderStatus, Shipment
+from channel_core.status import StatusMapping
+from channel_oxatis import __version__
+from channel_oxatis.client import OxatisClient
+from channel_oxatis.connection import OxatisConnection
+from channel_oxatis.mapping import DEFAULT_STATUS_MAPPING
+from channel_oxatis.orders import iter_order_pages
+from channel_oxatis.settings import SETTING_SPECS, parse_settings
+from channel_oxatis.shipments import FIELDS_NOT_SENT, FIELDS_SENT, notify
+
+IMPORT_FEATURES = (
+    "customer_email",
+    "customer_phone",
+    "requested_shipping_service",
+    "payment_method",
+    "discounts_and_coupons",
+    "gift_flag_and_message",
+    "internal_notes",
+    "customer_notes",
+    "total_weight",
+    "item_weight",
+    "item_image_url",
+    "item_options",
+    "item_stock_location",
+    "pickup_point_colissimo",
+    "pickup_point_mondial_relay",
+)
+
+
+def _connection(connection: Connection) -> OxatisConnection:
+    if not isinstance(connection, OxatisConnection):
+        raise PluginError(f"oxatis hooks need an OxatisConnection, got {type(connection).__name__}", plugin="oxatis")
+    return connection
+
+
+@hookimpl
+def channel_info() -> ChannelInfo:
+    return ChannelInfo(
+        name="oxatis",
+        display_name="Oxatis",
+        version=__version__,
+        settings=SETTING_SPECS,
+        capabilities=Capabilities(
+            import_features=IMPORT_FEATURES,
+            notification_fields=FIELDS_SENT,
+            notification_fields_not_sent=FIELDS_NOT_SENT,
+        ),
+        default_status_mapping=DEFAULT_STATUS_MAPPING,
+        description="Oxatis e-commerce stores through the Oxatis Web Services (token connection).",
+    )
+
+
+@hookimpl
+def connect(settings: Mapping[str, Any]) -> Connection:
+    parsed = parse_settings(settings)
+    overrides = dict(parsed.status_mapping)
+    shipped_extra = overrides.get(OrderStatus.SHIPPED.value, [])
+    shipped_list = [shipped_extra] if isinstance(shipped_extra, str) else list(shipped_extra)
+    overrides[OrderStatus.SHIPPED.value] = [parsed.shipped_code, *shipped_list]
+    mapping = StatusMapping.merged(DEFAULT_STATUS_MAPPING, overrides)
+    policy = RetryPolicy(max_attempts=parsed.retry_attempts, backoff_initial=parsed.retry_backoff,
+                         jitter=parsed.retry_backoff)
+    client = OxatisClient(parsed, retry_policy=policy)
+    try:
+        states = client.progress_states()
+    except AuthenticationError as exc:
+        client.close()
+        raise AuthenticationError(
+            "Oxatis rejected the token (StatusCode 503). Check the token in Oxatis back office > "
+            "Access rights management: the user needs 'Use Web Services' and rights on sales orders.",
+            channel="oxatis", operation=exc.operation, status_code=exc.status_code,
+        ) from None
+    except BaseException:
+        client.close()
+        raise
+    codes = sorted({s["Code"] for s in states if s.get("Code")})
+    if parsed.shipped_code not in codes:
+        client.close()
+        raise ConfigurationError(
+            f"the store has no progress state with code {parsed.shipped_code!r}, which the Shipped status must "
+            f"map to; create it in Oxatis or set shipped_code to one of: {', '.join(codes) or 'none'}"
+        )
+    return OxatisConnection(settings=parsed, client=client, states=states, status_mapping=mapping)
+
+
+@hookimpl
+def fetch_orders(connection: Connection, query: OrderQuery) -> Iterator[OrderPage]:
+    return iter_order_pages(_connection(connection), query)
+
+
+@hookimpl
+def map_status(connection: Connection, channel_status: str) -> OrderStatus | None:
+    return connection.status_mapping.status_for(channel_status)
+
+
+@hookimpl
+def notify_shipment(connection: Connection, shipment: Shipment) -> NotificationResult:
+    return notify(_connection(connection), shipment)

@@ -1,0 +1,284 @@
+"""marshmallow schemas for the Oxatis wire entities: the only place wire types are checked.
+
+Field names are the Oxatis element names (oxatis-api.md §3), spelled as in the
+XSD and WSDL. Every field is optional because real replies omit null fields;
+unknown elements are excluded, never fatal. A wrongly typed value becomes a
+:class:`~channel_core.errors.PayloadError` naming the order and the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
+
+from channel_core.errors import PayloadError
+
+__all__ = [
+    "BundledItemSchema",
+    "CharacteristicsSchema",
+    "OrderItemSchema",
+    "OrderSchema",
+    "OrderSummarySchema",
+    "PageInformationSchema",
+    "ProgressStateLogSchema",
+    "ProgressStateSchema",
+    "load",
+]
+
+
+def _str() -> fields.String:
+    return fields.String(load_default=None)
+
+
+def _int() -> fields.Integer:
+    return fields.Integer(load_default=None, strict=False)
+
+
+def _num() -> fields.Decimal:
+    return fields.Decimal(load_default=None, allow_nan=False)
+
+
+def _bool() -> fields.Boolean:
+    return fields.Boolean(
+        load_default=None, truthy={"true", "True", "1"}, falsy={"false", "False", "0"}
+    )
+
+
+def _dt() -> fields.DateTime:
+    return fields.DateTime(load_default=None, format="iso")
+
+
+class _Wire(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class PageInformationSchema(_Wire):
+    PageNumber = _int()
+    PageSize = _int()
+    TotalItems = _int()
+    TotalPages = _int()
+
+
+class OrderSummarySchema(_Wire):
+    """``OrderSummaryEntity`` (§3.2): listed by ``OrderGetSummaryList``, inherited by ``Order``."""
+
+    OxID = fields.Integer(required=True, strict=False)
+    Date = _dt()
+    BillingFirstName = _str()
+    BillingLastName = _str()
+    SubTotalVAT = _num()
+    ShippingPriceTaxExcl = _num()
+    NetAmountDue = _num()
+    ShippingVATAmount = _num()
+    PaymentStatusCode = _int()
+    ProgressStateID = _int()
+    FollowUp = _bool()
+    SubTotalNetVATExcluded = _num()
+    SourceTypeID = _int()
+    CampaignTrackingID = _int()
+    Shipped = _bool()
+    PaymentFeesTaxExc = _num()
+    PaymentFeesVATAmount = _num()
+
+
+class BundledItemSchema(_Wire):
+    OxID = _int()
+    ItemOxID = _int()
+    ItemSKU = _str()
+    ItemName = _str()
+    GrossPrice = _num()
+    ItemMainImageUrl = _str()
+    ItemThumbnailImageUrl = _str()
+    Option1Name = _str()
+    Option1Value = _str()
+    Option2Name = _str()
+    Option2Value = _str()
+    Option3Name = _str()
+    Option3Value = _str()
+    Offered = _bool()
+    Quantity = _int()
+
+
+class OrderItemSchema(_Wire):
+    """``OrderDetailEntity`` (§3.5), the element ``OrderItems/Item``."""
+
+    OxID = _int()
+    ItemOxID = _int()
+    ItemSKU = _str()
+    ItemSKUOriginal = _str()
+    ItemName = _str()
+    GrossPrice = _num()
+    GrossAmount = _num()
+    TaxRate = _num()
+    DiscountRate = _num()
+    NetPrice = _num()
+    NetAmount = _num()
+    VATAmount = _num()
+    EcoTaxValueTaxIncl = _num()
+    DiscountCoupon = _str()
+    Attribute1Name = _str()
+    Attribute1Value = _str()
+    Attribute2Name = _str()
+    Attribute2Value = _str()
+    AttributeTextName = _str()
+    AttributeTextValue = _str()
+    ItemMainImageUrl = _str()
+    ItemThumbnailImageUrl = _str()
+    Option1Name = _str()
+    Option1Value = _str()
+    Option2Name = _str()
+    Option2Value = _str()
+    Option3Name = _str()
+    Option3Value = _str()
+    Offered = _bool()
+    PackagingName = _str()
+    LinkedTo = _int()
+    EANCode = _str()
+    Weight = _num()
+    Quantity = _int()
+    PackagingQty = _int()
+    BundledItems = fields.List(fields.Nested(BundledItemSchema), load_default=list)
+
+
+class OrderSchema(OrderSummarySchema):
+    """``OrderEntity`` (§3.3-3.4): every field the mapping reads."""
+
+    LoyaltyPointsUsed = _int()
+    Gift = _bool()
+    GiftMessage = _str()
+    DispatchDate = _dt()
+    UserEmail = _str()
+    UserOxID = _int()
+    CustomerCode = _str()
+    BillingTitle = _str()
+    BillingCompany = _str()
+    BillingAddress = _str()
+    BillingAddressL1 = _str()
+    BillingAddressL2 = _str()
+    BillingAddressL3 = _str()
+    BillingAddressL4 = _str()
+    BillingAddressFloor = _str()
+    BillingAddressBuilding = _str()
+    BillingAddressStreet = _str()
+    BillingAddressOtherInfo = _str()
+    BillingZipCode = _str()
+    BillingCity = _str()
+    BillingState = _str()
+    BillingStateName = _str()
+    BillingCountryISOCode = _str()
+    BillingCountryName = _str()
+    BillingPhone = _str()
+    BillingCellPhone = _str()
+    ShippingCompany = _str()
+    ShippingTitle = _str()
+    ShippingFirstName = _str()
+    ShippingLastName = _str()
+    ShippingAddress = _str()
+    ShippingAddressL1 = _str()
+    ShippingAddressL2 = _str()
+    ShippingAddressL3 = _str()
+    ShippingAddressL4 = _str()
+    ShippingAddressFloor = _str()
+    ShippingAddressBuilding = _str()
+    ShippingAddressStreet = _str()
+    ShippingAddressOtherInfo = _str()
+    ShippingZipCode = _str()
+    ShippingCity = _str()
+    ShippingState = _str()
+    ShippingStateName = _str()
+    ShippingCountryISOCode = _str()
+    ShippingCountryName = _str()
+    ShippingPhone = _str()
+    ShippingInfo = _str()
+    VATIncluded = _bool()
+    SubTotalNet = _num()
+    SubTotalNetDiscounted = _num()
+    GlobalDiscountRate = _num()
+    GlobalDiscountAmount = _num()
+    ShippingID = _int()
+    ShippingMethodName = _str()
+    ShippingProcessorCode = _int()
+    ShippingParam1 = _str()
+    ShippingParam2 = _str()
+    ShippingParam3 = _str()
+    ShippingTaxRate = _num()
+    ShippingPriceTaxIncl = _num()
+    CartCoupon = _str()
+    Language = _str()
+    PaymentMethodID = _int()
+    PaymentMethodName = _str()
+    PMProcessorCode = _int()
+    PaymentStatusLastModifiedDate = _dt()
+    SpecialInstructions = _str()
+    CurrencyCode = _str()
+    InvoiceDate = _dt()
+    InvoiceID = _str()
+    InternalNote = _str()
+    TrackingNumber = _str()
+    SourceOrderID = _str()
+    DateOfDelivery = _dt()
+    DateOfPicking = _dt()
+    TransportName = _str()
+    TrackingUrl = _str()
+    Comment = _str()
+    CashOnDelivery = _bool()
+    TotalWeight = _num()
+    OrderItems = fields.List(fields.Nested(OrderItemSchema), load_default=list)
+
+
+class ProgressStateSchema(_Wire):
+    """``ProgressStateEntity`` (§2.4): ``Code`` is the mnemonic, e.g. ``SST-SHIPPED``."""
+
+    OxID = fields.Integer(required=True, strict=False)
+    Code = _str()
+    Color = _str()
+    NameFR = _str()
+    NameEN = _str()
+    Publish = _bool()
+    SendMail = _bool()
+    UpdateOrders = _bool()
+
+
+class ProgressStateLogSchema(_Wire):
+    """``OrderProgressStateHistoryEntity`` (§2.5), one entry of ``GetOrderProgressStateLogs``."""
+
+    OxID = _int()
+    ID = _int()
+    Code = _str()
+    ProgressStateName = _str()
+    OrderID = _int()
+    Date = _dt()
+    Comment = _str()
+    Published = _bool()
+
+
+class CharacteristicSchema(_Wire):
+    Name = _str()
+    SysName = _str()
+    Values = fields.List(fields.String(allow_none=True), load_default=list)
+
+
+class CharacteristicsSchema(_Wire):
+    """``CharacteristicsEntity``: a product's characteristics (``ProductCharacteristicsGet``)."""
+
+    OxID = _int()
+    ItemSKU = _str()
+    Characteristic = fields.List(fields.Nested(CharacteristicSchema), load_default=list)
+
+
+_SCHEMAS: dict[type[Schema], Schema] = {}
+
+
+def load(schema_class: type[Schema], data: dict[str, Any], *, what: str, order_id: str | None = None) -> dict[str, Any]:
+    """Validate ``data`` with ``schema_class``; wrap failures as a :class:`PayloadError`."""
+    schema = _SCHEMAS.get(schema_class)
+    if schema is None:
+        schema = _SCHEMAS[schema_class] = schema_class()
+    try:
+        result: dict[str, Any] = schema.load(data)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        raise PayloadError(f"invalid {what}", messages=messages, order_id=order_id) from None
+    return result
