@@ -28,3 +28,17 @@ def _guarded_connect(self: socket.socket, address: Any) -> Any:
 def _block_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     yield
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--record-cassettes",
+        action="store_true",
+        default=False,
+        help="re-record cassettes from the Oxatis sandbox (or a real store when OXATIS_TOKEN is set)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sandbox_config(**kwargs): SandboxConfig used when recording this cassette")
+    config.addinivalue_line("markers", "sandbox_only: needs sandbox switches; skipped when recording a real store")

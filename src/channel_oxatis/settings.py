@@ -35,7 +35,7 @@ SETTING_SPECS = (
                 help="Publish the shipped state and e-mail the buyer"),
     SettingSpec("page_size", type="int", default=50, help="Orders per list page"),
     SettingSpec("max_concurrency", type="int", default=8, help="Detail calls in flight"),
-    SettingSpec("requests_per_second", type="float", default=20.0, help="Request-rate limit for the account"),
+    SettingSpec("requests_per_second", type="float", default=50.0, help="Request-rate limit for the account"),
     SettingSpec("timeout", type="float", default=30.0, help="Read timeout in seconds"),
     SettingSpec("retry_attempts", type="int", default=5, help="Attempts per call on transient faults"),
     SettingSpec("retry_backoff", type="float", default=0.5, help="First backoff wait in seconds (doubles)"),
@@ -55,7 +55,7 @@ class OxatisSettings:
     notify_customer: bool = False
     page_size: int = 50
     max_concurrency: int = 8
-    requests_per_second: float = 20.0
+    requests_per_second: float = 50.0
     timeout: float = 30.0
     retry_attempts: int = 5
     retry_backoff: float = 0.5
@@ -93,7 +93,7 @@ class SettingsSchema(Schema):
     notify_customer = fields.Boolean(load_default=False)
     page_size = fields.Integer(load_default=50, validate=validate.Range(1, 500))
     max_concurrency = fields.Integer(load_default=8, validate=validate.Range(1, 64))
-    requests_per_second = fields.Float(load_default=20.0, validate=validate.Range(min=0.1))
+    requests_per_second = fields.Float(load_default=50.0, validate=validate.Range(min=0.1))
     timeout = fields.Float(load_default=30.0, validate=validate.Range(min=0.1))
     retry_attempts = fields.Integer(load_default=5, validate=validate.Range(1, 20))
     retry_backoff = fields.Float(load_default=0.5, validate=validate.Range(min=0.0, max=60.0))

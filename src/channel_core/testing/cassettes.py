@@ -98,7 +98,6 @@ def cassette_config(
         "before_record_response": before_record_response,
         "decode_compressed_response": True,
         "match_on": ["method", "scheme", "host", "port", "path", "query", "form_body"],
-        "allow_playback_repeats": False,
     }
 
 

@@ -1,0 +1,194 @@
+"""The sandbox store's state: generated orders plus everything written to them since.
+
+Unmodified orders are generated on demand; only changed orders and appended
+progress-state log entries are kept. Every modification stamps the order with
+the current time, which is what the ``OrderDateStart``/``OrderDateEnd`` window
+filters on (oxatis-api.md §2.2: "last sales order modification").
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import zoneinfo
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from channel_oxatis.sandbox import data
+
+__all__ = ["SandboxStore"]
+
+
+class SandboxStore:
+    """Thread-safe. Times are naive store-local datetimes, as Oxatis sends them."""
+
+    def __init__(
+        self,
+        *,
+        count: int = 200,
+        seed: int = 7,
+        anchor: datetime = data.DEFAULT_ANCHOR,
+        timezone: str = "Europe/Paris",
+        with_shipped_state: bool = True,
+        wrong_type_order: int | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if count < 0:
+            raise ValueError("count must not be negative")
+        self.count = count
+        self.seed = seed
+        self.anchor = anchor
+        self.tz = zoneinfo.ZoneInfo(timezone)
+        self.with_shipped_state = with_shipped_state
+        self.wrong_type_order = wrong_type_order
+        self._clock = clock or (lambda: datetime.now(self.tz).replace(tzinfo=None))
+        self._lock = threading.RLock()
+        self._overrides: dict[int, dict[str, Any]] = {}
+        self._modified: dict[int, datetime] = {}
+        self._extra_logs: dict[int, list[dict[str, Any]]] = {}
+        self._next_log_id = 880001
+        self._version = 0
+        self._window_cache: tuple[tuple[Any, ...], list[int]] | None = None
+
+    # ------------------------------------------------------------------ identity
+
+    def n_for(self, oxid: int) -> int | None:
+        n = oxid - data.FIRST_ORDER_ID + 1
+        return n if 1 <= n <= self.count else None
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # ------------------------------------------------------------------ reads
+
+    def states(self) -> list[dict[str, Any]]:
+        states = []
+        for oxid, code, name_fr, name_en in data.STATES:
+            if code == "SST-SHIPPED" and not self.with_shipped_state:
+                continue
+            states.append({"OxID": oxid, "Color": "#3A7BD5", "Code": code, "NameFR": name_fr, "NameEN": name_en,
+                           "Publish": True, "SendMail": code == "SST-SHIPPED", "UpdateOrders": True,
+                           "CreateInvoice": False})
+        return states
+
+    def order(self, oxid: int) -> dict[str, Any] | None:
+        n = self.n_for(oxid)
+        if n is None:
+            return None
+        order = data.generate_order(self.seed, n, self.count, self.anchor)
+        with self._lock:
+            order.update(self._overrides.get(n, {}))
+        if self.wrong_type_order == oxid and order.get("OrderItems"):
+            order["OrderItems"][0]["Quantity"] = "deux"
+        return order
+
+    def _base_modified(self, n: int) -> datetime:
+        return data.created_at(n, self.count, self.anchor) + data.DISPATCH_DELAY
+
+    def modified_at(self, n: int) -> datetime:
+        with self._lock:
+            return self._modified.get(n) or self._base_modified(n)
+
+    def window(self, start: datetime | None, end: datetime | None) -> list[int]:
+        """Order numbers modified in ``[start, end]``, oldest modification first."""
+        with self._lock:
+            key = (start, end, self._version)
+            if self._window_cache is not None and self._window_cache[0] == key:
+                return self._window_cache[1]
+            numbers = range(1, self.count + 1)
+            lo = 0 if start is None else bisect.bisect_left(numbers, start, key=self._base_modified)
+            hi = len(numbers) if end is None else bisect.bisect_right(numbers, end, key=self._base_modified)
+            base = [n for n in numbers[lo:hi] if n not in self._modified]
+            moved = sorted(
+                (when, n) for n, when in self._modified.items()
+                if (start is None or when >= start) and (end is None or when <= end)
+            )
+            if moved:
+                merged = [(self._base_modified(n), n) for n in base] + moved
+                merged.sort()
+                result = [n for _, n in merged]
+            else:
+                result = base
+            self._window_cache = (key, result)
+            return result
+
+    def logs(self, oxid: int) -> list[dict[str, Any]]:
+        order = self.order(oxid)
+        if order is None:
+            return []
+        entries: list[dict[str, Any]] = []
+        n = self.n_for(oxid)
+        assert n is not None
+        base_state = data.generate_order(self.seed, n, self.count, self.anchor).get("ProgressStateID")
+        if base_state is not None:
+            code = {sid: c for sid, c, _, _ in data.STATES}[base_state]
+            entries.append(self._log_entry(700000 + n, oxid, base_state, code, order["Date"], None, True))
+        with self._lock:
+            entries.extend(self._extra_logs.get(oxid, []))
+        return entries
+
+    def _log_entry(
+        self, log_id: int, oxid: int, state_id: int, code: str, when: datetime, comment: str | None, published: bool
+    ) -> dict[str, Any]:
+        names = {sid: (fr, en) for sid, _, fr, en in data.STATES}[state_id]
+        return {"OxID": log_id, "ProgressStateNameEN": names[1], "Color": "#3A7BD5", "OrderID": oxid, "Date": when,
+                "ProgressStateName": names[0], "Comment": comment, "Published": published, "ID": state_id,
+                "Code": code}
+
+    def characteristics(self, item_oxid: int | None, sku: str | None) -> dict[str, Any] | None:
+        product = data.PRODUCTS_BY_OXID.get(item_oxid) if item_oxid is not None else None
+        if product is None and sku:
+            product = next((p for p in data.PRODUCTS if p.sku == sku), None)
+        if product is None:
+            return None
+        return {"OxID": product.oxid, "ItemSKU": product.sku,
+                "Characteristics": [("Emplacement", [product.location]), ("Matière", ["Coton bio"])]}
+
+    # ------------------------------------------------------------------ writes
+
+    def modify(self, oxid: int, changes: dict[str, Any], *, when: datetime | None = None) -> None:
+        """Change fields of an order and stamp its modification time (tests and fault switches use this)."""
+        n = self.n_for(oxid)
+        if n is None:
+            raise KeyError(oxid)
+        stamp = when or self.now()
+        with self._lock:
+            self._overrides.setdefault(n, {}).update(changes)
+            previous = self._modified.get(n) or self._base_modified(n)
+            self._modified[n] = max(stamp, previous + timedelta(microseconds=1))
+            self._version += 1
+
+    def set_transport(self, oxid: int, *, tracking_number: str | None, tracking_url: str | None,
+                      transport_name: str | None) -> None:
+        changes = {k: v for k, v in (("TrackingNumber", tracking_number), ("TrackingUrl", tracking_url),
+                                     ("TransportName", transport_name)) if v is not None}
+        self.modify(oxid, changes)
+
+    def add_progress_state(self, oxid: int, *, code: str | None, state_id: int | None, when: datetime,
+                           comment: str | None, publish: bool, update_order: bool) -> int | None:
+        """Append a log entry; move the order to the state when ``update_order``. ``None`` if the state is unknown."""
+        states = {s["Code"]: s["OxID"] for s in self.states()}
+        ids = {v: k for k, v in states.items()}
+        if code is not None and code in states:
+            state_id = states[code]
+        elif state_id is not None and state_id in ids:
+            code = ids[state_id]
+        else:
+            return None
+        assert state_id is not None and code is not None
+        with self._lock:
+            log_id = self._next_log_id
+            self._next_log_id += 1
+            self._extra_logs.setdefault(oxid, []).append(
+                self._log_entry(log_id, oxid, state_id, code, when, comment, publish)
+            )
+        if update_order:
+            changes: dict[str, Any] = {"ProgressStateID": state_id}
+            if code == "SST-SHIPPED":
+                changes.update({"Shipped": True, "DispatchDate": when})
+            self.modify(oxid, changes)
+        return log_id
+
+    def shipped_entries(self, oxid: int) -> int:
+        return sum(1 for entry in self.logs(oxid) if entry["Code"] == "SST-SHIPPED")
