@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from channel_core.errors import ChannelAPIError, PayloadError, QuotaExhaustedError
@@ -33,8 +33,12 @@ MAX_RESCANS = 5
 Outcome = Order | SkippedOrder | FailedOrder
 
 
-def _local(value: datetime, conn: OxatisConnection) -> datetime:
-    return value.astimezone(conn.settings.tz).replace(tzinfo=None)
+def _local(value: datetime, conn: OxatisConnection, *, round_up: bool = False) -> datetime:
+    """Store-local naive time. Oxatis takes whole seconds: window ends round up so nothing slips out."""
+    local = value.astimezone(conn.settings.tz).replace(tzinfo=None)
+    if round_up and local.microsecond:
+        local = local.replace(microsecond=0) + timedelta(seconds=1)
+    return local.replace(microsecond=0)
 
 
 def _fetch_one(conn: OxatisConnection, ctx: MappingContext, order_id: str, summary: Mapping[str, Any] | None) -> Outcome:
@@ -46,6 +50,9 @@ def _fetch_one(conn: OxatisConnection, ctx: MappingContext, order_id: str, summa
     except QuotaExhaustedError:
         raise
     except PayloadError as exc:
+        if exc.order_id is None:  # the reply itself was unreadable (malformed XML, DTD): try again next run
+            logger.warning("order_fetch_failed", channel="oxatis", order_id=order_id, error=str(exc))
+            return FailedOrder(order_id, str(exc))
         logger.warning("order_invalid", channel="oxatis", order_id=order_id, error=str(exc))
         return SkippedOrder(order_id, f"invalid order data: {exc}")
     except ChannelAPIError as exc:
@@ -112,8 +119,9 @@ def _pages(
             outcomes = list(pool.map(lambda oid: _fetch_one(conn, ctx, oid, None), query.retry_order_ids))
             yield _page(outcomes, checkpoint=query.resume, window_until=until)
         rescans = 0
+        seen: dict[str, str] = {}  # versions already yielded in this run: a rescan costs no detail call
         while True:
-            page = conn.client.summary_page(_local(since, conn), _local(until, conn), page_number)
+            page = conn.client.summary_page(_local(since, conn), _local(until, conn, round_up=True), page_number)
             if expected_total is not None and page.total_items < expected_total and page_number > 1 and rescans < MAX_RESCANS:
                 rescans += 1
                 logger.info(
@@ -130,11 +138,14 @@ def _pages(
                 order_id = str(summary["OxID"])
                 version = summary_version(summary)
                 versions[order_id] = version
-                if query.known_version(order_id) == version:
+                if seen.get(order_id) == version or query.known_version(order_id) == version:
                     unchanged.append(order_id)
                 else:
                     to_fetch.append((order_id, summary))
             outcomes = list(pool.map(lambda pair: _fetch_one(conn, ctx, pair[0], pair[1]), to_fetch))
+            for outcome in outcomes:
+                if not isinstance(outcome, FailedOrder):
+                    seen[outcome.order_id] = versions[outcome.order_id]
             last = page_number >= page.total_pages or not page.summaries
             yield _page(
                 outcomes,

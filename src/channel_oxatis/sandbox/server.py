@@ -178,6 +178,10 @@ class SandboxServer:
             server_version = "Microsoft-IIS/10.0"
             sys_version = ""
 
+            def setup(self) -> None:
+                super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def log_message(self, format: str, *args: Any) -> None:
                 return  # quiet; the token must not reach any log either
 

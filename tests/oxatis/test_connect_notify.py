@@ -1,0 +1,95 @@
+"""Connect, notify and error replies, replayed from cassettes recorded against the sandbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from channel_core import (
+    AuthenticationError,
+    Channel,
+    ConfigurationError,
+    NotificationStatus,
+    OrderQuery,
+    QuotaExhaustedError,
+    Shipment,
+)
+from tests.oxatis.conftest import Recording
+
+
+def test_connect_loads_progress_states_and_mapping(oxatis: Channel, cassette: Recording) -> None:
+    with oxatis.connect(cassette.settings) as connection:
+        codes = [s.code for s in connection.store_statuses]
+        assert "SST-SHIPPED" in codes and "PRECOMMANDE" in codes
+        assert connection.status_mapping.status_for("SST-SHIPPED") == "shipped"
+        assert connection.status_mapping.status_for("paid") == "awaiting_shipment"
+        assert "replay-token" not in repr(connection) and "sandbox-token" not in repr(connection)
+
+
+@pytest.mark.sandbox_only
+@pytest.mark.sandbox_config(token="the-real-token")
+def test_bad_token_is_an_authentication_error(oxatis: Channel, cassette: Recording) -> None:
+    settings = {**cassette.settings, "token": "wrong-token"}
+    with pytest.raises(AuthenticationError, match="Oxatis rejected the token") as info:
+        oxatis.connect(settings)
+    assert info.value.status_code == 503
+    assert "wrong-token" not in str(info.value)
+
+
+@pytest.mark.sandbox_only
+@pytest.mark.sandbox_config(with_shipped_state=False)
+def test_store_without_shipped_state_fails_naming_its_codes(oxatis: Channel, cassette: Recording) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        oxatis.connect(cassette.settings)
+    message = str(info.value)
+    assert "'SST-SHIPPED'" in message
+    assert "PRECOMMANDE" in message and "EN-PREPA" in message
+
+
+@pytest.mark.sandbox_only
+@pytest.mark.sandbox_config(count=30)
+def test_notify_sends_transport_info_then_state_and_repeat_is_already_sent(oxatis: Channel, cassette: Recording) -> None:
+    shipment = Shipment(order_id="100003", tracking_number="6A0001234567", carrier="Colissimo",
+                        tracking_url="https://www.laposte.fr/outils/suivre-vos-envois?code=6A0001234567",
+                        service="Colissimo Point Retrait", notes_to_buyer="Merci !")
+    with oxatis.connect(cassette.settings) as connection:
+        first = oxatis.notify_shipment(connection, shipment)
+        assert first.status is NotificationStatus.SENT
+        assert first.fields_sent == ("tracking_number", "carrier", "tracking_url", "status")
+        declared = oxatis.info().capabilities
+        assert set(first.fields_sent) <= set(declared.notification_fields)
+        assert {"service", "notes_to_buyer", "shipping_cost", "items"} <= set(declared.notification_fields_not_sent)
+        second = oxatis.notify_shipment(connection, shipment)
+        assert second.status is NotificationStatus.ALREADY_SENT
+        assert second.fields_sent == ()
+    if cassette.sandbox is not None:
+        assert cassette.sandbox.store.shipped_entries(100003) == 1
+        assert cassette.sandbox.calls["OrderUpdateTracking"] == 1
+
+
+@pytest.mark.sandbox_only
+@pytest.mark.sandbox_config(count=30)
+def test_notify_rejected_by_the_server_is_failed(oxatis: Channel, cassette: Recording) -> None:
+    with oxatis.connect(cassette.settings) as connection:
+        result = oxatis.notify_shipment(connection, Shipment(order_id="999999", tracking_number="X1", carrier="DPD"))
+    assert result.status is NotificationStatus.FAILED
+    assert "999999" in (result.message or "")
+
+
+@pytest.mark.sandbox_only
+@pytest.mark.sandbox_config(count=30)
+def test_quota_exhausted_stops_the_import_after_the_stored_pages(oxatis: Channel, cassette: Recording) -> None:
+    if cassette.sandbox is not None:
+        cassette.sandbox.add_fault("quota", times=-1, after=12)  # states, page 1, its 10 details succeed
+    settings = {**cassette.settings, "page_size": 10}
+    with oxatis.connect(settings) as connection:
+        pages = oxatis.fetch_orders(
+            connection,
+            OrderQuery(modified_since=datetime(2026, 10, 1, tzinfo=UTC), modified_until=datetime(2026, 11, 2, tzinfo=UTC)),
+        )
+        first = next(pages)
+        assert len(first.orders) + len(first.skipped) == 10
+        assert first.checkpoint is not None
+        with pytest.raises(QuotaExhaustedError, match="quota"):
+            next(pages)
