@@ -42,3 +42,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sandbox_config(**kwargs): SandboxConfig used when recording this cassette")
     config.addinivalue_line("markers", "sandbox_only: needs sandbox switches; skipped when recording a real store")
+
+
+@pytest.fixture
+def oxatis() -> Any:
+    """The Oxatis channel, discovered through its entry point."""
+    from channel_core import Channels
+
+    return Channels.discover()["oxatis"]
+
+
+@pytest.fixture
+def sandbox(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A live Oxatis sandbox on loopback; ``@pytest.mark.sandbox_config(...)`` configures it."""
+    from channel_oxatis.sandbox import SandboxConfig, SandboxServer
+
+    marker = request.node.get_closest_marker("sandbox_config")
+    with SandboxServer(SandboxConfig(**(marker.kwargs if marker else {}))) as server:
+        yield server

@@ -33,12 +33,21 @@ MAX_RESCANS = 5
 Outcome = Order | SkippedOrder | FailedOrder
 
 
-def _local(value: datetime, conn: OxatisConnection, *, round_up: bool = False) -> datetime:
-    """Store-local naive time. Oxatis takes whole seconds: window ends round up so nothing slips out."""
-    local = value.astimezone(conn.settings.tz).replace(tzinfo=None)
-    if round_up and local.microsecond:
-        local = local.replace(microsecond=0) + timedelta(seconds=1)
-    return local.replace(microsecond=0)
+def _local(value: datetime, conn: OxatisConnection) -> datetime:
+    """Store-local naive time in whole seconds, as Oxatis takes it."""
+    return value.astimezone(conn.settings.tz).replace(tzinfo=None, microsecond=0)
+
+
+def _window_end(until: datetime, conn: OxatisConnection) -> datetime:
+    """The wire window end: one whole second before ``until``.
+
+    An order modified while we page must leave the window (its new modification
+    time is after the end), so that ``TotalItems`` drops and the rescan catches
+    the shift; an order modified within the same second would otherwise move to
+    the end of the list, shifting others onto pages already read. The second
+    given up here is inside the next run's overlap margin.
+    """
+    return _local(until, conn) - timedelta(seconds=1)
 
 
 def _fetch_one(conn: OxatisConnection, ctx: MappingContext, order_id: str, summary: Mapping[str, Any] | None) -> Outcome:
@@ -121,7 +130,7 @@ def _pages(
         rescans = 0
         seen: dict[str, str] = {}  # versions already yielded in this run: a rescan costs no detail call
         while True:
-            page = conn.client.summary_page(_local(since, conn), _local(until, conn, round_up=True), page_number)
+            page = conn.client.summary_page(_local(since, conn), _window_end(until, conn), page_number)
             if expected_total is not None and page.total_items < expected_total and page_number > 1 and rescans < MAX_RESCANS:
                 rescans += 1
                 logger.info(

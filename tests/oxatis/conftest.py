@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from channel_core import Channel, Channels
 from channel_core.testing.cassettes import build_vcr, cassette_config
 from channel_oxatis.sandbox import SandboxConfig, SandboxServer
 from channel_oxatis.settings import DEFAULT_BASE_URL
@@ -24,19 +23,6 @@ from channel_oxatis.settings import DEFAULT_BASE_URL
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes" / "oxatis"
 REPLAY_TOKEN = "replay-token-not-a-secret"
 SANDBOX_TOKEN = "sandbox-token"
-
-
-@pytest.fixture
-def oxatis() -> Channel:
-    return Channels.discover()["oxatis"]
-
-
-@pytest.fixture
-def sandbox(request: pytest.FixtureRequest) -> Iterator[SandboxServer]:
-    marker = request.node.get_closest_marker("sandbox_config")
-    config = SandboxConfig(**(marker.kwargs if marker else {}))
-    with SandboxServer(config) as server:
-        yield server
 
 
 def sandbox_settings(server: SandboxServer, **extra: Any) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import structlog
@@ -155,7 +155,9 @@ def test_timeout_after_the_write_was_applied_creates_no_second_state_entry(
 def test_write_is_visible_in_later_reads(oxatis: Channel, sandbox: SandboxServer) -> None:
     with oxatis.connect(sandbox_settings(sandbox)) as connection:
         oxatis.notify_shipment(connection, Shipment(order_id="100004", tracking_number="XY1", carrier="DPD"))
-        pages = list(oxatis.fetch_orders(connection, OrderQuery(modified_since=datetime(2026, 1, 1, tzinfo=UTC))))
+        soon = datetime.now(UTC) + timedelta(minutes=1)
+        pages = list(oxatis.fetch_orders(connection, OrderQuery(modified_since=datetime(2026, 1, 1, tzinfo=UTC),
+                                                                modified_until=soon)))
     order = next(o for p in pages for o in p.orders if o.order_id == "100004")
     assert order.status == "shipped" and order.channel_status == "SST-SHIPPED"
     assert sandbox.store.order(100004)["TrackingNumber"] == "XY1"

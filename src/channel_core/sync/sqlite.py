@@ -1,0 +1,349 @@
+"""The embedded default store: one SQLite file (stdlib ``sqlite3``, WAL, versioned schema).
+
+Orders are stored as their canonical JSON (exactly the model's snake_case
+names) beside the columns the engine queries. The schema version lives in
+``PRAGMA user_version``; opening a newer database than this code knows fails clearly.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from channel_core.errors import ConfigurationError
+from channel_core.models import NotificationResult, Order, Shipment, from_dict, to_dict
+from channel_core.sync.store import Checkpoint, NotificationRecord, StoredOrder, WriteOutcome, fingerprint
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    channel TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    order_number TEXT NOT NULL,
+    status TEXT NOT NULL,
+    modified_at TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    data TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (channel, account_id, order_id)
+);
+CREATE TABLE IF NOT EXISTS versions (
+    channel TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    PRIMARY KEY (channel, account_id, order_id)
+);
+CREATE TABLE IF NOT EXISTS skipped (
+    channel TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    seen_at TEXT NOT NULL,
+    PRIMARY KEY (channel, account_id, order_id)
+);
+CREATE TABLE IF NOT EXISTS failed (
+    channel TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    error TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_seen TEXT NOT NULL,
+    PRIMARY KEY (channel, account_id, order_id)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    channel TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    next_start TEXT,
+    cursor TEXT,
+    cursor_since TEXT,
+    cursor_until TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (channel, account_id)
+);
+CREATE TABLE IF NOT EXISTS notifications (
+    notification_id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    shipment TEXT NOT NULL,
+    status TEXT NOT NULL,
+    fields_sent TEXT NOT NULL,
+    message TEXT,
+    attempts INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class SQLiteStore:
+    """An :class:`~channel_core.sync.store.OrderStore` in one SQLite file. Thread-safe."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"{self.path} uses schema version {version}, newer than this version of channel_core "
+                f"({SCHEMA_VERSION}); upgrade the package"
+            )
+        if version < SCHEMA_VERSION:
+            with self.transaction():
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outer:
+                self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def load_checkpoint(self, channel: str, account_id: str) -> Checkpoint | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM checkpoints WHERE channel=? AND account_id=?", (channel, account_id)
+            ).fetchone()
+        if row is None:
+            return None
+        return Checkpoint(_dt(row["next_start"]), row["cursor"], _dt(row["cursor_since"]), _dt(row["cursor_until"]))
+
+    def save_checkpoint(self, channel: str, account_id: str, checkpoint: Checkpoint) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO checkpoints VALUES (?,?,?,?,?,?,?) ON CONFLICT(channel, account_id) DO UPDATE SET "
+                "next_start=excluded.next_start, cursor=excluded.cursor, cursor_since=excluded.cursor_since, "
+                "cursor_until=excluded.cursor_until, updated_at=excluded.updated_at",
+                (
+                    channel,
+                    account_id,
+                    checkpoint.next_start.isoformat() if checkpoint.next_start else None,
+                    checkpoint.cursor,
+                    checkpoint.cursor_since.isoformat() if checkpoint.cursor_since else None,
+                    checkpoint.cursor_until.isoformat() if checkpoint.cursor_until else None,
+                    _now(),
+                ),
+            )
+
+    # ------------------------------------------------------------------ orders
+
+    def known_version(self, channel: str, account_id: str, order_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT version FROM versions WHERE channel=? AND account_id=? AND order_id=?",
+                (channel, account_id, order_id),
+            ).fetchone()
+        return row[0] if row else None
+
+    def save_version(self, channel: str, account_id: str, order_id: str, version: str) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO versions VALUES (?,?,?,?) ON CONFLICT(channel, account_id, order_id) "
+                "DO UPDATE SET version=excluded.version",
+                (channel, account_id, order_id, version),
+            )
+
+    def save_order(self, account_id: str, order: Order, version: str | None) -> str:
+        digest = fingerprint(order)
+        now = _now()
+        with self.transaction():
+            row = self._db.execute(
+                "SELECT fingerprint FROM orders WHERE channel=? AND account_id=? AND order_id=?",
+                (order.channel, account_id, order.order_id),
+            ).fetchone()
+            if row is not None and row[0] == digest:
+                outcome = WriteOutcome.UNCHANGED
+            else:
+                data = json.dumps(to_dict(order), ensure_ascii=False, sort_keys=True)
+                self._db.execute(
+                    "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(channel, account_id, order_id) DO UPDATE SET "
+                    "order_number=excluded.order_number, status=excluded.status, "
+                    "modified_at=excluded.modified_at, fingerprint=excluded.fingerprint, data=excluded.data, "
+                    "updated_at=excluded.updated_at",
+                    (order.channel, account_id, order.order_id, order.order_number, order.status.value,
+                     order.modified_at.isoformat(), digest, data, now, now),
+                )
+                outcome = WriteOutcome.INSERTED if row is None else WriteOutcome.UPDATED
+            self._db.execute(
+                "DELETE FROM skipped WHERE channel=? AND account_id=? AND order_id=?",
+                (order.channel, account_id, order.order_id),
+            )
+            self.clear_failed(order.channel, account_id, order.order_id)
+            if version is not None:
+                self.save_version(order.channel, account_id, order.order_id, version)
+        return outcome
+
+    def save_skipped(self, channel: str, account_id: str, order_id: str, reason: str, version: str | None) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO skipped VALUES (?,?,?,?,?) ON CONFLICT(channel, account_id, order_id) DO UPDATE SET "
+                "reason=excluded.reason, seen_at=excluded.seen_at",
+                (channel, account_id, order_id, reason, _now()),
+            )
+            self.clear_failed(channel, account_id, order_id)
+            if version is not None:
+                self.save_version(channel, account_id, order_id, version)
+
+    def save_failed(self, channel: str, account_id: str, order_id: str, error: str) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO failed VALUES (?,?,?,?,1,?) ON CONFLICT(channel, account_id, order_id) DO UPDATE SET "
+                "error=excluded.error, attempts=failed.attempts+1, last_seen=excluded.last_seen",
+                (channel, account_id, order_id, error, _now()),
+            )
+
+    def clear_failed(self, channel: str, account_id: str, order_id: str) -> None:
+        with self.transaction():
+            self._db.execute(
+                "DELETE FROM failed WHERE channel=? AND account_id=? AND order_id=?", (channel, account_id, order_id)
+            )
+
+    def failed_order_ids(self, channel: str, account_id: str) -> Sequence[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT order_id FROM failed WHERE channel=? AND account_id=? ORDER BY order_id", (channel, account_id)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def skipped(self, channel: str | None = None) -> list[tuple[str, str, str]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT channel, order_id, reason FROM skipped WHERE ?1 IS NULL OR channel=?1 ORDER BY order_id",
+                (channel,),
+            ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def _stored(self, row: sqlite3.Row) -> StoredOrder:
+        order = from_dict(Order, json.loads(row["data"]))
+        return StoredOrder(order, row["fingerprint"], datetime.fromisoformat(row["imported_at"]),
+                           datetime.fromisoformat(row["updated_at"]))
+
+    def iter_orders(self, channel: str | None = None) -> Iterator[StoredOrder]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM orders WHERE ?1 IS NULL OR channel=?1 ORDER BY modified_at, order_id", (channel,)
+            ).fetchall()
+        for row in rows:
+            yield self._stored(row)
+
+    def count_orders(self, channel: str | None = None) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT COUNT(*) FROM orders WHERE ?1 IS NULL OR channel=?1", (channel,)).fetchone()
+        return int(row[0])
+
+    def get_order(self, channel: str, order_id: str) -> StoredOrder | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM orders WHERE channel=? AND order_id=?", (channel, order_id)
+            ).fetchone()
+        return self._stored(row) if row is not None else None
+
+    # ------------------------------------------------------------------ notifications
+
+    def _record(self, row: sqlite3.Row) -> NotificationRecord:
+        return NotificationRecord(
+            notification_id=row["notification_id"],
+            channel=row["channel"],
+            account_id=row["account_id"],
+            shipment=from_dict(Shipment, json.loads(row["shipment"])),
+            status=row["status"],
+            fields_sent=tuple(json.loads(row["fields_sent"])),
+            message=row["message"],
+            attempts=row["attempts"],
+        )
+
+    def get_notification(self, notification_id: str) -> NotificationRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM notifications WHERE notification_id=?", (notification_id,)
+            ).fetchone()
+        return self._record(row) if row is not None else None
+
+    def save_notification(self, record: NotificationRecord) -> None:
+        now = _now()
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO notifications VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(notification_id) DO UPDATE SET "
+                "status=excluded.status, fields_sent=excluded.fields_sent, message=excluded.message, "
+                "attempts=excluded.attempts, updated_at=excluded.updated_at",
+                (record.notification_id, record.channel, record.account_id, record.shipment.order_id,
+                 json.dumps(to_dict(record.shipment), sort_keys=True), record.status,
+                 json.dumps(list(record.fields_sent)), record.message, record.attempts, now, now),
+            )
+
+    def record_result(self, notification_id: str, result: NotificationResult) -> None:
+        with self.transaction():
+            self._db.execute(
+                "UPDATE notifications SET status=?, fields_sent=?, message=?, updated_at=? WHERE notification_id=?",
+                (result.status.value, json.dumps(list(result.fields_sent)), result.message, _now(), notification_id),
+            )
+
+    def pending_notifications(self, channel: str, account_id: str) -> Sequence[NotificationRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM notifications WHERE channel=? AND account_id=? AND status IN ('pending', 'failed') "
+                "ORDER BY created_at",
+                (channel, account_id),
+            ).fetchall()
+        return [self._record(r) for r in rows]
+
+    def notifications(self) -> list[NotificationRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM notifications ORDER BY created_at").fetchall()
+        return [self._record(r) for r in rows]

@@ -1,0 +1,115 @@
+"""What the sync engine needs from storage, as a small interface, plus the records it keeps.
+
+:class:`~channel_core.sync.sqlite.SQLiteStore` is the embedded default; a host
+with its own database implements :class:`OrderStore` over it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from channel_core.models import NotificationResult, Order, Shipment, to_dict
+
+__all__ = [
+    "Checkpoint",
+    "NotificationRecord",
+    "OrderStore",
+    "StoredOrder",
+    "WriteOutcome",
+    "fingerprint",
+    "notification_id",
+]
+
+
+def fingerprint(order: Order) -> str:
+    """A digest of the canonical order: equal fingerprints mean nothing changed."""
+    payload = json.dumps(to_dict(order), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def notification_id(channel: str, account_id: str, shipment: Shipment) -> str:
+    """A stable id for a shipment notification: same order, tracking number and carrier, same id."""
+    key = "\x1f".join((channel, account_id, shipment.order_id, shipment.tracking_number.strip(), shipment.carrier))
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where the next run starts. ``cursor`` is set while a window is only partly stored."""
+
+    next_start: datetime | None
+    cursor: str | None = None
+    cursor_since: datetime | None = None
+    cursor_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOrder:
+    order: Order
+    fingerprint: str
+    imported_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRecord:
+    notification_id: str
+    channel: str
+    account_id: str
+    shipment: Shipment
+    status: str  # pending, sent, already_sent, failed
+    fields_sent: tuple[str, ...]
+    message: str | None
+    attempts: int
+
+
+class WriteOutcome:
+    INSERTED = "inserted"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+class OrderStore(Protocol):
+    """Storage for imported orders, checkpoints and the notification ledger.
+
+    Writes happen inside :meth:`transaction`; a page and its checkpoint are
+    committed together or not at all.
+    """
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    def load_checkpoint(self, channel: str, account_id: str) -> Checkpoint | None: ...
+
+    def save_checkpoint(self, channel: str, account_id: str, checkpoint: Checkpoint) -> None: ...
+
+    def known_version(self, channel: str, account_id: str, order_id: str) -> str | None: ...
+
+    def save_order(self, account_id: str, order: Order, version: str | None) -> str: ...
+
+    def save_version(self, channel: str, account_id: str, order_id: str, version: str) -> None: ...
+
+    def save_skipped(self, channel: str, account_id: str, order_id: str, reason: str, version: str | None) -> None: ...
+
+    def save_failed(self, channel: str, account_id: str, order_id: str, error: str) -> None: ...
+
+    def clear_failed(self, channel: str, account_id: str, order_id: str) -> None: ...
+
+    def failed_order_ids(self, channel: str, account_id: str) -> Sequence[str]: ...
+
+    def iter_orders(self, channel: str | None = None) -> Iterator[StoredOrder]: ...
+
+    def get_order(self, channel: str, order_id: str) -> StoredOrder | None: ...
+
+    def get_notification(self, notification_id: str) -> NotificationRecord | None: ...
+
+    def save_notification(self, record: NotificationRecord) -> None: ...
+
+    def pending_notifications(self, channel: str, account_id: str) -> Sequence[NotificationRecord]: ...
+
+    def record_result(self, notification_id: str, result: NotificationResult) -> None: ...
