@@ -60,3 +60,12 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[Any]:
     marker = request.node.get_closest_marker("sandbox_config")
     with SandboxServer(SandboxConfig(**(marker.kwargs if marker else {}))) as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> Iterator[None]:
+    """The CLI configures structlog as an application would; undo that between tests."""
+    import structlog
+
+    yield
+    structlog.reset_defaults()

@@ -70,9 +70,9 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Exponential backoff with jitter for the wait after ``attempt`` (1-based)."""
-        base = min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1)))
-        jitter = (rng or random).uniform(0, self.jitter) if self.jitter else 0.0
-        return min(self.backoff_max, base + jitter)
+        base = min(self.backoff_max, self.backoff_initial * 2.0 ** (attempt - 1))
+        jitter = float((rng or random).uniform(0, self.jitter)) if self.jitter else 0.0
+        return float(min(self.backoff_max, base + jitter))
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -222,10 +222,7 @@ class HttpClient:
             return idempotent or not exc.request_sent
 
         def stop(retry_state: tenacity.RetryCallState) -> bool:
-            return (
-                retry_state.attempt_number >= policy.max_attempts
-                or retry_state.idle_for >= policy.max_total_delay
-            )
+            return retry_state.attempt_number >= policy.max_attempts or retry_state.idle_for >= policy.max_total_delay
 
         def before_sleep(retry_state: tenacity.RetryCallState) -> None:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -312,9 +309,7 @@ class HttpClient:
         kwargs: dict[str, Any] = {"channel": self.channel, "operation": operation, "status_code": code}
         if code == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise RateLimitedError(
-                "rate limited by the server", retry_after=retry_after, request_sent=False, **kwargs
-            )
+            raise RateLimitedError("rate limited by the server", retry_after=retry_after, request_sent=False, **kwargs)
         if code in (401, 403):
             raise AuthenticationError("credentials rejected", **kwargs)
         if code == 404:

@@ -25,9 +25,7 @@ def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
 
 
-def redact_processor(
-    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
+def redact_processor(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: replace values of credential-like keys and any :class:`Secret`."""
     for key in list(event_dict):
         value = event_dict[key]

@@ -54,7 +54,9 @@ class LoadFailure:
     error: str
 
 
-def make_plugin_manager(name: str, plugin: object, extensions: Iterable[tuple[str, object]] = ()) -> pluggy.PluginManager:
+def make_plugin_manager(
+    name: str, plugin: object, extensions: Iterable[tuple[str, object]] = ()
+) -> pluggy.PluginManager:
     """Build the manager for one channel: specs, the channel plugin, then extensions.
 
     :raises PluginError: the plugin misses a hook, has a hook the specs do not
@@ -198,9 +200,7 @@ class Channels(Mapping[str, Channel]):
         return cls(channels, failures)
 
     @classmethod
-    def from_plugins(
-        cls, plugins: Mapping[str, object], *, extensions: Mapping[str, object] | None = None
-    ) -> Channels:
+    def from_plugins(cls, plugins: Mapping[str, object], *, extensions: Mapping[str, object] | None = None) -> Channels:
         """Build from plugin objects directly (tests, embedded hosts). Errors propagate."""
         ext = list((extensions or {}).items())
         return cls({name: Channel(name, make_plugin_manager(name, p, ext)) for name, p in plugins.items()})
@@ -238,4 +238,5 @@ def _load(ep: importlib.metadata.EntryPoint, failures: list[LoadFailure]) -> obj
         except Exception as exc:
             failures.append(LoadFailure(ep.name, ep.group, f"could not instantiate: {exc}"))
             return None
-    return loaded
+    plugin: object = loaded
+    return plugin

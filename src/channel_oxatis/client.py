@@ -48,7 +48,10 @@ def _find(element: Any, *path: str) -> Any:
     for tag in path:
         if node is None:
             return None
-        node = next((child for child in node if isinstance(child.tag, str) and child.tag.rpartition("}")[2] == tag), None)
+        node = next(
+            (child for child in node if isinstance(child.tag, str) and child.tag.rpartition("}")[2] == tag),
+            None,
+        )
     return node
 
 
@@ -175,7 +178,12 @@ class OxatisClient:
         if root is None:
             return []
         return [
-            schemas.load(schemas.ProgressStateLogSchema, element_to_dict(el), what="ProgressStateLog", order_id=order_id)
+            schemas.load(
+                schemas.ProgressStateLogSchema,
+                element_to_dict(el),
+                what="ProgressStateLog",
+                order_id=order_id,
+            )
             for el in root
             if isinstance(el.tag, str)
         ]
@@ -214,10 +222,19 @@ class OxatisClient:
                 ("TrackingUrl", tracking_url),
             ],
         )
-        return self._written_id(self.call("OrderUpdateTransportInfo", data, idempotent=False), "OrderUpdateTransportInfo")
+        return self._written_id(
+            self.call("OrderUpdateTransportInfo", data, idempotent=False), "OrderUpdateTransportInfo"
+        )
 
     def update_tracking(
-        self, order_id: str, *, when: datetime, code: str, publish: bool, send_email: bool, comment: str | None
+        self,
+        order_id: str,
+        *,
+        when: datetime,
+        code: str,
+        publish: bool,
+        send_email: bool,
+        comment: str | None,
     ) -> int:
         """``OrderUpdateTracking``: appends a progress-state entry and moves the order to ``code``."""
         data = request_xml(

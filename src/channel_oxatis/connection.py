@@ -38,7 +38,11 @@ class OxatisConnection(Connection):
             account_id=account_id_for(settings),
             status_mapping=status_mapping,
             store_statuses=tuple(
-                StoreStatus(code=s["Code"], name=s.get("NameEN") or s.get("NameFR") or s["Code"], channel_id=str(s["OxID"]))
+                StoreStatus(
+                    code=s["Code"],
+                    name=s.get("NameEN") or s.get("NameFR") or s["Code"],
+                    channel_id=str(s["OxID"]),
+                )
                 for s in states
                 if s.get("Code")
             ),

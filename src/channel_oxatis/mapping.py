@@ -281,7 +281,10 @@ def _line_items(raw: Mapping[str, Any], ctx: MappingContext) -> tuple[list[LineI
                     quantity=bundled.get("Quantity") or 0,
                     unit_price=Decimal("0.00"),
                     image_url=_clean(bundled.get("ItemMainImageUrl")),
-                    options=(*_options(bundled), ItemOption("bundle", _clean(item.get("ItemSKU")) or line_id)),
+                    options=(
+                        *_options(bundled),
+                        ItemOption("bundle", _clean(item.get("ItemSKU")) or line_id),
+                    ),
                     location=ctx.location_for(bundled) if ctx.location_for is not None else None,
                 )
             )

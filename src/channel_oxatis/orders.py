@@ -50,7 +50,9 @@ def _window_end(until: datetime, conn: OxatisConnection) -> datetime:
     return _local(until, conn) - timedelta(seconds=1)
 
 
-def _fetch_one(conn: OxatisConnection, ctx: MappingContext, order_id: str, summary: Mapping[str, Any] | None) -> Outcome:
+def _fetch_one(
+    conn: OxatisConnection, ctx: MappingContext, order_id: str, summary: Mapping[str, Any] | None
+) -> Outcome:
     try:
         raw = conn.client.order_details(order_id)
         if summary is not None and raw.get("Shipped") is None and summary.get("Shipped") is not None:
@@ -78,9 +80,15 @@ def _page(outcomes: list[Outcome], **kwargs: Any) -> OrderPage:
     )
 
 
-def _cursor(since: datetime, until: datetime, next_page: int, total: int) -> str:
+def _cursor(since: datetime, until: datetime, next_page: int, total: int, page_size: int) -> str:
     return json.dumps(
-        {"since": since.isoformat(), "until": until.isoformat(), "next_page": next_page, "total": total},
+        {
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "next_page": next_page,
+            "total": total,
+            "page_size": page_size,
+        },
         sort_keys=True,
     )
 
@@ -95,6 +103,7 @@ def _read_cursor(resume: str | None) -> dict[str, Any] | None:
             "until": datetime.fromisoformat(data["until"]),
             "next_page": int(data["next_page"]),
             "total": int(data["total"]),
+            "page_size": int(data.get("page_size", 0)),
         }
     except (ValueError, KeyError, TypeError):
         logger.warning("checkpoint_ignored", channel="oxatis", reason="unreadable resume checkpoint")
@@ -122,7 +131,9 @@ def _pages(
     page_number, expected_total = 1, None
     if cursor is not None:
         since, until = cursor["since"], cursor["until"]
-        page_number, expected_total = cursor["next_page"], cursor["total"]
+        if cursor["page_size"] == conn.settings.page_size:
+            page_number, expected_total = cursor["next_page"], cursor["total"]
+        # a different page size: rescan the window from page 1 (stored orders cost no detail call)
     with ThreadPoolExecutor(max_workers=conn.settings.max_concurrency, thread_name_prefix="oxatis") as pool:
         if query.retry_order_ids:
             outcomes = list(pool.map(lambda oid: _fetch_one(conn, ctx, oid, None), query.retry_order_ids))
@@ -131,11 +142,19 @@ def _pages(
         seen: dict[str, str] = {}  # versions already yielded in this run: a rescan costs no detail call
         while True:
             page = conn.client.summary_page(_local(since, conn), _window_end(until, conn), page_number)
-            if expected_total is not None and page.total_items < expected_total and page_number > 1 and rescans < MAX_RESCANS:
+            if (
+                expected_total is not None
+                and page.total_items < expected_total
+                and page_number > 1
+                and rescans < MAX_RESCANS
+            ):
                 rescans += 1
                 logger.info(
-                    "window_rescan", channel="oxatis", reason="orders left the window while paging",
-                    before=expected_total, now=page.total_items,
+                    "window_rescan",
+                    channel="oxatis",
+                    reason="orders left the window while paging",
+                    before=expected_total,
+                    now=page.total_items,
                 )
                 expected_total, page_number = page.total_items, 1
                 continue
@@ -160,7 +179,9 @@ def _pages(
                 outcomes,
                 unchanged=tuple(unchanged),
                 versions=versions,
-                checkpoint=None if last else _cursor(since, until, page_number + 1, page.total_items),
+                checkpoint=None
+                if last
+                else _cursor(since, until, page_number + 1, page.total_items, conn.settings.page_size),
                 window_until=until,
             )
             if last:

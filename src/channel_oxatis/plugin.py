@@ -69,8 +69,9 @@ def connect(settings: Mapping[str, Any]) -> Connection:
     shipped_list = [shipped_extra] if isinstance(shipped_extra, str) else list(shipped_extra)
     overrides[OrderStatus.SHIPPED.value] = [parsed.shipped_code, *shipped_list]
     mapping = StatusMapping.merged(DEFAULT_STATUS_MAPPING, overrides)
-    policy = RetryPolicy(max_attempts=parsed.retry_attempts, backoff_initial=parsed.retry_backoff,
-                         jitter=parsed.retry_backoff)
+    policy = RetryPolicy(
+        max_attempts=parsed.retry_attempts, backoff_initial=parsed.retry_backoff, jitter=parsed.retry_backoff
+    )
     client = OxatisClient(parsed, retry_policy=policy)
     try:
         states = client.progress_states()
@@ -79,7 +80,9 @@ def connect(settings: Mapping[str, Any]) -> Connection:
         raise AuthenticationError(
             "Oxatis rejected the token (StatusCode 503). Check the token in Oxatis back office > "
             "Access rights management: the user needs 'Use Web Services' and rights on sales orders.",
-            channel="oxatis", operation=exc.operation, status_code=exc.status_code,
+            channel="oxatis",
+            operation=exc.operation,
+            status_code=exc.status_code,
         ) from None
     except BaseException:
         client.close()

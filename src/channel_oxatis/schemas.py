@@ -40,9 +40,7 @@ def _num() -> fields.Decimal:
 
 
 def _bool() -> fields.Boolean:
-    return fields.Boolean(
-        load_default=None, truthy={"true", "True", "1"}, falsy={"false", "False", "0"}
-    )
+    return fields.Boolean(load_default=None, truthy={"true", "True", "1"}, falsy={"false", "False", "0"})
 
 
 def _dt() -> fields.DateTime:

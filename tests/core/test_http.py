@@ -36,11 +36,16 @@ def scripted(replies: list[Reply]) -> tuple[httpx.MockTransport, list[httpx.Requ
     return httpx.MockTransport(handler), seen
 
 
-def client(replies: list[Reply], sleeps: list[float], policy: RetryPolicy | None = None) -> tuple[HttpClient, list[httpx.Request]]:
+def client(
+    replies: list[Reply], sleeps: list[float], policy: RetryPolicy | None = None
+) -> tuple[HttpClient, list[httpx.Request]]:
     transport, seen = scripted(replies)
     return (
         HttpClient(
-            channel="test", base_url="https://api.example", transport=transport, sleep=sleeps.append,
+            channel="test",
+            base_url="https://api.example",
+            transport=transport,
+            sleep=sleeps.append,
             retry_policy=policy or RetryPolicy(max_attempts=4, jitter=0.0, backoff_initial=1.0),
         ),
         seen,
@@ -61,7 +66,9 @@ def test_read_retries_5xx_with_exponential_backoff() -> None:
 def test_429_retry_after_seconds_is_honoured_without_jitter() -> None:
     sleeps: list[float] = []
     policy = RetryPolicy(max_attempts=3, jitter=5.0)
-    http, _ = client([httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(200, text="ok")], sleeps, policy)
+    http, _ = client(
+        [httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(200, text="ok")], sleeps, policy
+    )
     assert http.post_form("/x", {}, operation="Read", idempotent=True, parse=text) == "ok"
     assert sleeps == [7.0]
 
@@ -77,7 +84,9 @@ def test_retry_after_http_date() -> None:
 def test_retry_after_is_capped() -> None:
     sleeps: list[float] = []
     policy = RetryPolicy(max_attempts=2, retry_after_cap=10.0, jitter=0.0)
-    http, _ = client([httpx.Response(429, headers={"Retry-After": "3600"}), httpx.Response(200, text="ok")], sleeps, policy)
+    http, _ = client(
+        [httpx.Response(429, headers={"Retry-After": "3600"}), httpx.Response(200, text="ok")], sleeps, policy
+    )
     http.post_form("/x", {}, operation="Read", idempotent=True, parse=text)
     assert sleeps == [10.0]
 

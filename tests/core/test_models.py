@@ -30,37 +30,69 @@ from channel_core.models import (
 
 text = st.text(max_size=12)
 opt_text = st.none() | text
-money = st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-10**6, max_value=10**6)
-utc_dt = st.datetimes(
-    min_value=datetime(2010, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)
-)
+money = st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-(10**6), max_value=10**6)
+utc_dt = st.datetimes(min_value=datetime(2010, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC))
 weights = st.builds(Weight, value=money, unit=st.sampled_from(WeightUnit))
 addresses = st.builds(
-    Address, name=opt_text, company=opt_text, line1=opt_text, line2=opt_text, line3=opt_text, city=opt_text,
-    state=opt_text, postal_code=opt_text, country_code=opt_text, phone=opt_text,
+    Address,
+    name=opt_text,
+    company=opt_text,
+    line1=opt_text,
+    line2=opt_text,
+    line3=opt_text,
+    city=opt_text,
+    state=opt_text,
+    postal_code=opt_text,
+    country_code=opt_text,
+    phone=opt_text,
 )
 items = st.builds(
-    LineItem, line_item_id=text, sku=opt_text, name=text, quantity=st.integers(0, 1000), unit_price=money,
-    product_id=opt_text, weight=st.none() | weights, image_url=opt_text,
-    options=st.lists(st.builds(ItemOption, name=text, value=text), max_size=3).map(tuple), location=opt_text,
+    LineItem,
+    line_item_id=text,
+    sku=opt_text,
+    name=text,
+    quantity=st.integers(0, 1000),
+    unit_price=money,
+    product_id=opt_text,
+    weight=st.none() | weights,
+    image_url=opt_text,
+    options=st.lists(st.builds(ItemOption, name=text, value=text), max_size=3).map(tuple),
+    location=opt_text,
 )
 orders = st.builds(
     Order,
-    channel=text, order_id=text.filter(bool), order_number=text, status=st.sampled_from(OrderStatus),
-    channel_status=opt_text, created_at=utc_dt, modified_at=utc_dt, ship_to=addresses,
-    paid_at=st.none() | utc_dt, currency=opt_text,
+    channel=text,
+    order_id=text.filter(bool),
+    order_number=text,
+    status=st.sampled_from(OrderStatus),
+    channel_status=opt_text,
+    created_at=utc_dt,
+    modified_at=utc_dt,
+    ship_to=addresses,
+    paid_at=st.none() | utc_dt,
+    currency=opt_text,
     buyer=st.builds(Buyer, name=opt_text, email=opt_text, phone=opt_text, customer_id=opt_text),
-    bill_to=st.none() | addresses, items=st.lists(items, max_size=3).map(tuple),
+    bill_to=st.none() | addresses,
+    items=st.lists(items, max_size=3).map(tuple),
     payment=st.builds(
-        Payment, method=opt_text, status=opt_text, amount_paid=st.none() | money,
-        shipping_amount=st.none() | money, tax_amount=st.none() | money,
-        discounts=st.lists(st.builds(Discount, code=opt_text, amount=money, description=opt_text), max_size=2).map(tuple),
+        Payment,
+        method=opt_text,
+        status=opt_text,
+        amount_paid=st.none() | money,
+        shipping_amount=st.none() | money,
+        tax_amount=st.none() | money,
+        discounts=st.lists(st.builds(Discount, code=opt_text, amount=money, description=opt_text), max_size=2).map(
+            tuple
+        ),
         coupon_codes=st.lists(text, max_size=2).map(tuple),
     ),
     shipping=st.builds(
-        Shipping, requested_service=opt_text, carrier_code=opt_text,
+        Shipping,
+        requested_service=opt_text,
+        carrier_code=opt_text,
         pickup_point=st.none() | st.builds(PickupPoint, carrier=text, point_id=text, service_code=opt_text),
-        is_gift=st.booleans(), gift_message=opt_text,
+        is_gift=st.booleans(),
+        gift_message=opt_text,
     ),
     notes=st.lists(st.builds(Note, type=st.sampled_from(NoteType), text=text), max_size=3).map(tuple),
     weight=st.none() | weights,
@@ -75,8 +107,12 @@ def test_order_json_round_trip_is_lossless(order: Order) -> None:
 
 def test_json_uses_snake_case_names_and_string_money() -> None:
     order = Order(
-        channel="oxatis", order_id="00123", order_number="00123", status=OrderStatus.SHIPPED,
-        channel_status="SST-SHIPPED", created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        channel="oxatis",
+        order_id="00123",
+        order_number="00123",
+        status=OrderStatus.SHIPPED,
+        channel_status="SST-SHIPPED",
+        created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
         modified_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
         ship_to=Address(postal_code="01230", country_code="FR"),
         items=(LineItem("1", "00042", "Tasse", 2, Decimal("9.90")),),
@@ -91,13 +127,23 @@ def test_json_uses_snake_case_names_and_string_money() -> None:
 
 
 def test_naive_or_non_utc_datetimes_are_rejected() -> None:
-    kwargs = dict(channel="x", order_id="1", order_number="1", status=OrderStatus.SHIPPED, channel_status=None,
-                  ship_to=Address())
+    kwargs = dict(
+        channel="x",
+        order_id="1",
+        order_number="1",
+        status=OrderStatus.SHIPPED,
+        channel_status=None,
+        ship_to=Address(),
+    )
     with pytest.raises(ValueError, match="created_at must be timezone-aware"):
         Order(created_at=datetime(2026, 1, 1), modified_at=datetime(2026, 1, 1, tzinfo=UTC), **kwargs)  # type: ignore[arg-type]
     paris = timezone(timedelta(hours=1))
     with pytest.raises(ValueError, match="modified_at must be in UTC"):
-        Order(created_at=datetime(2026, 1, 1, tzinfo=UTC), modified_at=datetime(2026, 1, 1, tzinfo=paris), **kwargs)  # type: ignore[arg-type]
+        Order(
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            modified_at=datetime(2026, 1, 1, tzinfo=paris),
+            **kwargs,
+        )  # type: ignore[arg-type]
 
 
 def test_from_dict_names_the_bad_field() -> None:

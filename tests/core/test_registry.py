@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -15,8 +16,6 @@ from channel_core import (
     hookimpl,
 )
 from channel_core.registry import CHANNELS_GROUP, EXTENSIONS_GROUP
-
-from datetime import UTC, datetime
 
 
 def test_discovery_loads_working_plugins_through_real_entry_points() -> None:

@@ -59,14 +59,20 @@ def open_recording(
     elif real_token:
         if sandbox_only:
             pytest.skip("needs sandbox switches; not recorded from a real store")
-        settings = {"token": real_token, "base_url": os.environ.get("OXATIS_BASE_URL", DEFAULT_BASE_URL), **base}
+        settings = {
+            "token": real_token,
+            "base_url": os.environ.get("OXATIS_BASE_URL", DEFAULT_BASE_URL),
+            **base,
+        }
         if os.environ.get("OXATIS_APP_ID"):
             settings["app_id"] = os.environ["OXATIS_APP_ID"]
         recording = Recording(settings, recording=True, secrets=[real_token, os.environ.get("OXATIS_APP_ID", "")])
     else:
         server = SandboxServer(SandboxConfig(**sandbox_kwargs)).start()
         recording = Recording(
-            {"token": server.config.token, "base_url": server.url, **base}, recording=True, sandbox=server,
+            {"token": server.config.token, "base_url": server.url, **base},
+            recording=True,
+            sandbox=server,
             secrets=[server.config.token],
         )
     options = cassette_config(
@@ -89,5 +95,7 @@ def cassette(request: pytest.FixtureRequest) -> Iterator[Recording]:
     """A cassette named after the test; ``@pytest.mark.sandbox_config(...)`` configures its recording."""
     marker = request.node.get_closest_marker("sandbox_config")
     only = request.node.get_closest_marker("sandbox_only") is not None
-    with open_recording(request.config, request.node.name, dict(marker.kwargs) if marker else {}, sandbox_only=only) as rec:
+    with open_recording(
+        request.config, request.node.name, dict(marker.kwargs) if marker else {}, sandbox_only=only
+    ) as rec:
         yield rec

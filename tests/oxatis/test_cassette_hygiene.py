@@ -20,7 +20,15 @@ def test_cassettes_exist() -> None:
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_cassette_has_no_secret_and_no_loopback(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
-    for forbidden in (SANDBOX_TOKEN, REPLAY_TOKEN, "the-real-token", "wrong-token", "127.0.0.1", "localhost", "::1"):
+    for forbidden in (
+        SANDBOX_TOKEN,
+        REPLAY_TOKEN,
+        "the-real-token",
+        "wrong-token",
+        "127.0.0.1",
+        "localhost",
+        "::1",
+    ):
         assert forbidden not in text, f"{forbidden!r} found in {path.name}"
     data = yaml.safe_load(text)
     for interaction in data["interactions"]:

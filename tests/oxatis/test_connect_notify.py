@@ -49,10 +49,17 @@ def test_store_without_shipped_state_fails_naming_its_codes(oxatis: Channel, cas
 
 @pytest.mark.sandbox_only
 @pytest.mark.sandbox_config(count=30)
-def test_notify_sends_transport_info_then_state_and_repeat_is_already_sent(oxatis: Channel, cassette: Recording) -> None:
-    shipment = Shipment(order_id="100003", tracking_number="6A0001234567", carrier="Colissimo",
-                        tracking_url="https://www.laposte.fr/outils/suivre-vos-envois?code=6A0001234567",
-                        service="Colissimo Point Retrait", notes_to_buyer="Merci !")
+def test_notify_sends_transport_info_then_state_and_repeat_is_already_sent(
+    oxatis: Channel, cassette: Recording
+) -> None:
+    shipment = Shipment(
+        order_id="100003",
+        tracking_number="6A0001234567",
+        carrier="Colissimo",
+        tracking_url="https://www.laposte.fr/outils/suivre-vos-envois?code=6A0001234567",
+        service="Colissimo Point Retrait",
+        notes_to_buyer="Merci !",
+    )
     with oxatis.connect(cassette.settings) as connection:
         first = oxatis.notify_shipment(connection, shipment)
         assert first.status is NotificationStatus.SENT
@@ -86,7 +93,10 @@ def test_quota_exhausted_stops_the_import_after_the_stored_pages(oxatis: Channel
     with oxatis.connect(settings) as connection:
         pages = oxatis.fetch_orders(
             connection,
-            OrderQuery(modified_since=datetime(2026, 10, 1, tzinfo=UTC), modified_until=datetime(2026, 11, 2, tzinfo=UTC)),
+            OrderQuery(
+                modified_since=datetime(2026, 10, 1, tzinfo=UTC),
+                modified_until=datetime(2026, 11, 2, tzinfo=UTC),
+            ),
         )
         first = next(pages)
         assert len(first.orders) + len(first.skipped) == 10

@@ -21,8 +21,12 @@ IMPORT_SANDBOX = {"count": 60}
 def imported(request: pytest.FixtureRequest) -> Iterator[list[OrderPage]]:
     oxatis = Channels.discover()["oxatis"]
     with open_recording(request.config, "import_60_orders", IMPORT_SANDBOX) as rec:
-        settings = {**rec.settings, "page_size": 25, "stock_location_characteristic": "Emplacement",
-                    "status_mapping": {"awaiting_shipment": ["PRECOMMANDE"]}}
+        settings = {
+            **rec.settings,
+            "page_size": 25,
+            "stock_location_characteristic": "Emplacement",
+            "status_mapping": {"awaiting_shipment": ["PRECOMMANDE"]},
+        }
         with oxatis.connect(settings) as connection:
             pages = list(oxatis.fetch_orders(connection, OrderQuery(modified_since=SINCE, modified_until=UNTIL)))
             yield pages
@@ -34,7 +38,9 @@ def orders_by_id(pages: list[OrderPage]) -> dict[str, Order]:
 
 def test_paging_streams_every_order_once_oldest_first(imported: list[OrderPage]) -> None:
     assert len(imported) == 3
-    ids = [o.order_id for page in imported for o in page.orders] + [s.order_id for page in imported for s in page.skipped]
+    ids = [o.order_id for page in imported for o in page.orders] + [
+        s.order_id for page in imported for s in page.skipped
+    ]
     assert sorted(ids) == [str(data.order_id_for(n)) for n in range(1, 61)]
     created = [o.created_at for page in imported for o in page.orders]
     assert created == sorted(created)
@@ -44,7 +50,11 @@ def test_paging_streams_every_order_once_oldest_first(imported: list[OrderPage])
 
 def test_orders_without_ship_to_are_skipped_with_reason(imported: list[OrderPage]) -> None:
     skipped = {s.order_id: s.reason for page in imported for s in page.skipped}
-    assert skipped == {"100007": "no ship-to address", "100032": "no ship-to address", "100057": "no ship-to address"}
+    assert skipped == {
+        "100007": "no ship-to address",
+        "100032": "no ship-to address",
+        "100057": "no ship-to address",
+    }
 
 
 def test_full_order_every_mapped_field(imported: list[OrderPage]) -> None:
@@ -89,7 +99,9 @@ def test_full_order_every_mapped_field(imported: list[OrderPage]) -> None:
     # money is Decimal, datetimes aware UTC and converted from Paris time
     assert isinstance(line.unit_price, Decimal)
     assert order.created_at.tzinfo is UTC
-    assert order.created_at == wire["Date"].replace(tzinfo=__import__("zoneinfo").ZoneInfo("Europe/Paris")).astimezone(UTC)
+    assert order.created_at == wire["Date"].replace(tzinfo=__import__("zoneinfo").ZoneInfo("Europe/Paris")).astimezone(
+        UTC
+    )
 
 
 def test_internal_note_and_colissimo_pickup(imported: list[OrderPage]) -> None:
@@ -129,9 +141,10 @@ def test_status_mapping_rules(imported: list[OrderPage]) -> None:
         elif state == "on_hold":
             assert order.status is OrderStatus.ON_HOLD
         else:  # no state, or an unmapped one (SST-NEW): derived from payment
-            expected = {40: ("paid", OrderStatus.AWAITING_SHIPMENT), 0: ("cancelled", OrderStatus.CANCELLED)}.get(
-                wire["PaymentStatusCode"], ("unpaid", OrderStatus.AWAITING_PAYMENT)
-            )
+            expected = {
+                40: ("paid", OrderStatus.AWAITING_SHIPMENT),
+                0: ("cancelled", OrderStatus.CANCELLED),
+            }.get(wire["PaymentStatusCode"], ("unpaid", OrderStatus.AWAITING_PAYMENT))
             assert (order.channel_status, order.status) == expected
 
 

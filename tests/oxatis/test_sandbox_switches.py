@@ -17,8 +17,7 @@ from channel_core import (
     Shipment,
     TransportError,
 )
-from channel_oxatis.sandbox import SandboxServer
-from channel_oxatis.sandbox import data
+from channel_oxatis.sandbox import SandboxServer, data
 from tests.oxatis.conftest import sandbox_settings
 
 WINDOW = OrderQuery(modified_since=datetime(2026, 1, 1, tzinfo=UTC), modified_until=datetime(2026, 11, 2, tzinfo=UTC))
@@ -156,8 +155,11 @@ def test_write_is_visible_in_later_reads(oxatis: Channel, sandbox: SandboxServer
     with oxatis.connect(sandbox_settings(sandbox)) as connection:
         oxatis.notify_shipment(connection, Shipment(order_id="100004", tracking_number="XY1", carrier="DPD"))
         soon = datetime.now(UTC) + timedelta(minutes=1)
-        pages = list(oxatis.fetch_orders(connection, OrderQuery(modified_since=datetime(2026, 1, 1, tzinfo=UTC),
-                                                                modified_until=soon)))
+        pages = list(
+            oxatis.fetch_orders(
+                connection, OrderQuery(modified_since=datetime(2026, 1, 1, tzinfo=UTC), modified_until=soon)
+            )
+        )
     order = next(o for p in pages for o in p.orders if o.order_id == "100004")
     assert order.status == "shipped" and order.channel_status == "SST-SHIPPED"
     assert sandbox.store.order(100004)["TrackingNumber"] == "XY1"

@@ -79,11 +79,19 @@ def test_entities_and_cdata_in_text_survive() -> None:
         operation="x",
     )
     data = element_to_dict(root)
-    assert data == {"ItemName": "Film <A>", "ShippingAddress": "12 rue Test & Cie\r\nBât B", "ShippingZipCode": "01230"}
+    assert data == {
+        "ItemName": "Film <A>",
+        "ShippingAddress": "12 rue Test & Cie\r\nBât B",
+        "ShippingZipCode": "01230",
+    }
 
 
 def test_request_xml_escapes_values_and_keeps_order() -> None:
-    xml = request_xml("Order", [("OxID", 5), ("TrackingNumber", "A&B<'\">"), ("TransportName", None), ("TrackingUrl", "u")])
-    assert "<OxID>5</OxID><TrackingNumber>A&amp;B&lt;&apos;&quot;&gt;</TrackingNumber><TrackingUrl>u</TrackingUrl>" in xml
+    xml = request_xml(
+        "Order", [("OxID", 5), ("TrackingNumber", "A&B<'\">"), ("TransportName", None), ("TrackingUrl", "u")]
+    )
+    assert (
+        "<OxID>5</OxID><TrackingNumber>A&amp;B&lt;&apos;&quot;&gt;</TrackingNumber><TrackingUrl>u</TrackingUrl>" in xml
+    )
     assert "TransportName" not in xml
     assert 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"' in xml

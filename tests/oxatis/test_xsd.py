@@ -59,8 +59,11 @@ def test_order_details_validate(store: SandboxStore) -> None:
 def test_summary_list_validates(store: SandboxStore) -> None:
     xsd = schema("OrderSummaryList.xsd")
     orders = [store.order(o) for o in range(100001, 100031)]
-    reply = replies.envelope(replies.render_summary_list(
-        [o for o in orders if o], page_number=1, page_size=30, total_items=60, total_pages=2))
+    reply = replies.envelope(
+        replies.render_summary_list(
+            [o for o in orders if o], page_number=1, page_size=30, total_items=60, total_pages=2
+        )
+    )
     xsd.assertValid(data_child(reply, "OrderSummaryList"))
 
 

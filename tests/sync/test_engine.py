@@ -10,8 +10,7 @@ import pytest
 
 from channel_core import Channel, NotificationStatus, Shipment
 from channel_core.sync import Importer, Notifier, SQLiteStore
-from channel_oxatis.sandbox import SandboxServer
-from channel_oxatis.sandbox import data
+from channel_oxatis.sandbox import SandboxServer, data
 from tests.oxatis.conftest import sandbox_settings
 
 

@@ -1,6 +1,6 @@
 """The host-side sync engine: incremental import and shipment notifications over a small store interface."""
 
-from channel_core.sync.importer import DEFAULT_MARGIN, ImportSummary, Importer
+from channel_core.sync.importer import DEFAULT_MARGIN, Importer, ImportSummary
 from channel_core.sync.notifier import NotificationOutcome, Notifier
 from channel_core.sync.sqlite import SQLiteStore
 from channel_core.sync.store import Checkpoint, NotificationRecord, OrderStore, StoredOrder, fingerprint

@@ -164,8 +164,9 @@ class Importer:
                 if newest is None or order.modified_at > newest:
                     newest = order.modified_at
             for skipped in page.skipped:
-                self.store.save_skipped(name, account, skipped.order_id, skipped.reason,
-                                        page.versions.get(skipped.order_id))
+                self.store.save_skipped(
+                    name, account, skipped.order_id, skipped.reason, page.versions.get(skipped.order_id)
+                )
                 summary.skipped += 1
                 summary.skip_reasons[skipped.reason] += 1
             for failed in page.failed:
@@ -174,9 +175,14 @@ class Importer:
                 summary.failures[failed.order_id] = failed.error
             summary.unchanged += len(page.unchanged)
             self.store.save_checkpoint(
-                name, account,
-                Checkpoint(start, page.checkpoint, since if page.checkpoint else None,
-                           until if page.checkpoint else None),
+                name,
+                account,
+                Checkpoint(
+                    start,
+                    page.checkpoint,
+                    since if page.checkpoint else None,
+                    until if page.checkpoint else None,
+                ),
             )
         summary.pages += 1
         return newest

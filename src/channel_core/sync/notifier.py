@@ -41,7 +41,10 @@ class Notifier:
         """Send ``shipment`` unless the ledger says it was already sent."""
         nid = notification_id(self.channel.name, self.connection.account_id, shipment)
         record = self.store.get_notification(nid)
-        if record is not None and record.status in (NotificationStatus.SENT.value, NotificationStatus.ALREADY_SENT.value):
+        if record is not None and record.status in (
+            NotificationStatus.SENT.value,
+            NotificationStatus.ALREADY_SENT.value,
+        ):
             return NotificationOutcome(
                 nid,
                 NotificationResult(NotificationStatus.ALREADY_SENT, (), "already sent (ledger)"),
@@ -49,23 +52,36 @@ class Notifier:
             )
         attempts = (record.attempts if record is not None else 0) + 1
         self.store.save_notification(
-            NotificationRecord(nid, self.channel.name, self.connection.account_id, shipment, PENDING, (), None, attempts)
+            NotificationRecord(
+                nid, self.channel.name, self.connection.account_id, shipment, PENDING, (), None, attempts
+            )
         )
         try:
             result = self.channel.notify_shipment(self.connection, shipment)
         except ChannelAPIError as exc:
             message = f"pending: outcome unknown, will retry ({exc})"
             self.store.save_notification(
-                NotificationRecord(nid, self.channel.name, self.connection.account_id, shipment, PENDING, (),
-                                   message, attempts)
+                NotificationRecord(
+                    nid,
+                    self.channel.name,
+                    self.connection.account_id,
+                    shipment,
+                    PENDING,
+                    (),
+                    message,
+                    attempts,
+                )
             )
-            logger.warning("notification_pending", channel=self.channel.name, order_id=shipment.order_id,
-                           error=str(exc))
+            logger.warning(
+                "notification_pending", channel=self.channel.name, order_id=shipment.order_id, error=str(exc)
+            )
             return NotificationOutcome(nid, NotificationResult(NotificationStatus.FAILED, (), message), pending=True)
         self.store.record_result(nid, result)
         return NotificationOutcome(nid, result)
 
     def retry_pending(self) -> list[NotificationOutcome]:
         """Send again every notification left pending or failed by earlier runs."""
-        return [self.notify(r.shipment) for r in self.store.pending_notifications(self.channel.name,
-                                                                                   self.connection.account_id)]
+        return [
+            self.notify(r.shipment)
+            for r in self.store.pending_notifications(self.channel.name, self.connection.account_id)
+        ]

@@ -212,12 +212,23 @@ class SQLiteStore:
             else:
                 data = json.dumps(to_dict(order), ensure_ascii=False, sort_keys=True)
                 self._db.execute(
-                    "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(channel, account_id, order_id) DO UPDATE SET "
+                    "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT(channel, account_id, order_id) DO UPDATE SET "
                     "order_number=excluded.order_number, status=excluded.status, "
                     "modified_at=excluded.modified_at, fingerprint=excluded.fingerprint, data=excluded.data, "
                     "updated_at=excluded.updated_at",
-                    (order.channel, account_id, order.order_id, order.order_number, order.status.value,
-                     order.modified_at.isoformat(), digest, data, now, now),
+                    (
+                        order.channel,
+                        account_id,
+                        order.order_id,
+                        order.order_number,
+                        order.status.value,
+                        order.modified_at.isoformat(),
+                        digest,
+                        data,
+                        now,
+                        now,
+                    ),
                 )
                 outcome = WriteOutcome.INSERTED if row is None else WriteOutcome.UPDATED
             self._db.execute(
@@ -251,13 +262,15 @@ class SQLiteStore:
     def clear_failed(self, channel: str, account_id: str, order_id: str) -> None:
         with self.transaction():
             self._db.execute(
-                "DELETE FROM failed WHERE channel=? AND account_id=? AND order_id=?", (channel, account_id, order_id)
+                "DELETE FROM failed WHERE channel=? AND account_id=? AND order_id=?",
+                (channel, account_id, order_id),
             )
 
     def failed_order_ids(self, channel: str, account_id: str) -> Sequence[str]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT order_id FROM failed WHERE channel=? AND account_id=? ORDER BY order_id", (channel, account_id)
+                "SELECT order_id FROM failed WHERE channel=? AND account_id=? ORDER BY order_id",
+                (channel, account_id),
             ).fetchall()
         return [r[0] for r in rows]
 
@@ -271,13 +284,18 @@ class SQLiteStore:
 
     def _stored(self, row: sqlite3.Row) -> StoredOrder:
         order = from_dict(Order, json.loads(row["data"]))
-        return StoredOrder(order, row["fingerprint"], datetime.fromisoformat(row["imported_at"]),
-                           datetime.fromisoformat(row["updated_at"]))
+        return StoredOrder(
+            order,
+            row["fingerprint"],
+            datetime.fromisoformat(row["imported_at"]),
+            datetime.fromisoformat(row["updated_at"]),
+        )
 
     def iter_orders(self, channel: str | None = None) -> Iterator[StoredOrder]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM orders WHERE ?1 IS NULL OR channel=?1 ORDER BY modified_at, order_id", (channel,)
+                "SELECT * FROM orders WHERE ?1 IS NULL OR channel=?1 ORDER BY modified_at, order_id",
+                (channel,),
             ).fetchall()
         for row in rows:
             yield self._stored(row)
@@ -310,9 +328,7 @@ class SQLiteStore:
 
     def get_notification(self, notification_id: str) -> NotificationRecord | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM notifications WHERE notification_id=?", (notification_id,)
-            ).fetchone()
+            row = self._db.execute("SELECT * FROM notifications WHERE notification_id=?", (notification_id,)).fetchone()
         return self._record(row) if row is not None else None
 
     def save_notification(self, record: NotificationRecord) -> None:
@@ -322,16 +338,32 @@ class SQLiteStore:
                 "INSERT INTO notifications VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(notification_id) DO UPDATE SET "
                 "status=excluded.status, fields_sent=excluded.fields_sent, message=excluded.message, "
                 "attempts=excluded.attempts, updated_at=excluded.updated_at",
-                (record.notification_id, record.channel, record.account_id, record.shipment.order_id,
-                 json.dumps(to_dict(record.shipment), sort_keys=True), record.status,
-                 json.dumps(list(record.fields_sent)), record.message, record.attempts, now, now),
+                (
+                    record.notification_id,
+                    record.channel,
+                    record.account_id,
+                    record.shipment.order_id,
+                    json.dumps(to_dict(record.shipment), sort_keys=True),
+                    record.status,
+                    json.dumps(list(record.fields_sent)),
+                    record.message,
+                    record.attempts,
+                    now,
+                    now,
+                ),
             )
 
     def record_result(self, notification_id: str, result: NotificationResult) -> None:
         with self.transaction():
             self._db.execute(
                 "UPDATE notifications SET status=?, fields_sent=?, message=?, updated_at=? WHERE notification_id=?",
-                (result.status.value, json.dumps(list(result.fields_sent)), result.message, _now(), notification_id),
+                (
+                    result.status.value,
+                    json.dumps(list(result.fields_sent)),
+                    result.message,
+                    _now(),
+                    notification_id,
+                ),
             )
 
     def pending_notifications(self, channel: str, account_id: str) -> Sequence[NotificationRecord]:

@@ -25,10 +25,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--malformed", type=int, default=0, help="reply malformed XML to the first N calls")
     parser.add_argument("--entity-bomb", type=int, default=0, help="reply an entity-expansion payload N times")
     parser.add_argument("--wrong-type-order", type=int, default=None, help="OxID of an order with a bad Quantity")
-    parser.add_argument("--modify-between-pages", default=None, metavar="PAGE:COUNT",
-                        help="after serving list page PAGE, modify COUNT of its orders")
-    parser.add_argument("--fault", action="append", default=[], metavar="KIND[:TIMES]",
-                        help=f"any fault: {', '.join(sorted(FAULT_KINDS))}")
+    parser.add_argument(
+        "--modify-between-pages",
+        default=None,
+        metavar="PAGE:COUNT",
+        help="after serving list page PAGE, modify COUNT of its orders",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND[:TIMES]",
+        help=f"any fault: {', '.join(sorted(FAULT_KINDS))}",
+    )
     return parser
 
 
@@ -36,8 +45,12 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     faults: list[Fault] = []
     if args.quota_after is not None:
         faults.append(Fault("quota", times=-1, after=args.quota_after))
-    for kind, times in (("maintenance", args.maintenance), ("html500", args.html_errors),
-                        ("malformed", args.malformed), ("entity_bomb", args.entity_bomb)):
+    for kind, times in (
+        ("maintenance", args.maintenance),
+        ("html500", args.html_errors),
+        ("malformed", args.malformed),
+        ("entity_bomb", args.entity_bomb),
+    ):
         if times:
             faults.append(Fault(kind, times=times))
     for spec in args.fault:
@@ -48,16 +61,26 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         page, _, count = args.modify_between_pages.partition(":")
         modify = (int(page), int(count or 1))
     return SandboxConfig(
-        count=args.orders, seed=args.seed, token=args.token, app_id=args.app_id, latency=args.latency,
-        timezone=args.timezone, with_shipped_state=not args.no_shipped_state,
-        wrong_type_order=args.wrong_type_order, modify_between_pages=modify, faults=faults,
+        count=args.orders,
+        seed=args.seed,
+        token=args.token,
+        app_id=args.app_id,
+        latency=args.latency,
+        timezone=args.timezone,
+        with_shipped_state=not args.no_shipped_state,
+        wrong_type_order=args.wrong_type_order,
+        modify_between_pages=modify,
+        faults=faults,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     server = SandboxServer(config_from_args(args), host=args.host, port=args.port)
-    print(f"Oxatis sandbox on {server.url} ({args.orders} orders, seed {args.seed}); Ctrl-C stops it.", flush=True)
+    print(
+        f"Oxatis sandbox on {server.url} ({args.orders} orders, seed {args.seed}); Ctrl-C stops it.",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

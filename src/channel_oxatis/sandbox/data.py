@@ -52,13 +52,53 @@ FEATURE_INDEXES = {
     "bundle": 5,  # n % 8 == 5
 }
 
-FIRST_NAMES = ("Émilie", "Jean", "Chloé", "François", "Zoé", "Loïc", "Hélène", "Noël", "Anaïs", "Rémi", "Inès", "Gaël")
-LAST_NAMES = ("Dupont", "Lefèvre", "Moreau", "Rousseau", "Girard", "Fournier", "Mercier", "Bonnet", "Lambert", "Faure")
+FIRST_NAMES = (
+    "Émilie",
+    "Jean",
+    "Chloé",
+    "François",
+    "Zoé",
+    "Loïc",
+    "Hélène",
+    "Noël",
+    "Anaïs",
+    "Rémi",
+    "Inès",
+    "Gaël",
+)
+LAST_NAMES = (
+    "Dupont",
+    "Lefèvre",
+    "Moreau",
+    "Rousseau",
+    "Girard",
+    "Fournier",
+    "Mercier",
+    "Bonnet",
+    "Lambert",
+    "Faure",
+)
 COMPANIES = ("Société Dupont & Fils", "Atelier L'Épi", "Café <Le Zinc>", "SARL Bière & Co")
-STREETS = ("rue de la Paix", "avenue Jean-Jaurès", "boulevard Saint-Michel", "impasse des Tilleuls",
-           "chemin du Moulin", "place de l'Église", "rue Pasteur", "quai Gambetta")
-CITIES = (("01230", "Saint-Rambert-en-Bugey"), ("06000", "Nice"), ("09100", "Pamiers"), ("75011", "Paris"),
-          ("69003", "Lyon"), ("13001", "Marseille"), ("04000", "Digne-les-Bains"), ("33000", "Bordeaux"))
+STREETS = (
+    "rue de la Paix",
+    "avenue Jean-Jaurès",
+    "boulevard Saint-Michel",
+    "impasse des Tilleuls",
+    "chemin du Moulin",
+    "place de l'Église",
+    "rue Pasteur",
+    "quai Gambetta",
+)
+CITIES = (
+    ("01230", "Saint-Rambert-en-Bugey"),
+    ("06000", "Nice"),
+    ("09100", "Pamiers"),
+    ("75011", "Paris"),
+    ("69003", "Lyon"),
+    ("13001", "Marseille"),
+    ("04000", "Digne-les-Bains"),
+    ("33000", "Bordeaux"),
+)
 PAYMENT_METHODS = ("Carte bancaire", "PayPal", "Virement bancaire", "Chèque", "NC")
 SHIP_METHODS = {
     "colissimo_pickup": "Colissimo Point Retrait",
@@ -82,14 +122,27 @@ class Product:
 
 def _products() -> tuple[Product, ...]:
     rng = random.Random("oxatis-sandbox-catalog")
-    names = ("Tasse émaillée", "Torchon lin & coton", "Bougie parfumée", "Carnet A5", "Savon d'Alep",
-             "Tote bag", "Théière fonte", "Plaid laine", "Affiche 50x70", "Mug <Édition limitée>")
+    names = (
+        "Tasse émaillée",
+        "Torchon lin & coton",
+        "Bougie parfumée",
+        "Carnet A5",
+        "Savon d'Alep",
+        "Tote bag",
+        "Théière fonte",
+        "Plaid laine",
+        "Affiche 50x70",
+        "Mug <Édition limitée>",
+    )
     products = []
     for i in range(40):
         name = names[i % len(names)]
         options: tuple[tuple[str, str], ...] = ()
         if i % 3 == 0:
-            options = (("Couleur", rng.choice(("Rouge", "Bleu nuit", "Vert d'eau"))), ("Taille", rng.choice(("S", "M", "L"))))
+            options = (
+                ("Couleur", rng.choice(("Rouge", "Bleu nuit", "Vert d'eau"))),
+                ("Taille", rng.choice(("S", "M", "L"))),
+            )
         elif i % 3 == 1:
             options = (("Couleur", rng.choice(("Écru", "Noir"))),)
         products.append(
@@ -163,8 +216,12 @@ def generate_order(seed: int, n: int, count: int, anchor: datetime = DEFAULT_ANC
         "PaymentStatusCode": payment,
         "FollowUp": False,
         "SourceTypeID": 0,
-        "UserEmail": f"{first.lower()}.{last.lower()}{n}@exemple.fr".replace("é", "e").replace("ï", "i")
-        .replace("ë", "e").replace("è", "e").replace("ç", "c").replace("É", "e"),
+        "UserEmail": f"{first.lower()}.{last.lower()}{n}@exemple.fr".replace("é", "e")
+        .replace("ï", "i")
+        .replace("ë", "e")
+        .replace("è", "e")
+        .replace("ç", "c")
+        .replace("É", "e"),
         "UserOxID": 900000 + rng.randrange(1, 5000),
         "BillingPhone": f"0{rng.randrange(1, 6)}{rng.randrange(10**7, 10**8)}",
         "Language": "fr",
@@ -246,8 +303,15 @@ def generate_order(seed: int, n: int, count: int, anchor: datetime = DEFAULT_ANC
             parts = [PRODUCTS[(product.oxid + k) % len(PRODUCTS)] for k in (1, 2)]
             item["ItemName"] = f"Coffret {product.name}"
             item["BundledItems"] = [
-                {"OxID": item["OxID"] * 10 + k, "ItemOxID": p.oxid, "ItemSKU": p.sku, "ItemName": p.name,
-                 "GrossPrice": p.price, "Offered": False, "Quantity": quantity}
+                {
+                    "OxID": item["OxID"] * 10 + k,
+                    "ItemOxID": p.oxid,
+                    "ItemSKU": p.sku,
+                    "ItemName": p.name,
+                    "GrossPrice": p.price,
+                    "Offered": False,
+                    "Quantity": quantity,
+                }
                 for k, p in enumerate(parts, start=1)
             ]
         lines.append(item)

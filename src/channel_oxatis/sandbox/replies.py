@@ -80,7 +80,12 @@ def render_order(order: Mapping[str, Any], *, with_items: bool = True) -> str:
 
 
 def render_summary_list(
-    summaries: Iterable[Mapping[str, Any]], *, page_number: int, page_size: int, total_items: int, total_pages: int
+    summaries: Iterable[Mapping[str, Any]],
+    *,
+    page_number: int,
+    page_size: int,
+    total_items: int,
+    total_pages: int,
 ) -> str:
     body = "".join(f"<OrderSummary>{_fields(s, SUMMARY_FIELDS, {})}</OrderSummary>" for s in summaries)
     return (
@@ -101,7 +106,8 @@ def render_logs(entries: Iterable[Mapping[str, Any]]) -> str:
         f"<OrderProgressStateHistoryEntity>{_fields(e, LOG_FIELDS, {})}</OrderProgressStateHistoryEntity>"
         for e in entries
     )
-    return f"<OrderProgressStateLogList><OrderProgressStateLogs>{body}</OrderProgressStateLogs></OrderProgressStateLogList>"
+    logs = f"<OrderProgressStateLogs>{body}</OrderProgressStateLogs>"
+    return f"<OrderProgressStateLogList>{logs}</OrderProgressStateLogList>"
 
 
 def render_characteristics(product: Mapping[str, Any]) -> str:

@@ -10,6 +10,7 @@ many matching calls and for how many. They can be added while the server runs.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -29,30 +30,40 @@ from channel_oxatis.sandbox.store import SandboxStore
 __all__ = ["FAULT_KINDS", "Fault", "SandboxConfig", "SandboxServer"]
 
 SERVICES: dict[str, frozenset[str]] = {
-    "orderservices": frozenset({
-        "OrderCount", "OrderGetList", "OrderGetSummaryList", "OrderGet", "OrderGetDetails", "OrderGetMoreDetails",
-        "OrderUpdateTransportInfo", "OrderUpdateTracking",
-    }),
+    "orderservices": frozenset(
+        {
+            "OrderCount",
+            "OrderGetList",
+            "OrderGetSummaryList",
+            "OrderGet",
+            "OrderGetDetails",
+            "OrderGetMoreDetails",
+            "OrderUpdateTransportInfo",
+            "OrderUpdateTracking",
+        }
+    ),
     "progressstateservices": frozenset({"ProgressStateGetList"}),
     "progressstatelogservices": frozenset({"GetOrderProgressStateLogs"}),
     "productcharacteristicsservices": frozenset({"ProductCharacteristicsGet"}),
 }
 WRITES = frozenset({"OrderUpdateTransportInfo", "OrderUpdateTracking"})
-FAULT_KINDS = frozenset({
-    "maintenance",  # StatusCode 600
-    "quota",  # StatusCode 504
-    "unauthorized",  # StatusCode 503
-    "html500",  # HTTP 500 with an IIS-like HTML page
-    "empty",  # HTTP 200 with an empty body
-    "malformed",  # truncated XML
-    "entity_bomb",  # a DTD with nested entities
-    "external_entity",  # a DTD with a SYSTEM entity
-    "http429",  # HTTP 429 with Retry-After
-    "http503",  # HTTP 503 before processing
-    "reset",  # close the connection without replying
-    "slow",  # wait ``delay`` seconds before processing
-    "slow_after_apply",  # process (writes applied), then wait ``delay`` seconds before replying
-})
+FAULT_KINDS = frozenset(
+    {
+        "maintenance",  # StatusCode 600
+        "quota",  # StatusCode 504
+        "unauthorized",  # StatusCode 503
+        "html500",  # HTTP 500 with an IIS-like HTML page
+        "empty",  # HTTP 200 with an empty body
+        "malformed",  # truncated XML
+        "entity_bomb",  # a DTD with nested entities
+        "external_entity",  # a DTD with a SYSTEM entity
+        "http429",  # HTTP 429 with Retry-After
+        "http503",  # HTTP 503 before processing
+        "reset",  # close the connection without replying
+        "slow",  # wait ``delay`` seconds before processing
+        "slow_after_apply",  # process (writes applied), then wait ``delay`` seconds before replying
+    }
+)
 OLDEST = datetime(2010, 1, 15)
 
 
@@ -87,7 +98,7 @@ class Fault:
 class SandboxConfig:
     count: int = 200
     seed: int = 7
-    token: str = "sandbox-token"
+    token: str = "sandbox-token"  # noqa: S105 - the sandbox's own, published test token
     app_id: str | None = None
     latency: float = 0.0
     timezone: str = "Europe/Paris"
@@ -196,17 +207,18 @@ class SandboxServer:
                 except _Reply as reply:
                     if reply.status == -1:
                         self.close_connection = True
-                        try:
+                        with contextlib.suppress(OSError):
                             self.connection.shutdown(socket.SHUT_RDWR)
-                        except OSError:
-                            pass
                         return
                     self._send(reply.body, reply.status, reply.headers)
 
             def _send(self, body: bytes, status: int, headers: dict[str, str]) -> None:
                 self.send_response(status)
-                content_type = "text/html; charset=utf-8" if body.lstrip().startswith(b"<!DOCTYPE html") else (
-                    "text/xml; charset=utf-8")
+                content_type = (
+                    "text/html; charset=utf-8"
+                    if body.lstrip().startswith(b"<!DOCTYPE html")
+                    else ("text/xml; charset=utf-8")
+                )
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 for name, value in headers.items():
@@ -285,10 +297,13 @@ class SandboxServer:
         if method in ("OrderGet", "OrderGetDetails", "OrderGetMoreDetails"):
             order = self._order(fields)
             if method == "OrderGetDetails":
-                order = {**order, "OrderItems": [
-                    {k: v for k, v in item.items() if k not in ("ItemMainImageUrl", "ItemThumbnailImageUrl")}
-                    for item in order.get("OrderItems") or []
-                ]}
+                order = {
+                    **order,
+                    "OrderItems": [
+                        {k: v for k, v in item.items() if k not in ("ItemMainImageUrl", "ItemThumbnailImageUrl")}
+                        for item in order.get("OrderItems") or []
+                    ],
+                }
             return replies.envelope(replies.render_order(order, with_items=method != "OrderGet"))
         if method == "GetOrderProgressStateLogs":
             order = self._order(fields)
@@ -302,8 +317,12 @@ class SandboxServer:
             oxid = _int(fields.get("OxID"))
             if oxid is None or self.store.n_for(oxid) is None:
                 raise _xml_error(500, "Commande introuvable", 1001, "<OxID>-1</OxID>")
-            self.store.set_transport(oxid, tracking_number=fields.get("TrackingNumber"),
-                                     tracking_url=fields.get("TrackingUrl"), transport_name=fields.get("TransportName"))
+            self.store.set_transport(
+                oxid,
+                tracking_number=fields.get("TrackingNumber"),
+                tracking_url=fields.get("TrackingUrl"),
+                transport_name=fields.get("TransportName"),
+            )
             return replies.envelope(f"<OxID>{oxid}</OxID>")
         if method == "OrderUpdateTracking":
             return self._update_tracking(fields)
@@ -356,18 +375,27 @@ class SandboxServer:
         page_size = max(1, _int(info.get("PageSize")) or 50)
         total = len(numbers)
         total_pages = (total + page_size - 1) // page_size
-        chosen = numbers[(page_number - 1) * page_size: page_number * page_size]
+        chosen = numbers[(page_number - 1) * page_size : page_number * page_size]
         orders = [self.store.order(data.order_id_for(n)) for n in chosen]
         if method == "OrderGetList":
             ids = "".join(f"<OrderID><OxID>{o['OxID']}</OxID></OrderID>" for o in orders if o)
-            info_xml = (f"<PageInformation><PageNumber>{page_number}</PageNumber><PageSize>{page_size}</PageSize>"
-                        f"<TotalItems>{total}</TotalItems><TotalPages>{total_pages}</TotalPages></PageInformation>")
-            reply = replies.envelope(f"<OrderList><SetOrderDesc>false</SetOrderDesc>{info_xml}<OrderIDs>{ids}</OrderIDs></OrderList>")
+            info_xml = (
+                f"<PageInformation><PageNumber>{page_number}</PageNumber><PageSize>{page_size}</PageSize>"
+                f"<TotalItems>{total}</TotalItems><TotalPages>{total_pages}</TotalPages></PageInformation>"
+            )
+            reply = replies.envelope(
+                f"<OrderList><SetOrderDesc>false</SetOrderDesc>{info_xml}<OrderIDs>{ids}</OrderIDs></OrderList>"
+            )
         else:
-            reply = replies.envelope(replies.render_summary_list(
-                [o for o in orders if o], page_number=page_number, page_size=page_size,
-                total_items=total, total_pages=total_pages,
-            ))
+            reply = replies.envelope(
+                replies.render_summary_list(
+                    [o for o in orders if o],
+                    page_number=page_number,
+                    page_size=page_size,
+                    total_items=total,
+                    total_pages=total_pages,
+                )
+            )
         self._maybe_modify_after_page(page_number, [o["OxID"] for o in orders if o])
         return reply
 

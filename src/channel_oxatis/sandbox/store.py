@@ -67,9 +67,19 @@ class SandboxStore:
         for oxid, code, name_fr, name_en in data.STATES:
             if code == "SST-SHIPPED" and not self.with_shipped_state:
                 continue
-            states.append({"OxID": oxid, "Color": "#3A7BD5", "Code": code, "NameFR": name_fr, "NameEN": name_en,
-                           "Publish": True, "SendMail": code == "SST-SHIPPED", "UpdateOrders": True,
-                           "CreateInvoice": False})
+            states.append(
+                {
+                    "OxID": oxid,
+                    "Color": "#3A7BD5",
+                    "Code": code,
+                    "NameFR": name_fr,
+                    "NameEN": name_en,
+                    "Publish": True,
+                    "SendMail": code == "SST-SHIPPED",
+                    "UpdateOrders": True,
+                    "CreateInvoice": False,
+                }
+            )
         return states
 
     def order(self, oxid: int) -> dict[str, Any] | None:
@@ -101,7 +111,8 @@ class SandboxStore:
             hi = len(numbers) if end is None else bisect.bisect_right(numbers, end, key=self._base_modified)
             base = [n for n in numbers[lo:hi] if n not in self._modified]
             moved = sorted(
-                (when, n) for n, when in self._modified.items()
+                (when, n)
+                for n, when in self._modified.items()
                 if (start is None or when >= start) and (end is None or when <= end)
             )
             if moved:
@@ -129,12 +140,28 @@ class SandboxStore:
         return entries
 
     def _log_entry(
-        self, log_id: int, oxid: int, state_id: int, code: str, when: datetime, comment: str | None, published: bool
+        self,
+        log_id: int,
+        oxid: int,
+        state_id: int,
+        code: str,
+        when: datetime,
+        comment: str | None,
+        published: bool,
     ) -> dict[str, Any]:
         names = {sid: (fr, en) for sid, _, fr, en in data.STATES}[state_id]
-        return {"OxID": log_id, "ProgressStateNameEN": names[1], "Color": "#3A7BD5", "OrderID": oxid, "Date": when,
-                "ProgressStateName": names[0], "Comment": comment, "Published": published, "ID": state_id,
-                "Code": code}
+        return {
+            "OxID": log_id,
+            "ProgressStateNameEN": names[1],
+            "Color": "#3A7BD5",
+            "OrderID": oxid,
+            "Date": when,
+            "ProgressStateName": names[0],
+            "Comment": comment,
+            "Published": published,
+            "ID": state_id,
+            "Code": code,
+        }
 
     def characteristics(self, item_oxid: int | None, sku: str | None) -> dict[str, Any] | None:
         product = data.PRODUCTS_BY_OXID.get(item_oxid) if item_oxid is not None else None
@@ -142,8 +169,11 @@ class SandboxStore:
             product = next((p for p in data.PRODUCTS if p.sku == sku), None)
         if product is None:
             return None
-        return {"OxID": product.oxid, "ItemSKU": product.sku,
-                "Characteristics": [("Emplacement", [product.location]), ("Matière", ["Coton bio"])]}
+        return {
+            "OxID": product.oxid,
+            "ItemSKU": product.sku,
+            "Characteristics": [("Emplacement", [product.location]), ("Matière", ["Coton bio"])],
+        }
 
     # ------------------------------------------------------------------ writes
 
@@ -159,14 +189,31 @@ class SandboxStore:
             self._modified[n] = max(stamp, previous + timedelta(microseconds=1))
             self._version += 1
 
-    def set_transport(self, oxid: int, *, tracking_number: str | None, tracking_url: str | None,
-                      transport_name: str | None) -> None:
-        changes = {k: v for k, v in (("TrackingNumber", tracking_number), ("TrackingUrl", tracking_url),
-                                     ("TransportName", transport_name)) if v is not None}
+    def set_transport(
+        self, oxid: int, *, tracking_number: str | None, tracking_url: str | None, transport_name: str | None
+    ) -> None:
+        changes = {
+            k: v
+            for k, v in (
+                ("TrackingNumber", tracking_number),
+                ("TrackingUrl", tracking_url),
+                ("TransportName", transport_name),
+            )
+            if v is not None
+        }
         self.modify(oxid, changes)
 
-    def add_progress_state(self, oxid: int, *, code: str | None, state_id: int | None, when: datetime,
-                           comment: str | None, publish: bool, update_order: bool) -> int | None:
+    def add_progress_state(
+        self,
+        oxid: int,
+        *,
+        code: str | None,
+        state_id: int | None,
+        when: datetime,
+        comment: str | None,
+        publish: bool,
+        update_order: bool,
+    ) -> int | None:
         """Append a log entry; move the order to the state when ``update_order``. ``None`` if the state is unknown."""
         states = {s["Code"]: s["OxID"] for s in self.states()}
         ids = {v: k for k, v in states.items()}

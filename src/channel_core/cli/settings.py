@@ -1,0 +1,88 @@
+"""Where the ``channel`` command reads a channel's settings from.
+
+Later sources win: the TOML config file (``[channels.<name>]``), then each
+setting's environment variable (``OXATIS_TOKEN``...), then ``--set key=value``.
+Secrets are wrapped in :class:`~channel_core.secret.Secret` as soon as they are read.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from channel_core.errors import ConfigurationError
+from channel_core.hooktypes import ChannelInfo
+from channel_core.secret import Secret
+
+__all__ = ["DEFAULT_CONFIG", "load_config", "masked", "resolve_settings"]
+
+DEFAULT_CONFIG = "channel.toml"
+
+
+def load_config(path: str | None) -> dict[str, Any]:
+    """Read the config file; a missing default file is fine, a missing named one is not."""
+    chosen = path or os.environ.get("CHANNEL_CONFIG")
+    candidate = Path(chosen or DEFAULT_CONFIG)
+    if not candidate.exists():
+        if chosen:
+            raise ConfigurationError(f"config file {candidate} does not exist")
+        return {}
+    try:
+        with candidate.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"config file {candidate} is not valid TOML: {exc}") from None
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def resolve_settings(
+    info: ChannelInfo,
+    config: Mapping[str, Any],
+    overrides: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    env = os.environ if env is None else env
+    section = config.get("channels", {}).get(info.name, {})
+    if not isinstance(section, Mapping):
+        raise ConfigurationError(f"[channels.{info.name}] in the config file must be a table")
+    settings: dict[str, Any] = dict(section)
+    for spec in info.settings:
+        if spec.env and env.get(spec.env):
+            settings[spec.name] = env[spec.env]
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigurationError(f"--set expects key=value, got {item!r}")
+        settings[key.strip()] = _parse_value(raw.strip())
+    known = {spec.name for spec in info.settings}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown {info.name} setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    for spec in info.settings:
+        if spec.secret and isinstance(settings.get(spec.name), str):
+            settings[spec.name] = Secret(settings[spec.name])
+    missing = [s for s in info.settings if s.required and not settings.get(s.name)]
+    if missing:
+        hints = "; ".join(
+            f"{s.name} (set {s.env}, or {s.name} in [channels.{info.name}] of {DEFAULT_CONFIG})"
+            if s.env
+            else f"{s.name} (in [channels.{info.name}] of {DEFAULT_CONFIG}, or --set {s.name}=...)"
+            for s in missing
+        )
+        raise ConfigurationError(f"missing {info.name} setting(s): {hints}")
+    return settings
+
+
+def masked(settings: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: ("***" if isinstance(v, Secret) else v) for k, v in settings.items()}

@@ -1,0 +1,184 @@
+"""The ``channel`` command through click's runner, against a live sandbox."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from channel_core.cli import cli
+from channel_core.cli.app import EXIT_CONFIG, EXIT_OK, EXIT_STOPPED
+from channel_oxatis.sandbox import SandboxServer
+
+TOKEN = "Tok3n-distinctive-7c1f"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    runner = CliRunner()
+    result = runner.invoke(cli, list(args), env=env or {}, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def oxatis_args(sandbox: SandboxServer) -> list[str]:
+    return [
+        "--set",
+        f"base_url={sandbox.url}",
+        "--set",
+        "store_timezone='Europe/Paris'",
+        "--set",
+        "retry_backoff=0",
+    ]
+
+
+def test_list_shows_oxatis_capabilities_table() -> None:
+    code, stdout, _ = run("list")
+    assert code == EXIT_OK
+    assert "Data sent with the shipment notification" in stdout
+    assert "tracking_number" in stdout and "notes_to_buyer" in stdout
+    code, stdout, _ = run("list", "--json")
+    data = json.loads(stdout)
+    oxatis = next(c for c in data["channels"] if c["name"] == "oxatis")
+    assert "status" in oxatis["notification_fields"]
+    assert "service" in oxatis["notification_fields_not_sent"]
+    assert {b["name"] for b in data["not_loaded"]} >= {"missing-hook", "unimportable"}
+
+
+@pytest.mark.sandbox_config(count=30, token=TOKEN)
+def test_connect_prints_statuses_and_never_the_token(sandbox: SandboxServer) -> None:
+    code, stdout, stderr = run("-vv", "connect", "oxatis", *oxatis_args(sandbox), env={"OXATIS_TOKEN": TOKEN})
+    assert code == EXIT_OK
+    assert "SST-SHIPPED" in stdout and "PRECOMMANDE" in stdout
+    assert TOKEN not in stdout + stderr
+
+
+def test_missing_token_is_a_clear_configuration_error(tmp_path: Path) -> None:
+    code, _, stderr = run("--config", str(tmp_path / "none.toml"), "connect", "oxatis")
+    assert code == EXIT_CONFIG
+    assert "does not exist" in stderr
+    code, _, stderr = run("connect", "oxatis", env={"OXATIS_TOKEN": ""})
+    assert code == EXIT_CONFIG
+    assert "missing oxatis setting(s): token" in stderr and "OXATIS_TOKEN" in stderr
+
+
+@pytest.mark.sandbox_config(count=10, token=TOKEN)
+def test_bad_token_exits_with_configuration_code(sandbox: SandboxServer) -> None:
+    code, stdout, stderr = run("connect", "oxatis", *oxatis_args(sandbox), env={"OXATIS_TOKEN": "wrong-Tok3n"})
+    assert code == EXIT_CONFIG
+    assert "rejected the token" in stderr
+    assert "wrong-Tok3n" not in stdout + stderr
+
+
+def test_unknown_setting_and_unknown_channel_say_what_to_fix() -> None:
+    code, _, stderr = run("connect", "oxatis", "--set", "tokn=x", env={"OXATIS_TOKEN": "t"})
+    assert code == EXIT_CONFIG and "unknown oxatis setting(s): tokn" in stderr
+    code, _, stderr = run("connect", "shopify")
+    assert code == EXIT_CONFIG and "installed:" in stderr and "oxatis" in stderr
+
+
+@pytest.mark.sandbox_config(count=30, token=TOKEN)
+def test_import_then_export_then_ship_twice(sandbox: SandboxServer, tmp_path: Path) -> None:
+    db = str(tmp_path / "orders.sqlite3")
+    env = {"OXATIS_TOKEN": TOKEN}
+    code, stdout, _ = run("--db", db, "import", "oxatis", *oxatis_args(sandbox), "--json", env=env)
+    assert code == EXIT_OK
+    summary = json.loads(stdout)
+    assert (summary["imported"], summary["skipped"], summary["failed"]) == (29, 1, 0)
+    assert summary["skip_reasons"] == {"no ship-to address": 1}
+    details = sandbox.detail_calls()
+    code, stdout, _ = run("--db", db, "import", "oxatis", *oxatis_args(sandbox), "--json", env=env)
+    assert json.loads(stdout)["imported"] == 0 and sandbox.detail_calls() == details
+
+    code, stdout, _ = run("--db", db, "orders", "--format", "jsonl")
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    assert len(lines) == 29 and {"ship_to", "items", "payment", "shipping", "notes"} <= set(lines[0])
+    code, stdout, _ = run("--db", db, "orders", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(stdout)))
+    assert len(rows) == 29 and rows[0]["ship_to_postal_code"]
+
+    code, stdout, _ = run(
+        "--db",
+        db,
+        "ship",
+        "oxatis",
+        "100002",
+        "--tracking",
+        "6A77",
+        "--carrier",
+        "Colissimo",
+        *oxatis_args(sandbox),
+        env=env,
+    )
+    assert code == EXIT_OK and "sent" in stdout and "tracking_number, carrier" in stdout
+    code, stdout, _ = run(
+        "--db",
+        db,
+        "ship",
+        "oxatis",
+        "100002",
+        "--tracking",
+        "6A77",
+        "--carrier",
+        "Colissimo",
+        *oxatis_args(sandbox),
+        env=env,
+    )
+    assert code == EXIT_OK and "already_sent" in stdout
+    assert sandbox.store.shipped_entries(100002) == 1
+
+    with open(tmp_path / "orders.sqlite3", "rb") as handle:
+        assert TOKEN.encode() not in handle.read()
+
+
+@pytest.mark.sandbox_config(count=30, token=TOKEN)
+def test_quota_stop_exits_3_then_resumes(sandbox: SandboxServer, tmp_path: Path) -> None:
+    db = str(tmp_path / "orders.sqlite3")
+    env = {"OXATIS_TOKEN": TOKEN}
+    fault = sandbox.add_fault("quota", times=-1, after=15)
+    code, stdout, _ = run(
+        "--db",
+        db,
+        "import",
+        "oxatis",
+        *oxatis_args(sandbox),
+        "--set",
+        "page_size=10",
+        "--set",
+        "max_concurrency=1",
+        env=env,
+    )
+    assert code == EXIT_STOPPED and "quota" in stdout
+    sandbox.config.faults.remove(fault)
+    code, stdout, _ = run("--db", db, "import", "oxatis", *oxatis_args(sandbox), "--json", env=env)
+    assert code == EXIT_OK
+    code, stdout, _ = run("--db", db, "orders", "--format", "jsonl")
+    assert len(stdout.splitlines()) == 29
+
+
+@pytest.mark.sandbox_config(count=20, token=TOKEN)
+def test_sync_runs_repeatedly(sandbox: SandboxServer, tmp_path: Path) -> None:
+    code, stdout, _ = run(
+        "--db",
+        str(tmp_path / "o.sqlite3"),
+        "sync",
+        "oxatis",
+        "--every",
+        "0s",
+        "--runs",
+        "2",
+        *oxatis_args(sandbox),
+        env={"OXATIS_TOKEN": TOKEN},
+    )
+    assert code == EXIT_OK
+    assert stdout.count("imported") == 2
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    db = tmp_path / "demo.sqlite3"
+    code, stdout, _ = run("--db", str(db), "demo", "--orders", "40")
+    assert code == EXIT_OK
+    assert "Import summary" in stdout and "already_sent" in stdout and str(db) in stdout.replace("\n", "")
+    assert db.exists()
