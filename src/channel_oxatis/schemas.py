@@ -81,7 +81,9 @@ class OrderSummarySchema(_Wire):
     PaymentFeesVATAmount = _num()
 
 
-class BundledItemSchema(_Wire):
+class _ItemFieldsSchema(_Wire):
+    """Fields common to order lines and bundled items (``OrderDetailBundledItemBaseEntity``)."""
+
     OxID = _int()
     ItemOxID = _int()
     ItemSKU = _str()
@@ -99,15 +101,14 @@ class BundledItemSchema(_Wire):
     Quantity = _int()
 
 
-class OrderItemSchema(_Wire):
+class BundledItemSchema(_ItemFieldsSchema):
+    """``OrderDetailBundledItemEntity`` (§3.5.1), the element ``BundledItems/BundledItem``."""
+
+
+class OrderItemSchema(_ItemFieldsSchema):
     """``OrderDetailEntity`` (§3.5), the element ``OrderItems/Item``."""
 
-    OxID = _int()
-    ItemOxID = _int()
-    ItemSKU = _str()
     ItemSKUOriginal = _str()
-    ItemName = _str()
-    GrossPrice = _num()
     GrossAmount = _num()
     TaxRate = _num()
     DiscountRate = _num()
@@ -122,20 +123,10 @@ class OrderItemSchema(_Wire):
     Attribute2Value = _str()
     AttributeTextName = _str()
     AttributeTextValue = _str()
-    ItemMainImageUrl = _str()
-    ItemThumbnailImageUrl = _str()
-    Option1Name = _str()
-    Option1Value = _str()
-    Option2Name = _str()
-    Option2Value = _str()
-    Option3Name = _str()
-    Option3Value = _str()
-    Offered = _bool()
     PackagingName = _str()
     LinkedTo = _int()
     EANCode = _str()
     Weight = _num()
-    Quantity = _int()
     PackagingQty = _int()
     BundledItems = fields.List(fields.Nested(BundledItemSchema), load_default=list)
 
