@@ -8,6 +8,9 @@ unknown elements are excluded, never fatal. A wrongly typed value becomes a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
@@ -257,11 +260,117 @@ class CharacteristicsSchema(_Wire):
     Characteristic = fields.List(fields.Nested(CharacteristicSchema), load_default=list)
 
 
+# ---------------------------------------------------------------------------- loading
+#
+# marshmallow declares the wire types and reports errors. Loading thousands of
+# orders through ``Schema.load`` costs ten times the XML parse, so each schema is
+# also compiled once into plain converter functions derived from its declared
+# fields. The compiled path handles well-formed data; anything it cannot convert
+# goes through ``Schema.load``, whose result (or error messages) is what counts.
+# tests/oxatis/test_schemas.py checks both paths agree.
+
+Converter = Callable[[Any], Any]
 _SCHEMAS: dict[type[Schema], Schema] = {}
+_COMPILED: dict[type[Schema], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+class _Fallback(Exception):
+    """The compiled path cannot convert this value; let marshmallow decide."""
+
+
+def _to_int(value: Any) -> int:
+    return int(value)
+
+
+def _to_decimal(value: Any) -> Decimal:
+    number = Decimal(value)
+    if not number.is_finite():
+        raise _Fallback
+    return number
+
+
+def _to_str(value: Any) -> str:
+    if type(value) is not str:
+        raise _Fallback
+    return value
+
+
+def _bool_converter(field: fields.Boolean) -> Converter:
+    truthy, falsy = field.truthy, field.falsy
+
+    def convert(value: Any) -> bool:
+        if value in truthy:
+            return True
+        if value in falsy:
+            return False
+        raise _Fallback
+
+    return convert
+
+
+def _to_datetime(value: Any) -> datetime:
+    if type(value) is not str or len(value) < 19 or value[10] != "T":
+        raise _Fallback
+    return datetime.fromisoformat(value)
+
+
+def _converter(field: fields.Field[Any]) -> Converter:
+    if isinstance(field, fields.Nested) and isinstance(field.nested, type):
+        return _compiled(field.nested)
+    if isinstance(field, fields.List):
+        inner = _converter(field.inner)
+
+        def convert_list(value: Any) -> list[Any]:
+            if type(value) is not list:
+                raise _Fallback
+            return [inner(v) for v in value]
+
+        return convert_list
+    if isinstance(field, fields.Boolean):
+        return _bool_converter(field)
+    if isinstance(field, fields.Integer):
+        return _to_int
+    if isinstance(field, fields.Decimal):
+        return _to_decimal
+    if isinstance(field, fields.DateTime):
+        return _to_datetime
+    if isinstance(field, fields.String):
+        return _to_str
+    raise TypeError(f"no compiled converter for {type(field).__name__}")
+
+
+def _compiled(schema_class: type[Schema]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    compiled = _COMPILED.get(schema_class)
+    if compiled is not None:
+        return compiled
+    declared = schema_class._declared_fields
+    converters = {name: _converter(field) for name, field in declared.items()}
+    required = frozenset(name for name, field in declared.items() if field.required)
+    defaults = {name: field.load_default for name, field in declared.items() if not field.required}
+
+    def convert(data: dict[str, Any]) -> dict[str, Any]:
+        if type(data) is not dict or not required <= data.keys():
+            raise _Fallback
+        out: dict[str, Any] = {}
+        for name, value in data.items():
+            converter = converters.get(name)
+            if converter is not None:
+                out[name] = converter(value)
+        for name, default in defaults.items():
+            if name not in out:
+                out[name] = default() if callable(default) else default
+        return out
+
+    _COMPILED[schema_class] = convert
+    return convert
 
 
 def load(schema_class: type[Schema], data: dict[str, Any], *, what: str, order_id: str | None = None) -> dict[str, Any]:
     """Validate ``data`` with ``schema_class``; wrap failures as a :class:`PayloadError`."""
+    try:
+        return _compiled(schema_class)(data)
+    except (_Fallback, ValueError, TypeError, ArithmeticError):
+        pass
     schema = _SCHEMAS.get(schema_class)
     if schema is None:
         schema = _SCHEMAS[schema_class] = schema_class()

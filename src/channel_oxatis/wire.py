@@ -40,7 +40,6 @@ __all__ = [
 
 CHANNEL = "oxatis"
 XMLNS = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"'
-XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 
 OK = 200
 WARNING = 300
@@ -200,19 +199,22 @@ def element_to_dict(element: etree._Element, lists: Mapping[str, str] | None = N
     lists = lists or {}
     out: dict[str, Any] = {}
     for child in element:
-        name = _local_name(child)
-        if not name:
+        tag = child.tag
+        if type(tag) is not str:  # comments and processing instructions
             continue
-        item_tag = lists.get(name)
-        if item_tag is not None:
-            out[name] = [element_to_dict(item, lists) for item in child if _local_name(item) == item_tag]
-            continue
-        if child.get(XSI_NIL) == "true":
-            continue
+        if tag[0] == "{":
+            tag = tag.rpartition("}")[2]
         if len(child):
-            out[name] = element_to_dict(child, lists)
+            item_tag = lists.get(tag)
+            if item_tag is None:
+                out[tag] = element_to_dict(child, lists)
+            else:
+                out[tag] = [element_to_dict(item, lists) for item in child if item.tag == item_tag]
+            continue
+        if tag in lists:
+            out[tag] = []
             continue
         text = child.text
-        if text is not None and text != "":
-            out[name] = text
+        if text:  # a nil element (xsi:nil="true") has no text
+            out[tag] = text
     return out

@@ -1,0 +1,217 @@
+"""Benchmarks for channel_core and channel_oxatis. Reports figures and ratios measured in one run.
+
+    python benchmarks/run.py decode          # XML reply bytes -> canonical Order vs lxml parse alone
+    python benchmarks/run.py concurrency     # 1,000 orders at 50 ms latency: 1 in flight vs default
+    python benchmarks/run.py calls           # detail calls per imported order; 0 on an unchanged re-sync
+    python benchmarks/run.py memory          # peak RSS importing 1,000 vs 20,000 orders
+    python benchmarks/run.py                 # all of them
+
+Not tests: nothing here asserts on timings; targets are printed beside the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zoneinfo
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from channel_core import Channels, StatusMapping, UnmappedCodes
+from channel_core.sync import Importer, SQLiteStore
+from channel_oxatis.client import decode_order
+from channel_oxatis.mapping import DEFAULT_STATUS_MAPPING, MappingContext, to_order
+from channel_oxatis.sandbox import SandboxConfig, SandboxServer, SandboxStore, replies
+from channel_oxatis.wire import parse_envelope
+
+
+def _best(fn: Callable[[], Any], repeat: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def bench_decode(count: int = 500) -> dict[str, Any]:
+    store = SandboxStore(count=count)
+    bodies = [replies.envelope(replies.render_order(store.order(100000 + n) or {})) for n in range(1, count + 1)]
+    ctx = MappingContext(
+        tz=zoneinfo.ZoneInfo("Europe/Paris"),
+        account_country="FR",
+        states_by_id={},
+        status_mapping=StatusMapping.merged(DEFAULT_STATUS_MAPPING),
+        shipped_code="SST-SHIPPED",
+        unmapped=UnmappedCodes(),
+    )
+
+    def lxml_only() -> None:
+        for body in bodies:
+            etree.fromstring(body)
+
+    def full_decode() -> None:
+        for body in bodies:
+            to_order(decode_order(parse_envelope(body, operation="OrderGetMoreDetails")), ctx)
+
+    base = _best(lxml_only)
+    full = _best(full_decode)
+    size = sum(len(b) for b in bodies) / len(bodies)
+    return {
+        "orders": count,
+        "mean_reply_bytes": round(size),
+        "lxml_parse_us_per_order": round(base / count * 1e6, 1),
+        "decode_to_order_us_per_order": round(full / count * 1e6, 1),
+        "ratio": round(full / base, 2),
+        "target_ratio_max": 2.5,
+    }
+
+
+class _RateProbe:
+    """Counts request starts seen by the sandbox to find the highest rate over any 1-second window."""
+
+    def __init__(self, server: SandboxServer) -> None:
+        self.times: deque[float] = deque()
+        self.peak = 0
+        original = server._handle
+        lock = threading.Lock()
+
+        def handle(path: str, body: bytes) -> None:
+            now = time.monotonic()
+            with lock:
+                self.times.append(now)
+                while self.times and now - self.times[0] > 1.0:
+                    self.times.popleft()
+                self.peak = max(self.peak, len(self.times))
+            original(path, body)
+
+        server._handle = handle  # type: ignore[method-assign]
+
+
+def _timed_import(count: int, latency: float, **settings: Any) -> tuple[float, int, int]:
+    oxatis = Channels.discover()["oxatis"]
+    with SandboxServer(SandboxConfig(count=count, latency=latency)) as server, tempfile.TemporaryDirectory() as tmp:
+        probe = _RateProbe(server)
+        with SQLiteStore(Path(tmp) / "bench.sqlite3") as store:
+            connection = oxatis.connect(
+                {"token": server.config.token, "base_url": server.url, "store_timezone": "Europe/Paris", **settings}
+            )
+            started = time.perf_counter()
+            summary = Importer(oxatis, connection, store).run()
+            elapsed = time.perf_counter() - started
+            connection.close()
+        assert summary.completed
+        return elapsed, probe.peak, server.detail_calls()
+
+
+def bench_concurrency(count: int = 1000, latency: float = 0.05, rate: float = 200.0) -> dict[str, Any]:
+    common = {"page_size": 100, "requests_per_second": rate}
+    serial, serial_peak, _ = _timed_import(count, latency, max_concurrency=1, **common)
+    parallel, parallel_peak, _ = _timed_import(count, latency, max_concurrency=10, **common)
+    return {
+        "orders": count,
+        "latency_ms": latency * 1000,
+        "configured_rate_per_s": rate,
+        "one_in_flight_s": round(serial, 2),
+        "ten_in_flight_s": round(parallel, 2),
+        "speedup": round(serial / parallel, 2),
+        "target_speedup_min": 5,
+        "peak_requests_in_any_1s": parallel_peak,
+        "rate_respected": parallel_peak <= rate + 10,  # +burst allowance
+    }
+
+
+def bench_calls(count: int = 1000) -> dict[str, Any]:
+    oxatis = Channels.discover()["oxatis"]
+    with SandboxServer(SandboxConfig(count=count)) as server, tempfile.TemporaryDirectory() as tmp:
+        settings = {"token": server.config.token, "base_url": server.url, "store_timezone": "Europe/Paris",
+                    "requests_per_second": 1000, "page_size": 100}
+        with SQLiteStore(Path(tmp) / "calls.sqlite3") as store:
+            first = Importer(oxatis, oxatis.connect(settings), store).run()
+            after_first = dict(server.calls)
+            second = Importer(oxatis, oxatis.connect(settings), store).run()
+            after_second = dict(server.calls)
+    new_orders = first.imported + first.skipped
+    resync_details = after_second.get("OrderGetMoreDetails", 0) - after_first.get("OrderGetMoreDetails", 0)
+    resync_lists = after_second.get("OrderGetSummaryList", 0) - after_first.get("OrderGetSummaryList", 0)
+    return {
+        "orders": count,
+        "detail_calls_first_sync": after_first.get("OrderGetMoreDetails", 0),
+        "detail_calls_per_new_order": round(after_first.get("OrderGetMoreDetails", 0) / new_orders, 3),
+        "target_per_order_max": 1,
+        "resync_detail_calls": resync_details,
+        "resync_list_calls": resync_lists,
+        "resync_written": second.imported + second.updated,
+        "target_resync_detail_calls": 0,
+    }
+
+
+def memory_child(count: int) -> None:
+    oxatis = Channels.discover()["oxatis"]
+    with SandboxServer(SandboxConfig(count=count)) as server, tempfile.TemporaryDirectory() as tmp:
+        settings = {"token": server.config.token, "base_url": server.url, "store_timezone": "Europe/Paris",
+                    "requests_per_second": 5000, "page_size": 100, "max_concurrency": 8}
+        with SQLiteStore(Path(tmp) / "mem.sqlite3") as store:
+            summary = Importer(oxatis, oxatis.connect(settings), store).run()
+            stored = store.count_orders()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"orders": count, "stored": stored, "completed": summary.completed, "peak_rss_mb": peak_kb / 1024}))
+
+
+def bench_memory(small: int = 1000, large: int = 20000) -> dict[str, Any]:
+    results = {}
+    for count in (small, large):
+        output = subprocess.run(
+            [sys.executable, __file__, "memory-child", str(count)], check=True, capture_output=True, text=True
+        ).stdout.strip().splitlines()[-1]
+        results[count] = json.loads(output)
+    delta = results[large]["peak_rss_mb"] - results[small]["peak_rss_mb"]
+    return {
+        f"peak_rss_mb_{small}": round(results[small]["peak_rss_mb"], 1),
+        f"peak_rss_mb_{large}": round(results[large]["peak_rss_mb"], 1),
+        "delta_mb": round(delta, 1),
+        "target_delta_max_mb": 30,
+        "stored": {str(k): v["stored"] for k, v in results.items()},
+    }
+
+
+BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
+    "decode": bench_decode,
+    "calls": bench_calls,
+    "concurrency": bench_concurrency,
+    "memory": bench_memory,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("which", nargs="*", default=list(BENCHES))
+    args = parser.parse_args()
+    if args.which[:1] == ["memory-child"]:
+        memory_child(int(args.which[1]))
+        return 0
+    started = datetime.now(UTC)
+    print(f"benchmarks, {started:%Y-%m-%d %H:%M} UTC, Python {sys.version.split()[0]}")
+    for name in args.which:
+        result = BENCHES[name]()
+        print(f"\n[{name}]")
+        for key, value in result.items():
+            print(f"  {key:32} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
