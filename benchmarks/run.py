@@ -197,6 +197,11 @@ BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
 
 
 def main() -> int:
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))  # an app, not the library
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", nargs="*", default=list(BENCHES))
     args = parser.parse_args()

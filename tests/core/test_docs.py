@@ -1,0 +1,41 @@
+"""The hook reference stays in step with the hook specs."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+from channel_core import hookspecs
+from channel_core.registry import HOOK_NAMES
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def spec_functions() -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(fn)
+        for name, fn in vars(hookspecs).items()
+        if inspect.isfunction(fn) and hasattr(fn, "channel_core_spec")
+    }
+
+
+def test_every_hook_spec_is_registered_by_the_registry() -> None:
+    assert set(spec_functions()) == set(HOOK_NAMES)
+
+
+def test_every_hook_has_a_reference_section_with_its_signature() -> None:
+    text = (DOCS / "hooks.md").read_text(encoding="utf-8")
+    headings = dict(re.findall(r"^## (\w+)\(([^)]*)\)$", text, flags=re.MULTILINE))
+    for name, signature in spec_functions().items():
+        assert name in headings, f"docs/hooks.md has no section for hook {name}"
+        documented = [a.strip() for a in headings[name].split(",") if a.strip()]
+        assert documented == list(signature.parameters), f"docs/hooks.md documents {name}({', '.join(documented)})"
+    assert set(headings) <= set(spec_functions()), "docs/hooks.md documents a hook that does not exist"
+
+
+def test_hook_specs_are_documented_like_pytest() -> None:
+    for name, fn in vars(hookspecs).items():
+        if inspect.isfunction(fn) and hasattr(fn, "channel_core_spec"):
+            doc = inspect.getdoc(fn) or ""
+            assert ":returns:" in doc or "Returns" in doc, name
