@@ -119,7 +119,7 @@ def _timed_import(count: int, latency: float, **settings: Any) -> tuple[float, i
 
 def bench_concurrency(count: int = 1000, latency: float = 0.05, rate: float = 200.0) -> dict[str, Any]:
     common = {"page_size": 100, "requests_per_second": rate}
-    serial, serial_peak, _ = _timed_import(count, latency, max_concurrency=1, **common)
+    serial, _, _ = _timed_import(count, latency, max_concurrency=1, **common)
     parallel, parallel_peak, _ = _timed_import(count, latency, max_concurrency=10, **common)
     return {
         "orders": count,
@@ -137,8 +137,13 @@ def bench_concurrency(count: int = 1000, latency: float = 0.05, rate: float = 20
 def bench_calls(count: int = 1000) -> dict[str, Any]:
     oxatis = Channels.discover()["oxatis"]
     with SandboxServer(SandboxConfig(count=count)) as server, tempfile.TemporaryDirectory() as tmp:
-        settings = {"token": server.config.token, "base_url": server.url, "store_timezone": "Europe/Paris",
-                    "requests_per_second": 1000, "page_size": 100}
+        settings = {
+            "token": server.config.token,
+            "base_url": server.url,
+            "store_timezone": "Europe/Paris",
+            "requests_per_second": 1000,
+            "page_size": 100,
+        }
         with SQLiteStore(Path(tmp) / "calls.sqlite3") as store:
             first = Importer(oxatis, oxatis.connect(settings), store).run()
             after_first = dict(server.calls)
@@ -162,22 +167,29 @@ def bench_calls(count: int = 1000) -> dict[str, Any]:
 def memory_child(count: int) -> None:
     oxatis = Channels.discover()["oxatis"]
     with SandboxServer(SandboxConfig(count=count)) as server, tempfile.TemporaryDirectory() as tmp:
-        settings = {"token": server.config.token, "base_url": server.url, "store_timezone": "Europe/Paris",
-                    "requests_per_second": 5000, "page_size": 100, "max_concurrency": 8}
+        settings = {
+            "token": server.config.token,
+            "base_url": server.url,
+            "store_timezone": "Europe/Paris",
+            "requests_per_second": 5000,
+            "page_size": 100,
+            "max_concurrency": 8,
+        }
         with SQLiteStore(Path(tmp) / "mem.sqlite3") as store:
             summary = Importer(oxatis, oxatis.connect(settings), store).run()
             stored = store.count_orders()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"orders": count, "stored": stored, "completed": summary.completed, "peak_rss_mb": peak_kb / 1024}))
+    print(
+        json.dumps({"orders": count, "stored": stored, "completed": summary.completed, "peak_rss_mb": peak_kb / 1024})
+    )
 
 
 def bench_memory(small: int = 1000, large: int = 20000) -> dict[str, Any]:
     results = {}
     for count in (small, large):
-        output = subprocess.run(
-            [sys.executable, __file__, "memory-child", str(count)], check=True, capture_output=True, text=True
-        ).stdout.strip().splitlines()[-1]
-        results[count] = json.loads(output)
+        command = [sys.executable, __file__, "memory-child", str(count)]  # our own script and interpreter
+        child = subprocess.run(command, check=True, capture_output=True, text=True)  # noqa: S603
+        results[count] = json.loads(child.stdout.strip().splitlines()[-1])
     delta = results[large]["peak_rss_mb"] - results[small]["peak_rss_mb"]
     return {
         f"peak_rss_mb_{small}": round(results[small]["peak_rss_mb"], 1),

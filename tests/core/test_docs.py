@@ -39,3 +39,16 @@ def test_hook_specs_are_documented_like_pytest() -> None:
         if inspect.isfunction(fn) and hasattr(fn, "channel_core_spec"):
             doc = inspect.getdoc(fn) or ""
             assert ":returns:" in doc or "Returns" in doc, name
+
+
+def test_tutorial_files_match_the_example_channel() -> None:
+    text = (DOCS / "writing-a-channel.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```\n", text, flags=re.DOTALL)
+    example = DOCS.parent / "examples" / "channel-csvstore"
+    assert {path for path, _ in blocks} >= {
+        "pyproject.toml",
+        "src/channel_csvstore/plugin.py",
+        "tests/test_conformance.py",
+    }
+    for path, body in blocks:
+        assert body == (example / path).read_text(encoding="utf-8"), f"docs/writing-a-channel.md: {path} is stale"

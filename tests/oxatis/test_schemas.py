@@ -13,8 +13,28 @@ from channel_core import PayloadError
 from channel_oxatis import schemas
 
 VALUES = st.one_of(
-    st.sampled_from(["12", "0", "-3", "12.5", "1e3", "NaN", "Infinity", "true", "false", "1", "True", "abc", "",
-                     " 7 ", "2026-10-01T12:00:00", "2026-10-01T12:00:00+02:00", "2026-13-01T00:00:00", "01230"]),
+    st.sampled_from(
+        [
+            "12",
+            "0",
+            "-3",
+            "12.5",
+            "1e3",
+            "NaN",
+            "Infinity",
+            "true",
+            "false",
+            "1",
+            "True",
+            "abc",
+            "",
+            " 7 ",
+            "2026-10-01T12:00:00",
+            "2026-10-01T12:00:00+02:00",
+            "2026-13-01T00:00:00",
+            "01230",
+        ]
+    ),
     st.text(max_size=8),
 )
 
@@ -55,8 +75,12 @@ def test_summary_schema_paths_agree(data: dict[str, Any]) -> None:
 
 def test_wrong_type_names_the_order_and_field() -> None:
     with pytest.raises(PayloadError) as info:
-        schemas.load(schemas.OrderSchema, {"OxID": "100005", "OrderItems": [{"Quantity": "deux"}]}, what="Order",
-                     order_id="100005")
+        schemas.load(
+            schemas.OrderSchema,
+            {"OxID": "100005", "OrderItems": [{"Quantity": "deux"}]},
+            what="Order",
+            order_id="100005",
+        )
     assert info.value.order_id == "100005"
     assert "OrderItems" in str(info.value) and "Quantity" in str(info.value) and "100005" in str(info.value)
 

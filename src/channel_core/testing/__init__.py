@@ -1,5 +1,20 @@
-"""Test helpers for channel authors: cassette configuration and the pytest plugin's fixtures."""
+"""Test helpers for channel authors: the conformance kit and cassette configuration.
 
-from channel_core.testing.cassettes import build_vcr, cassette_config, datetimes_normalized, form_body_matcher
+Needs pytest (``pip install channel-integrations[test]``). The pytest plugin
+registered under ``pytest11`` adds fixtures only; nothing runs unless you
+subclass :class:`ChannelContract`.
+"""
 
-__all__ = ["build_vcr", "cassette_config", "datetimes_normalized", "form_body_matcher"]
+import pytest
+
+pytest.register_assert_rewrite("channel_core.testing.contract")
+
+from channel_core.testing.cassettes import (  # noqa: E402
+    build_vcr,
+    cassette_config,
+    datetimes_normalized,
+    form_body_matcher,
+)
+from channel_core.testing.contract import ChannelContract  # noqa: E402
+
+__all__ = ["ChannelContract", "build_vcr", "cassette_config", "datetimes_normalized", "form_body_matcher"]
