@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from channel_core.errors import PayloadError
 
@@ -38,8 +38,13 @@ def _int() -> fields.Integer:
     return fields.Integer(load_default=None, strict=False)
 
 
+MAX_AMOUNT = Decimal(10) ** 12  # money, weights and rates beyond this are corrupt data, not orders
+
+
 def _num() -> fields.Decimal:
-    return fields.Decimal(load_default=None, allow_nan=False)
+    return fields.Decimal(
+        load_default=None, allow_nan=False, validate=validate.Range(-MAX_AMOUNT, MAX_AMOUNT, error="out of range")
+    )
 
 
 def _bool() -> fields.Boolean:
@@ -315,6 +320,21 @@ def _to_datetime(value: Any) -> datetime:
 
 
 def _converter(field: fields.Field[Any]) -> Converter:
+    convert = _base_converter(field)
+    validators = tuple(field.validators)
+    if not validators:
+        return convert
+
+    def convert_and_validate(value: Any) -> Any:
+        result = convert(value)
+        for validator in validators:
+            validator(result)  # raises ValidationError: marshmallow then reports it
+        return result
+
+    return convert_and_validate
+
+
+def _base_converter(field: fields.Field[Any]) -> Converter:
     if isinstance(field, fields.Nested) and isinstance(field.nested, type):
         return _compiled(field.nested)
     if isinstance(field, fields.List):
@@ -369,7 +389,7 @@ def load(schema_class: type[Schema], data: dict[str, Any], *, what: str, order_i
     """Validate ``data`` with ``schema_class``; wrap failures as a :class:`PayloadError`."""
     try:
         return _compiled(schema_class)(data)
-    except (_Fallback, ValueError, TypeError, ArithmeticError):
+    except (_Fallback, ValidationError, ValueError, TypeError, ArithmeticError):
         pass
     schema = _SCHEMAS.get(schema_class)
     if schema is None:
