@@ -193,19 +193,20 @@ class OxatisClient:
         data = request_xml("Characteristics", [("OxID", item_oxid), ("ItemSKU", sku)])
         envelope = self.call("ProductCharacteristicsGet", data)
         root = _find(envelope.data, "Characteristics")
-        found: dict[str, list[str]] = {}
         if root is None:
-            return found
+            return {}
+        raw: dict[str, Any] = {"Characteristic": []}
         for el in root:
-            if not isinstance(el.tag, str) or el.tag.rpartition("}")[2] != "Characteristic":
-                continue
-            name_el = _find(el, "Name")
-            values_el = _find(el, "Values")
-            name = (name_el.text or "").strip() if name_el is not None else ""
-            values = [v.text for v in values_el if isinstance(v.tag, str) and v.text] if values_el is not None else []
-            if name:
-                found[name] = values
-        return found
+            tag = el.tag.rpartition("}")[2] if isinstance(el.tag, str) else ""
+            if tag == "Characteristic":
+                values_el = _find(el, "Values")
+                item = element_to_dict(el)
+                item["Values"] = [v.text for v in values_el if isinstance(v.tag, str)] if values_el is not None else []
+                raw["Characteristic"].append(item)
+            elif tag in ("OxID", "ItemSKU") and el.text:
+                raw[tag] = el.text
+        loaded = schemas.load(schemas.CharacteristicsSchema, raw, what="Characteristics")
+        return {c["Name"].strip(): [v for v in c["Values"] if v] for c in loaded["Characteristic"] if c.get("Name")}
 
     # ------------------------------------------------------------------ writes
 

@@ -182,3 +182,32 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert code == EXIT_OK
     assert "Import summary" in stdout and "already_sent" in stdout and str(db) in stdout.replace("\n", "")
     assert db.exists()
+
+
+@pytest.mark.sandbox_config(count=12, token=TOKEN)
+def test_settings_come_from_a_toml_config_file(sandbox: SandboxServer, tmp_path: Path) -> None:
+    config = tmp_path / "channel.toml"
+    config.write_text(
+        f'database = "{tmp_path / "from-config.sqlite3"}"\n\n'
+        "[channels.oxatis]\n"
+        f'token = "{TOKEN}"\n'
+        f'base_url = "{sandbox.url}"\n'
+        'store_timezone = "Europe/Paris"\n\n'
+        "[channels.oxatis.status_mapping]\n"
+        'awaiting_shipment = ["PRECOMMANDE", "EN-PREPA"]\n',
+        encoding="utf-8",
+    )
+    code, stdout, stderr = run("--config", str(config), "connect", "oxatis")
+    assert code == EXIT_OK, stderr
+    assert "PRECOMMANDE, EN-PREPA, paid" in stdout
+    assert TOKEN not in stdout + stderr
+    code, stdout, _ = run("--config", str(config), "import", "oxatis", "--json")
+    assert code == EXIT_OK and json.loads(stdout)["imported"] == 11
+    assert (tmp_path / "from-config.sqlite3").exists()
+
+
+def test_invalid_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "channel.toml"
+    config.write_text("[channels.oxatis\n", encoding="utf-8")
+    code, _, stderr = run("--config", str(config), "connect", "oxatis")
+    assert code == EXIT_CONFIG and "not valid TOML" in stderr

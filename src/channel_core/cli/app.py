@@ -597,6 +597,7 @@ def demo(ctx: Context, count: int) -> None:
             "base_url": server.url,
             "store_timezone": "Europe/Paris",
             "stock_location_characteristic": "Emplacement",
+            "requests_per_second": 200,
             "status_mapping": {"awaiting_shipment": ["PRECOMMANDE"]},
         }
         with _errors():
