@@ -211,3 +211,24 @@ def test_invalid_config_file_is_a_clear_error(tmp_path: Path) -> None:
     config.write_text("[channels.oxatis\n", encoding="utf-8")
     code, _, stderr = run("--config", str(config), "connect", "oxatis")
     assert code == EXIT_CONFIG and "not valid TOML" in stderr
+
+
+def test_first_ctrl_c_asks_to_stop_after_the_current_page_second_aborts() -> None:
+    import os
+    import signal
+    import threading
+
+    from channel_core.cli.app import _stop_on_interrupt
+
+    stop = threading.Event()
+    with _stop_on_interrupt(stop):
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # the handler runs between bytecodes of the main thread
+            if stop.is_set():
+                break
+        assert stop.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):
+                pass
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

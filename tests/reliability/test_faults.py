@@ -45,6 +45,7 @@ MATRIX: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
     "persistent 5xx on listing": ({"kind": "html500", "times": -1, "methods": LIST, "after": 1}, "stopped", {}),
     "504 daily quota": ({"kind": "quota", "times": -1, "after": 14}, "stopped", {}),
     "malformed XML": ({"kind": "malformed", "times": 2, "methods": DETAIL}, "completed", {}),
+    "malformed XML on a listing page": ({"kind": "malformed", "times": 1, "methods": LIST, "after": 1}, "stopped", {}),
     "entity expansion": ({"kind": "entity_bomb", "times": 2, "methods": DETAIL}, "completed", {}),
     "external entity": ({"kind": "external_entity", "times": 2, "methods": DETAIL}, "completed", {}),
     "empty body": ({"kind": "empty", "times": 2}, "completed", {}),

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from channel_core.errors import ChannelAPIError, QuotaExhaustedError
+from channel_core.errors import ChannelError, QuotaExhaustedError
 from channel_core.hooktypes import Connection, OrderPage, OrderQuery
 from channel_core.logs import get_logger
 from channel_core.registry import Channel
@@ -128,7 +128,7 @@ class Importer:
             summary.stopped = "quota"
             summary.failures["_run"] = str(exc)
             log.warning("import_stopped", reason="quota", error=str(exc))
-        except ChannelAPIError as exc:
+        except ChannelError as exc:  # API failures after retries, unreadable listing replies
             summary.stopped = "error"
             summary.failures["_run"] = str(exc)
             log.error("import_stopped", reason="error", error=str(exc))
