@@ -15,6 +15,7 @@ import, misses a hook or has a wrong signature is recorded in
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import inspect
 from collections.abc import Iterable, Iterator, Mapping
@@ -116,16 +117,31 @@ class Channel:
         pages = self._call("fetch_orders", connection=connection, query=query)
         if not isinstance(pages, Iterator):
             raise PluginError(f"channel {self.name!r}: fetch_orders must return an iterator", plugin=self.name)
-        return self._checked_pages(pages)
+        return self._checked_pages(pages, connection)
 
-    def _checked_pages(self, pages: Iterator[Any]) -> Iterator[OrderPage]:
+    def _checked_pages(self, pages: Iterator[Any], connection: Connection) -> Iterator[OrderPage]:
+        overridden = self._has_status_overrides()
         for page in pages:
             if not isinstance(page, OrderPage):
                 raise PluginError(
                     f"channel {self.name!r}: fetch_orders yielded {type(page).__name__}, not OrderPage",
                     plugin=self.name,
                 )
-            yield page
+            yield self._apply_status_overrides(page, connection) if overridden else page
+
+    def _has_status_overrides(self) -> bool:
+        """True when an extension implements ``map_status`` beside the channel itself."""
+        return any(impl.plugin_name != self.name for impl in self._pm.hook.map_status.get_hookimpls())
+
+    def _apply_status_overrides(self, page: OrderPage, connection: Connection) -> OrderPage:
+        """Give extensions' ``map_status`` overrides the last word on imported orders' statuses."""
+        orders = []
+        for order in page.orders:
+            status = self._pm.hook.map_status(connection=connection, channel_status=order.channel_status)
+            if order.channel_status is not None and isinstance(status, OrderStatus) and status is not order.status:
+                order = dataclasses.replace(order, status=status)
+            orders.append(order)
+        return dataclasses.replace(page, orders=tuple(orders))
 
     def map_status(self, connection: Connection, channel_status: str) -> OrderStatus | None:
         status = self._call("map_status", connection=connection, channel_status=channel_status)

@@ -126,3 +126,17 @@ def test_misspelt_hook_is_rejected() -> None:
 
     with pytest.raises(PluginError):
         Channels.from_plugins({"typo": Typo()})
+
+
+def test_extension_status_override_applies_to_imported_orders() -> None:
+    memory = Channels.discover()["memory"]
+    since = OrderQuery(modified_since=datetime(2020, 1, 1, tzinfo=UTC))
+    held = memory.connect({"count": 2, "status_code": "hold"})
+    assert {o.status for p in memory.fetch_orders(held, since) for o in p.orders} == {OrderStatus.ON_HOLD}
+    plain = memory.connect({"count": 2, "status_code": "open"})
+    assert {o.status for p in memory.fetch_orders(plain, since) for o in p.orders} == {OrderStatus.AWAITING_SHIPMENT}
+    without_extension = Channels.discover(blocked=["hold-override"])["memory"]
+    again = without_extension.connect({"count": 1, "status_code": "hold"})
+    assert {o.status for p in without_extension.fetch_orders(again, since) for o in p.orders} == {
+        OrderStatus.AWAITING_SHIPMENT
+    }

@@ -30,9 +30,10 @@ DEFAULTS = {OrderStatus.AWAITING_SHIPMENT: ("open",), OrderStatus.SHIPPED: ("don
 
 
 class MemoryConnection(Connection):
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, status_code: str) -> None:
         super().__init__(channel="memory", account_id="memory", status_mapping=StatusMapping.merged(DEFAULTS))
         self.count = count
+        self.status_code = status_code
         self.sent: set[str] = set()
 
 
@@ -42,7 +43,7 @@ def channel_info() -> ChannelInfo:
         name="memory",
         display_name="Memory",
         version="0.0.1",
-        settings=(SettingSpec("count", type="int", default=3),),
+        settings=(SettingSpec("count", type="int", default=3), SettingSpec("status_code", default="open")),
         capabilities=Capabilities(("items",), ("tracking_number", "carrier"), ()),
         default_status_mapping=DEFAULTS,
     )
@@ -53,7 +54,7 @@ def connect(settings: Mapping[str, Any]) -> Connection:
     count = settings.get("count", 3)
     if not isinstance(count, int) or count < 0:
         raise ConfigurationError("setting 'count' must be a non-negative integer")
-    return MemoryConnection(count)
+    return MemoryConnection(count, str(settings.get("status_code", "open")))
 
 
 @hookimpl
@@ -66,7 +67,7 @@ def fetch_orders(connection: Connection, query: OrderQuery) -> Iterator[OrderPag
             order_id=str(n),
             order_number=f"M{n:04d}",
             status=OrderStatus.AWAITING_SHIPMENT,
-            channel_status="open",
+            channel_status=connection.status_code,
             created_at=when,
             modified_at=when,
             ship_to=Address(name="A", line1="1 rue", city="Paris", postal_code="75001", country_code="FR"),
