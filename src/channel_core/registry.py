@@ -138,9 +138,10 @@ class Channel:
         orders = []
         for order in page.orders:
             status = self._pm.hook.map_status(connection=connection, channel_status=order.channel_status)
-            if order.channel_status is not None and isinstance(status, OrderStatus) and status is not order.status:
-                order = dataclasses.replace(order, status=status)
-            orders.append(order)
+            overrides = order.channel_status is not None and isinstance(status, OrderStatus)
+            orders.append(
+                dataclasses.replace(order, status=status) if overrides and status is not order.status else order
+            )
         return dataclasses.replace(page, orders=tuple(orders))
 
     def map_status(self, connection: Connection, channel_status: str) -> OrderStatus | None:
