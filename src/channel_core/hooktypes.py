@@ -137,6 +137,12 @@ class OrderQuery:
     resume: str | None = None
     retry_order_ids: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        for name in ("modified_since", "modified_until"):
+            value = getattr(self, name)
+            if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+                raise ValueError(f"OrderQuery.{name} must be timezone-aware (got {value!r})")
+
 
 @dataclass(frozen=True, slots=True)
 class FailedOrder:

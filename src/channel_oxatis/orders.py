@@ -115,8 +115,6 @@ def iter_order_pages(conn: OxatisConnection, query: OrderQuery, *, now: datetime
     since = max(query.modified_since, OLDEST_ALLOWED)
     until = query.modified_until or now or datetime.now(UTC)
     cursor = _read_cursor(query.resume)
-    if since.tzinfo is None or until.tzinfo is None:
-        raise ValueError("OrderQuery datetimes must be timezone-aware")
     return _pages(conn, query, since.astimezone(UTC), until.astimezone(UTC), cursor)
 
 

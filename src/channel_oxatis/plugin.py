@@ -9,6 +9,7 @@ from channel_core import hookimpl
 from channel_core.errors import AuthenticationError, ConfigurationError, PluginError
 from channel_core.hooktypes import Capabilities, ChannelInfo, Connection, OrderPage, OrderQuery
 from channel_core.http import RetryPolicy
+from channel_core.logs import get_logger
 from channel_core.models import NotificationResult, OrderStatus, Shipment
 from channel_core.status import StatusMapping
 from channel_oxatis import __version__
@@ -18,6 +19,8 @@ from channel_oxatis.mapping import DEFAULT_STATUS_MAPPING
 from channel_oxatis.orders import iter_order_pages
 from channel_oxatis.settings import SETTING_SPECS, parse_settings
 from channel_oxatis.shipments import FIELDS_NOT_SENT, FIELDS_SENT, notify
+
+logger = get_logger(__name__)
 
 IMPORT_FEATURES = (
     "customer_email",
@@ -94,6 +97,10 @@ def connect(settings: Mapping[str, Any]) -> Connection:
             f"the store has no progress state with code {parsed.shipped_code!r}, which the Shipped status must "
             f"map to; create it in Oxatis or set shipped_code to one of: {', '.join(codes) or 'none'}"
         )
+    derived = {"paid", "unpaid", "cancelled", parsed.shipped_code}  # codes derived from payment and Shipped
+    unknown = sorted(mapping.codes() - set(codes) - derived)
+    if unknown:
+        logger.warning("status_mapping_codes_not_in_store", channel="oxatis", codes=unknown, store_codes=codes)
     return OxatisConnection(settings=parsed, client=client, states=states, status_mapping=mapping)
 
 

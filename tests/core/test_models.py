@@ -157,3 +157,10 @@ def test_models_are_frozen() -> None:
     address = Address(city="Paris")
     with pytest.raises(AttributeError):
         address.city = "Lyon"  # type: ignore[misc]
+
+
+def test_order_query_needs_aware_datetimes() -> None:
+    from channel_core import OrderQuery
+
+    with pytest.raises(ValueError, match="modified_since must be timezone-aware"):
+        OrderQuery(modified_since=datetime(2026, 1, 1))
