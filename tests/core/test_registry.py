@@ -140,3 +140,24 @@ def test_extension_status_override_applies_to_imported_orders() -> None:
     assert {o.status for p in without_extension.fetch_orders(again, since) for o in p.orders} == {
         OrderStatus.AWAITING_SHIPMENT
     }
+
+
+def test_wrapper_extension_sees_every_call_of_every_channel() -> None:
+    from collections.abc import Generator
+
+    from channel_testplugins import memory as memory_plugin
+
+    audit: list[tuple[str, str]] = []
+
+    class Audit:
+        @hookimpl(wrapper=True)
+        def notify_shipment(self, connection: object, shipment: Shipment) -> Generator[None, object, object]:
+            result = yield
+            audit.append((shipment.order_id, getattr(result, "status", "?")))
+            return result
+
+    channels = Channels.from_plugins({"memory": memory_plugin, "other": memory_plugin}, extensions={"audit": Audit()})
+    for name in ("memory", "other"):
+        channel = channels[name]
+        channel.notify_shipment(channel.connect({}), Shipment(order_id=name, tracking_number="T", carrier="X"))
+    assert audit == [("memory", "sent"), ("other", "sent")]
