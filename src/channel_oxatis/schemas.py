@@ -366,19 +366,21 @@ def _compiled(schema_class: type[Schema]) -> Callable[[dict[str, Any]], dict[str
     declared = schema_class._declared_fields
     converters = {name: _converter(field) for name, field in declared.items()}
     required = frozenset(name for name, field in declared.items() if field.required)
-    defaults = {name: field.load_default for name, field in declared.items() if not field.required}
+    optional = {name: field.load_default for name, field in declared.items() if not field.required}
+    constant_defaults = {name: d for name, d in optional.items() if not callable(d)}
+    factory_defaults = {name: d for name, d in optional.items() if callable(d)}
 
     def convert(data: dict[str, Any]) -> dict[str, Any]:
         if type(data) is not dict or not required <= data.keys():
             raise _Fallback
-        out: dict[str, Any] = {}
+        out = constant_defaults.copy()  # one C-level copy instead of a loop over every absent field
+        for name, factory in factory_defaults.items():
+            if name not in data:
+                out[name] = factory()
         for name, value in data.items():
             converter = converters.get(name)
             if converter is not None:
                 out[name] = converter(value)
-        for name, default in defaults.items():
-            if name not in out:
-                out[name] = default() if callable(default) else default
         return out
 
     _COMPILED[schema_class] = convert
