@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from channel_core.cli import cli
-from channel_core.cli.app import EXIT_CONFIG, EXIT_OK, EXIT_STOPPED
+from channel_core.cli.context import EXIT_CONFIG, EXIT_OK, EXIT_STOPPED
 from channel_oxatis.sandbox import SandboxServer
 
 TOKEN = "Tok3n-distinctive-7c1f"
@@ -218,10 +218,10 @@ def test_first_ctrl_c_asks_to_stop_after_the_current_page_second_aborts() -> Non
     import signal
     import threading
 
-    from channel_core.cli.app import _stop_on_interrupt
+    from channel_core.cli.importing import stop_on_interrupt
 
     stop = threading.Event()
-    with _stop_on_interrupt(stop):
+    with stop_on_interrupt(stop):
         os.kill(os.getpid(), signal.SIGINT)
         for _ in range(1000):  # the handler runs between bytecodes of the main thread
             if stop.is_set():

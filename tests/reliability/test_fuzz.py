@@ -74,6 +74,8 @@ def check(body: bytes) -> None:
 def mutate(body: bytes, rng: random.Random, operation: str, text: str) -> bytes:
     root = etree.fromstring(body)
     elements = [e for e in root.iter() if e is not root]
+    if not elements:
+        return body
     target = rng.choice(elements)
     if operation == "delete" and target.getparent() is not None:
         target.getparent().remove(target)

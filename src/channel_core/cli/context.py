@@ -1,0 +1,77 @@
+"""What every ``channel`` command shares: consoles, exit codes, errors, settings and the database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from rich.console import Console
+
+from channel_core.cli.settings import load_config, resolve_settings
+from channel_core.errors import AuthenticationError, ChannelError, ConfigurationError, PluginError
+from channel_core.hooktypes import Connection
+from channel_core.registry import Channel, Channels
+from channel_core.sync import SQLiteStore
+
+EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+DEFAULT_DB = "channel.sqlite3"
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Fail(click.ClickException):
+    """A clean, one-line error with the exit code that classifies it."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code  # type: ignore[misc]  # click declares it on the class
+
+    def show(self, file: Any = None) -> None:
+        err.print(f"[bold red]Error:[/] {self.message}")
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    try:
+        yield
+    except (ConfigurationError, PluginError) as exc:
+        raise Fail(str(exc), EXIT_CONFIG) from None
+    except AuthenticationError as exc:
+        raise Fail(str(exc), EXIT_CONFIG) from None
+    except ChannelError as exc:
+        raise Fail(str(exc), EXIT_STOPPED) from None
+
+
+class Context:
+    def __init__(self, config_path: str | None, db: str | None) -> None:
+        self.config_path = config_path
+        self.db_path = db
+        self._channels: Channels | None = None
+
+    @property
+    def channels(self) -> Channels:
+        if self._channels is None:
+            self._channels = Channels.discover()
+        return self._channels
+
+    def channel(self, name: str) -> Channel:
+        with errors():
+            return self.channels[name]
+
+    def connect(self, name: str, overrides: tuple[str, ...]) -> tuple[Channel, Connection]:
+        channel = self.channel(name)
+        with errors():
+            settings = resolve_settings(channel.info(), load_config(self.config_path), overrides)
+            return channel, channel.connect(settings)
+
+    def store(self) -> SQLiteStore:
+        config = load_config(self.config_path)
+        path = self.db_path or config.get("database") or DEFAULT_DB
+        return SQLiteStore(path)
+
+
+pass_context = click.make_pass_decorator(Context)
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting.")

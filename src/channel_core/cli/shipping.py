@@ -1,0 +1,65 @@
+"""``channel ship``: tell a store an order shipped, through the notification ledger."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import click
+
+from channel_core.cli.context import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    Context,
+    Fail,
+    errors,
+    pass_context,
+    set_option,
+)
+from channel_core.cli.output import print_notification
+from channel_core.models import NotificationStatus, Shipment
+from channel_core.sync import Notifier
+
+
+@click.command()
+@click.argument("channel_name", metavar="CHANNEL")
+@click.argument("order_id")
+@click.option("--tracking", required=True, help="Tracking number.")
+@click.option("--carrier", required=True, help="Carrier name as the buyer should see it.")
+@click.option("--tracking-url", default=None)
+@click.option("--service", default=None)
+@click.option("--cost", default=None, help="Shipping cost.")
+@set_option
+@pass_context
+def ship(
+    ctx: Context,
+    channel_name: str,
+    order_id: str,
+    tracking: str,
+    carrier: str,
+    tracking_url: str | None,
+    service: str | None,
+    cost: str | None,
+    overrides: tuple[str, ...],
+) -> None:
+    """Tell the store an order shipped (safe to repeat: a repeat is reported as already sent)."""
+    try:
+        shipment = Shipment(
+            order_id=order_id,
+            tracking_number=tracking,
+            carrier=carrier,
+            tracking_url=tracking_url,
+            service=service,
+            shipping_cost=Decimal(cost) if cost else None,
+            ship_date=datetime.now(UTC),
+        )
+    except (ValueError, ArithmeticError) as exc:
+        raise Fail(f"invalid shipment: {exc}", EXIT_CONFIG) from None
+    channel, connection = ctx.connect(channel_name, overrides)
+    with connection, ctx.store() as store:
+        with errors():
+            outcome = Notifier(channel, connection, store).notify(shipment)
+    print_notification(channel, order_id, outcome.result.status, outcome.result.fields_sent, outcome.result.message)
+    sys.exit(EXIT_OK if outcome.result.status is not NotificationStatus.FAILED else EXIT_PARTIAL)

@@ -1,0 +1,66 @@
+"""``channel list`` and ``channel connect``: what is installed, and does a store answer."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.table import Table
+
+from channel_core.cli.context import (
+    Context,
+    err,
+    out,
+    pass_context,
+    set_option,
+)
+from channel_core.cli.output import print_connection
+
+
+@click.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def list_channels(ctx: Context, as_json: bool) -> None:
+    """Installed channels, their versions and capabilities."""
+    rows = []
+    for name in ctx.channels.names():
+        info = ctx.channels[name].info()
+        rows.append(
+            {
+                "name": name,
+                "version": ctx.channels[name].version or info.version,
+                "display_name": info.display_name,
+                "import_features": list(info.capabilities.import_features),
+                "notification_fields": list(info.capabilities.notification_fields),
+                "notification_fields_not_sent": list(info.capabilities.notification_fields_not_sent),
+                "settings": [s.name for s in info.settings],
+            }
+        )
+    broken = [{"name": f.name, "group": f.group, "error": f.error} for f in ctx.channels.failures]
+    if as_json:
+        click.echo(json.dumps({"channels": rows, "not_loaded": broken}, indent=2))
+        return
+    for row in rows:
+        table = Table(title=f"{row['display_name']} ({row['name']} {row['version']})", title_justify="left")
+        table.add_column("Data sent with the shipment notification")
+        table.add_column("Sent", justify="center")
+        for fld in row["notification_fields"]:
+            table.add_row(fld, "yes")
+        for fld in row["notification_fields_not_sent"]:
+            table.add_row(fld, "no")
+        out.print(table)
+        out.print(f"  imports: {', '.join(row['import_features']) or '-'}")
+        out.print(f"  settings: {', '.join(row['settings'])}\n")
+    for item in broken:
+        err.print(f"[yellow]not loaded:[/] {item['name']}: {item['error']}")
+
+
+@click.command()
+@click.argument("channel_name", metavar="CHANNEL")
+@set_option
+@pass_context
+def connect(ctx: Context, channel_name: str, overrides: tuple[str, ...]) -> None:
+    """Check a store: prove the credentials, show its statuses and the status mapping."""
+    channel, connection = ctx.connect(channel_name, overrides)
+    with connection:
+        print_connection(channel, connection)
