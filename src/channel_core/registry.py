@@ -95,6 +95,14 @@ class Channel:
     def __repr__(self) -> str:
         return f"Channel(name={self.name!r}, version={self.version!r})"
 
+    @property
+    def plugin(self) -> object:
+        """The channel's plugin object (the module its entry point names)."""
+        plugin = self._pm.get_plugin(self.name)
+        if plugin is None:  # pragma: no cover - make_plugin_manager always registers it
+            raise PluginError(f"channel {self.name!r} has no registered plugin", plugin=self.name)
+        return plugin
+
     def _call(self, hook: str, **kwargs: Any) -> Any:
         result = getattr(self._pm.hook, hook)(**kwargs)
         if result is None and hook != "map_status":

@@ -88,7 +88,7 @@ def sandbox(
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
+        server.close()
 
 
 @click.command()

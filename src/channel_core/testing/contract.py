@@ -140,9 +140,7 @@ class ChannelContract:
         )
 
     def test_hooks_match_the_specs(self, channel: Channel) -> None:
-        pm = channel._pm
-        plugin = pm.get_plugin(channel.name)
-        assert plugin is not None, "the channel plugin is not registered under its channel name"
+        plugin = channel.plugin
         make_plugin_manager(channel.name, plugin)  # raises PluginError naming missing or misspelt hooks
         fetch = getattr(plugin, "fetch_orders", None)
         assert fetch is not None and not inspect.isgeneratorfunction(fetch), (

@@ -98,6 +98,10 @@ class SandboxServer:
     def serve_forever(self) -> None:
         self._httpd.serve_forever()
 
+    def close(self) -> None:
+        """Release the listening socket (after ``serve_forever`` returned)."""
+        self._httpd.server_close()
+
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
