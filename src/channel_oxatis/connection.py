@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from channel_core.errors import NotFoundError
 from channel_core.hooktypes import Connection, StoreStatus
 from channel_core.models import OrderStatus
 from channel_core.status import StatusMapping
@@ -77,7 +78,11 @@ class OxatisConnection(Connection):
         with self._locations_lock:
             if key in self._locations:
                 return self._locations[key]
-        values = self.client.product_characteristics(item.get("ItemOxID"), item.get("ItemSKU")).get(name) or []
+        try:
+            found = self.client.product_characteristics(item.get("ItemOxID"), item.get("ItemSKU"))
+        except NotFoundError:  # a product deleted since the order: the order still imports, without a location
+            found = {}
+        values = found.get(name) or []
         location = next((v.strip() for v in values if v and v.strip()), None)
         with self._locations_lock:
             self._locations[key] = location

@@ -164,3 +164,17 @@ def test_write_is_visible_in_later_reads(oxatis: Channel, sandbox: SandboxServer
     assert order.status == "shipped" and order.channel_status == "SST-SHIPPED"
     assert sandbox.store.order(100004)["TrackingNumber"] == "XY1"
     assert sandbox.store.order(100004)["TransportName"] == "DPD"
+
+
+@pytest.mark.sandbox_config(count=10)
+def test_order_whose_product_is_gone_still_imports_without_location(oxatis: Channel, sandbox: SandboxServer) -> None:
+    order = sandbox.store.order(100002)
+    assert order is not None
+    items = [{**item, "ItemOxID": 999999, "ItemSKU": "GONE"} for item in order["OrderItems"]]
+    sandbox.store.modify(100002, {"OrderItems": items})
+    query = OrderQuery(modified_since=datetime(2026, 1, 1, tzinfo=UTC), modified_until=datetime.now(UTC) + timedelta(1))
+    with oxatis.connect(sandbox_settings(sandbox, stock_location_characteristic="Emplacement")) as connection:
+        pages = list(oxatis.fetch_orders(connection, query))
+    imported = next(o for p in pages for o in p.orders if o.order_id == "100002")
+    assert [line.location for line in imported.items] == [None] * len(items)
+    assert not [f for p in pages for f in p.failed]
