@@ -52,6 +52,7 @@ def test_connect_prints_statuses_and_never_the_token(sandbox: SandboxServer) -> 
     code, stdout, stderr = run("-vv", "connect", "oxatis", *oxatis_args(sandbox), env={"OXATIS_TOKEN": TOKEN})
     assert code == EXIT_OK
     assert "SST-SHIPPED" in stdout and "PRECOMMANDE" in stdout
+    assert "token=***" in stdout and f"base_url={sandbox.url}" in stdout
     assert TOKEN not in stdout + stderr
 
 

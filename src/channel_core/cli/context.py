@@ -61,10 +61,15 @@ class Context:
         with errors():
             return self.channels[name]
 
+    def settings(self, channel: Channel, overrides: tuple[str, ...]) -> dict[str, Any]:
+        """The channel's settings from the config file, the environment and ``--set`` (secrets wrapped)."""
+        with errors():
+            return resolve_settings(channel.info(), load_config(self.config_path), overrides)
+
     def connect(self, name: str, overrides: tuple[str, ...]) -> tuple[Channel, Connection]:
         channel = self.channel(name)
+        settings = self.settings(channel, overrides)
         with errors():
-            settings = resolve_settings(channel.info(), load_config(self.config_path), overrides)
             return channel, channel.connect(settings)
 
     def store(self) -> SQLiteStore:

@@ -15,6 +15,7 @@ from channel_core.cli.context import (
     set_option,
 )
 from channel_core.cli.output import print_connection
+from channel_core.cli.settings import masked
 
 
 @click.command("list")
@@ -61,6 +62,9 @@ def list_channels(ctx: Context, as_json: bool) -> None:
 @pass_context
 def connect(ctx: Context, channel_name: str, overrides: tuple[str, ...]) -> None:
     """Check a store: prove the credentials, show its statuses and the status mapping."""
+    channel = ctx.channel(channel_name)
+    used = masked(ctx.settings(channel, overrides))
+    out.print("Settings: " + ", ".join(f"{key}={value}" for key, value in sorted(used.items())))
     channel, connection = ctx.connect(channel_name, overrides)
     with connection:
         print_connection(channel, connection)
