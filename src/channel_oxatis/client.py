@@ -21,7 +21,7 @@ from channel_core.errors import ClientError, PayloadError
 from channel_core.http import HttpClient, RateLimiter, RetryPolicy
 from channel_oxatis import schemas
 from channel_oxatis.settings import OxatisSettings
-from channel_oxatis.wire import CHANNEL, Envelope, element_to_dict, parse_envelope, request_xml
+from channel_oxatis.wire import CHANNEL, Envelope, element_to_dict, local_name, parse_envelope, request_xml
 
 __all__ = ["SERVICES", "OxatisClient", "SummaryPage", "decode_order"]
 
@@ -48,10 +48,7 @@ def _find(element: Any, *path: str) -> Any:
     for tag in path:
         if node is None:
             return None
-        node = next(
-            (child for child in node if isinstance(child.tag, str) and child.tag.rpartition("}")[2] == tag),
-            None,
-        )
+        node = next((child for child in node if local_name(child) == tag), None)
     return node
 
 
@@ -197,7 +194,7 @@ class OxatisClient:
             return {}
         raw: dict[str, Any] = {"Characteristic": []}
         for el in root:
-            tag = el.tag.rpartition("}")[2] if isinstance(el.tag, str) else ""
+            tag = local_name(el)
             if tag == "Characteristic":
                 values_el = _find(el, "Values")
                 item = element_to_dict(el)

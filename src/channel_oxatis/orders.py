@@ -110,10 +110,10 @@ def _read_cursor(resume: str | None) -> dict[str, Any] | None:
         return None
 
 
-def iter_order_pages(conn: OxatisConnection, query: OrderQuery, *, now: datetime | None = None) -> Iterator[OrderPage]:
+def iter_order_pages(conn: OxatisConnection, query: OrderQuery) -> Iterator[OrderPage]:
     """Validate the query now, then return the lazy page iterator."""
     since = max(query.modified_since, OLDEST_ALLOWED)
-    until = query.modified_until or now or datetime.now(UTC)
+    until = query.modified_until or datetime.now(UTC)
     cursor = _read_cursor(query.resume)
     return _pages(conn, query, since.astimezone(UTC), until.astimezone(UTC), cursor)
 

@@ -33,6 +33,7 @@ __all__ = [
     "Envelope",
     "element_to_dict",
     "format_datetime",
+    "local_name",
     "parse_envelope",
     "parse_xml",
     "request_xml",
@@ -130,7 +131,8 @@ class Envelope:
     data: etree._Element | None
 
 
-def _local_name(element: etree._Element) -> str:
+def local_name(element: etree._Element) -> str:
+    """The tag without any namespace; empty for comments and processing instructions."""
     tag = element.tag
     if not isinstance(tag, str):
         return ""
@@ -140,9 +142,9 @@ def _local_name(element: etree._Element) -> str:
 def parse_envelope(body: bytes, *, operation: str) -> Envelope:
     """Parse a ``DataResultService`` reply and raise the error its ``StatusCode`` means."""
     root = parse_xml(body, operation=operation)
-    if _local_name(root) != "DataResultService":
-        raise PayloadError(f"expected DataResultService, got <{_local_name(root)}>", operation=operation)
-    fields: dict[str, etree._Element] = {_local_name(child): child for child in root}
+    if local_name(root) != "DataResultService":
+        raise PayloadError(f"expected DataResultService, got <{local_name(root)}>", operation=operation)
+    fields: dict[str, etree._Element] = {local_name(child): child for child in root}
     raw_status = (fields["StatusCode"].text or "").strip() if "StatusCode" in fields else ""
     try:
         status = int(raw_status)
