@@ -114,14 +114,16 @@ class _RateProbe:
         server._handle = handle  # type: ignore[method-assign]
 
 
+def _settings(server: SandboxServer, **extra: Any) -> dict[str, Any]:
+    return {"token": server.config.token, "base_url": server.url, "store_timezone": "Europe/Paris", **extra}
+
+
 def _timed_import(count: int, latency: float, **settings: Any) -> tuple[float, int, int]:
     oxatis = Channels.discover()["oxatis"]
     with SandboxServer(SandboxConfig(count=count, latency=latency)) as server, tempfile.TemporaryDirectory() as tmp:
         probe = _RateProbe(server)
         with SQLiteStore(Path(tmp) / "bench.sqlite3") as store:
-            connection = oxatis.connect(
-                {"token": server.config.token, "base_url": server.url, "store_timezone": "Europe/Paris", **settings}
-            )
+            connection = oxatis.connect(_settings(server, **settings))
             started = time.perf_counter()
             summary = Importer(oxatis, connection, store).run()
             elapsed = time.perf_counter() - started
@@ -150,13 +152,7 @@ def bench_concurrency(count: int = 1000, latency: float = 0.05, rate: float = 20
 def bench_calls(count: int = 1000) -> dict[str, Any]:
     oxatis = Channels.discover()["oxatis"]
     with SandboxServer(SandboxConfig(count=count)) as server, tempfile.TemporaryDirectory() as tmp:
-        settings = {
-            "token": server.config.token,
-            "base_url": server.url,
-            "store_timezone": "Europe/Paris",
-            "requests_per_second": 1000,
-            "page_size": 100,
-        }
+        settings = _settings(server, requests_per_second=1000, page_size=100)
         with SQLiteStore(Path(tmp) / "calls.sqlite3") as store:
             first = Importer(oxatis, oxatis.connect(settings), store).run()
             after_first = dict(server.calls)
@@ -180,14 +176,7 @@ def bench_calls(count: int = 1000) -> dict[str, Any]:
 def memory_child(count: int) -> None:
     oxatis = Channels.discover()["oxatis"]
     with SandboxServer(SandboxConfig(count=count)) as server, tempfile.TemporaryDirectory() as tmp:
-        settings = {
-            "token": server.config.token,
-            "base_url": server.url,
-            "store_timezone": "Europe/Paris",
-            "requests_per_second": 5000,
-            "page_size": 100,
-            "max_concurrency": 8,
-        }
+        settings = _settings(server, requests_per_second=5000, page_size=100, max_concurrency=8)
         with SQLiteStore(Path(tmp) / "mem.sqlite3") as store:
             summary = Importer(oxatis, oxatis.connect(settings), store).run()
             stored = store.count_orders()

@@ -100,33 +100,10 @@ def test_import_then_export_then_ship_twice(sandbox: SandboxServer, tmp_path: Pa
     rows = list(csv.DictReader(io.StringIO(stdout)))
     assert len(rows) == 29 and rows[0]["ship_to_postal_code"]
 
-    code, stdout, _ = run(
-        "--db",
-        db,
-        "ship",
-        "oxatis",
-        "100002",
-        "--tracking",
-        "6A77",
-        "--carrier",
-        "Colissimo",
-        *oxatis_args(sandbox),
-        env=env,
-    )
+    ship = ("--db", db, "ship", "oxatis", "100002", "--tracking", "6A77", "--carrier", "Colissimo")
+    code, stdout, _ = run(*ship, *oxatis_args(sandbox), env=env)
     assert code == EXIT_OK and "sent" in stdout and "tracking_number, carrier" in stdout
-    code, stdout, _ = run(
-        "--db",
-        db,
-        "ship",
-        "oxatis",
-        "100002",
-        "--tracking",
-        "6A77",
-        "--carrier",
-        "Colissimo",
-        *oxatis_args(sandbox),
-        env=env,
-    )
+    code, stdout, _ = run(*ship, *oxatis_args(sandbox), env=env)
     assert code == EXIT_OK and "already_sent" in stdout
     assert sandbox.store.shipped_entries(100002) == 1
 
