@@ -202,7 +202,7 @@ class Channels(Mapping[str, Channel]):
             if ep.group != EXTENSIONS_GROUP or ep.name in blocked_names:
                 continue
             loaded = _load(ep, failures)
-            if loaded is not None:
+            if loaded is not None and _extension_is_valid(ep.name, loaded, failures):
                 extensions.append((ep.name, loaded))
         channels: dict[str, Channel] = {}
         for ep in eps:
@@ -247,6 +247,21 @@ class Channels(Mapping[str, Channel]):
 
     def __repr__(self) -> str:
         return f"Channels({self.names()!r})"
+
+
+def _extension_is_valid(name: str, extension: object, failures: list[LoadFailure]) -> bool:
+    """Check an extension against the specs alone, so one bad extension cannot fail every channel."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    try:
+        pm.register(extension, name=name)
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        message = f"extension {name!r}: {exc}"
+        failures.append(LoadFailure(name, EXTENSIONS_GROUP, message))
+        logger.warning("extension_load_failed", extension=name, error=message)
+        return False
+    return True
 
 
 def _load(ep: importlib.metadata.EntryPoint, failures: list[LoadFailure]) -> object | None:

@@ -161,3 +161,23 @@ def test_wrapper_extension_sees_every_call_of_every_channel() -> None:
         channel = channels[name]
         channel.notify_shipment(channel.connect({}), Shipment(order_id=name, tracking_number="T", carrier="X"))
     assert audit == [("memory", "sent"), ("other", "sent")]
+
+
+class _BadSignatureExtension:
+    @hookimpl
+    def map_status(self, connection: object, channel_status: str, colour: str) -> None:  # an argument no spec has
+        return None
+
+
+bad_signature_extension = _BadSignatureExtension()
+
+
+def test_a_broken_extension_is_reported_and_every_channel_still_loads() -> None:
+    eps = list(importlib.metadata.entry_points(group=CHANNELS_GROUP)) + [
+        importlib.metadata.EntryPoint("bad-ext", f"{__name__}:bad_signature_extension", EXTENSIONS_GROUP)
+    ]
+    channels = Channels.discover(entry_points=eps)
+    assert {"memory", "oxatis"} <= set(channels.names())
+    failures = {f.name: f for f in channels.failures}
+    assert failures["bad-ext"].group == EXTENSIONS_GROUP
+    assert "colour" in failures["bad-ext"].error
