@@ -11,6 +11,8 @@ httpx, lxml or marshmallow errors, and chain the original with ``raise ... from`
     ├── PluginError                 a plugin failed to load or broke its contract
     │   └── ChannelNotFound         no installed channel has that name
     ├── PayloadError                wire data failed its schema; .messages, .order_id
+    ├── InconsistentReadError       the store changed under a listing in a way that
+    │                               cannot be settled: stop, restart the window next run
     └── ChannelAPIError             the channel's API refused or failed a call
         ├── AuthenticationError     credentials or rights rejected: fatal
         ├── NotFoundError           the record does not exist: fatal
@@ -37,6 +39,7 @@ __all__ = [
     "ChannelNotFound",
     "ClientError",
     "ConfigurationError",
+    "InconsistentReadError",
     "NotFoundError",
     "PayloadError",
     "PluginError",
@@ -111,6 +114,14 @@ def _flatten(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return " ".join(_flatten(v) for v in value)
     return str(value)
+
+
+class InconsistentReadError(ChannelError):
+    """A listing changed while it was read in a way the channel cannot settle.
+
+    The run stops without advancing its checkpoint and the next run reads the
+    window again from its first page; nothing already stored is lost.
+    """
 
 
 class ChannelAPIError(ChannelError):

@@ -123,22 +123,31 @@ class OrderQuery:
     """What ``fetch_orders`` should return.
 
     :ivar modified_since: aware UTC start of the modification window (inclusive).
-    :ivar modified_until: aware UTC end of the window; ``None`` means now.
+    :ivar modified_until: aware UTC end of the window; ``None`` means open-ended
+        (everything modified since ``modified_since``, including changes made
+        while the channel reads).
+    :ivar complete_until: the promise of earlier runs: every order modified
+        before this instant (the store's clock) is already stored with its
+        current content. Pass the last completed run's
+        ``OrderPage.complete_until``; ``None`` when there is no such promise.
     :ivar known_version: the host's stored version token for an order id, or
-        ``None``; the channel skips fetching details for orders whose version
-        is unchanged and lists them in ``OrderPage.unchanged``.
+        ``None``. Only for orders listed as modified before ``complete_until``
+        may the channel skip fetching details when the version is unchanged
+        (it lists them in ``OrderPage.unchanged``); every order modified since
+        is fetched in full, so a change the version cannot see is never missed.
     :ivar resume: a ``checkpoint`` from an interrupted run's last stored page.
     :ivar retry_order_ids: orders that failed last time; fetched first, by id.
     """
 
     modified_since: datetime
     modified_until: datetime | None = None
+    complete_until: datetime | None = None
     known_version: Callable[[str], str | None] = _no_known_versions
     resume: str | None = None
     retry_order_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("modified_since", "modified_until"):
+        for name in ("modified_since", "modified_until", "complete_until"):
             value = getattr(self, name)
             if value is not None and (value.tzinfo is None or value.utcoffset() is None):
                 raise ValueError(f"OrderQuery.{name} must be timezone-aware (got {value!r})")
@@ -163,6 +172,11 @@ class OrderPage:
     :ivar versions: order id to the channel's version token, for every listed order.
     :ivar checkpoint: opaque; store it with the page, pass it back as ``OrderQuery.resume``.
     :ivar window_until: the end of the window this page belongs to.
+    :ivar complete_until: on the last page of a completed, consistent read: an
+        instant of the store's clock before which every modified order was
+        listed by this run. The host stores it with the page and passes it back
+        as the next run's ``OrderQuery.complete_until``. ``None`` on other pages,
+        or when the channel cannot promise it.
     """
 
     orders: tuple[Order, ...] = ()
@@ -172,3 +186,4 @@ class OrderPage:
     versions: Mapping[str, str] = field(default_factory=dict)
     checkpoint: str | None = None
     window_until: datetime | None = None
+    complete_until: datetime | None = None

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -167,6 +167,8 @@ class HttpClient:
         self.retry_policy = retry_policy or RetryPolicy()
         self.rate_limiter = rate_limiter
         self._sleep = sleep
+        self._server_date: tuple[datetime, float] | None = None
+        self._server_date_lock = threading.Lock()
         self._client = httpx.Client(
             base_url=base_url,
             timeout=timeout or httpx.Timeout(30.0, connect=10.0),
@@ -175,6 +177,34 @@ class HttpClient:
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             follow_redirects=False,
         )
+
+    def server_time(self) -> datetime | None:
+        """A lower bound of the server's clock now (aware UTC), or ``None`` before any dated reply.
+
+        Taken from the ``Date`` header of the latest reply plus the time elapsed
+        on our monotonic clock since it arrived. ``Date`` is truncated to the
+        second and written before the reply leaves, so the result never runs
+        ahead of the server, whatever the host's own clock says.
+        """
+        with self._server_date_lock:
+            seen = self._server_date
+        if seen is None:
+            return None
+        date, received = seen
+        return date + timedelta(seconds=max(0.0, time.monotonic() - received))
+
+    def _note_server_date(self, response: httpx.Response) -> None:
+        value = response.headers.get("Date")
+        if not value:
+            return
+        try:
+            date = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return
+        if date.tzinfo is None:
+            date = date.replace(tzinfo=UTC)
+        with self._server_date_lock:
+            self._server_date = (date.astimezone(UTC), time.monotonic())
 
     @property
     def base_url(self) -> str:
@@ -285,6 +315,7 @@ class HttpClient:
                     f"connection failed ({type(exc).__name__})", channel=self.channel, operation=operation
                 ) from None
             status = response.status_code
+            self._note_server_date(response)
             self._raise_for_status(response, operation)
             result = parse(response)
             return result

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from channel_core.errors import ClientError, PayloadError
+from channel_core.errors import ClientError, PayloadError, ServerError
 from channel_core.http import HttpClient, RateLimiter, RetryPolicy
 from channel_oxatis import schemas
 from channel_oxatis.settings import OxatisSettings
@@ -62,6 +62,23 @@ def decode_order(envelope: Envelope, *, order_id: str | None = None) -> dict[str
     return schemas.load(schemas.OrderSchema, raw, what="Order", order_id=str(oxid) if oxid is not None else None)
 
 
+def _checked(envelope: Envelope, check: Callable[[Envelope], None] | None) -> Envelope:
+    if check is not None:
+        check(envelope)
+    return envelope
+
+
+def _has_order(envelope: Envelope) -> None:
+    """A successful detail reply without ``Data/Order`` is a transient server fault, never "no order"."""
+    if _find(envelope.data, "Order") is None:
+        raise ServerError(
+            "reply has no Data/Order",
+            channel=CHANNEL,
+            operation="OrderGetMoreDetails",
+            status_code=envelope.status_code,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class SummaryPage:
     page_number: int
@@ -102,7 +119,19 @@ class OxatisClient:
 
     # ------------------------------------------------------------------ transport
 
-    def call(self, method: str, data_xml: str, *, idempotent: bool = True) -> Envelope:
+    def store_time(self) -> datetime | None:
+        """A lower bound of the store's clock now (aware UTC), from the replies' ``Date`` headers."""
+        return self._http.server_time()
+
+    def call(
+        self,
+        method: str,
+        data_xml: str,
+        *,
+        idempotent: bool = True,
+        check: Callable[[Envelope], None] | None = None,
+    ) -> Envelope:
+        """One call; ``check`` runs inside the retry loop, so a :class:`RetriableError` it raises is retried."""
         form = {"Token": self.settings.token.reveal(), "Method": method, "Data": data_xml}
         if self.settings.app_id is not None:
             form = {"AppId": self.settings.app_id.reveal(), **form}
@@ -112,7 +141,7 @@ class OxatisClient:
             form,
             operation=method,
             idempotent=idempotent,
-            parse=lambda response: parse_envelope(response.content, operation=method),
+            parse=lambda response: _checked(parse_envelope(response.content, operation=method), check),
         )
 
     # ------------------------------------------------------------------ reads
@@ -129,12 +158,17 @@ class OxatisClient:
             if isinstance(el.tag, str)
         ]
 
-    def summary_page(self, start: datetime, end: datetime, page_number: int) -> SummaryPage:
-        """One page of ``OrderGetSummaryList`` over the modification window, oldest first."""
+    def summary_page(
+        self, start: datetime, end: datetime | None, page_number: int, *, descending: bool = True
+    ) -> SummaryPage:
+        """One page of ``OrderGetSummaryList`` over a modification window (naive store-local bounds).
+
+        ``end=None`` leaves the window open (the element is sent nil-free: left out).
+        """
         data = request_xml(
             "OrderSummaryList",
             [
-                ("SetOrderDesc", False),
+                ("SetOrderDesc", descending),
                 ("OrderDateStart", start),
                 ("OrderDateEnd", end),
                 ("PageInformation", {"PageNumber": page_number, "PageSize": self.settings.page_size}),
@@ -145,11 +179,11 @@ class OxatisClient:
         if root is None:
             raise PayloadError("reply has no Data/OrderSummaryList", operation="OrderGetSummaryList")
         info_el = _find(root, "PageInformation")
-        info = schemas.load(
-            schemas.PageInformationSchema,
-            element_to_dict(info_el) if info_el is not None else {},
-            what="PageInformation",
-        )
+        if info_el is None:  # never assume one page: the rest of the window would be dropped silently
+            raise PayloadError("summary list reply has no PageInformation", operation="OrderGetSummaryList")
+        info = schemas.load(schemas.PageInformationSchema, element_to_dict(info_el), what="PageInformation")
+        if info.get("TotalItems") is None:
+            raise PayloadError("summary list reply has no PageInformation/TotalItems", operation="OrderGetSummaryList")
         container = _find(root, "OrderSummaries")
         summaries: list[dict[str, Any]] = []
         for el in container if container is not None else ():
@@ -165,7 +199,7 @@ class OxatisClient:
 
     def order_details(self, order_id: str) -> dict[str, Any]:
         """``OrderGetMoreDetails``: the fullest order, lines with images (§2.3)."""
-        envelope = self.call("OrderGetMoreDetails", request_xml("OrderId", [("OxID", order_id)]))
+        envelope = self.call("OrderGetMoreDetails", request_xml("OrderId", [("OxID", order_id)]), check=_has_order)
         return decode_order(envelope, order_id=order_id)
 
     def progress_state_logs(self, order_id: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +33,7 @@ from channel_core.models import (
     WeightUnit,
 )
 from channel_core.status import StatusMapping, UnmappedCodes
+from channel_oxatis import storetime
 
 __all__ = [
     "CARRIERS",
@@ -111,12 +112,8 @@ class MappingContext:
 
 
 def to_utc(value: datetime | None, tz: tzinfo) -> datetime | None:
-    """Naive Oxatis timestamps are store-local (ASSUMPTION §6 Q6: the store time zone setting)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
-    return value.astimezone(UTC)
+    """Naive Oxatis timestamps are store-local (ASSUMPTION §6 Q6); see :mod:`channel_oxatis.storetime`."""
+    return storetime.to_utc(value, tz)
 
 
 def summary_version(summary: Mapping[str, Any]) -> str:
@@ -334,10 +331,11 @@ def to_order(raw: Mapping[str, Any], ctx: MappingContext) -> Order | SkippedOrde
     if status is None:
         return SkippedOrder(order_id, "order status could not be mapped")
     payment_code = raw.get("PaymentStatusCode")
-    paid_at = to_utc(raw.get("PaymentStatusLastModifiedDate"), ctx.tz) if payment_code == PAYMENT_CONFIRMED else None
+    payment_date = to_utc(raw.get("PaymentStatusLastModifiedDate"), ctx.tz)
+    paid_at = payment_date if payment_code == PAYMENT_CONFIRMED else None
     modified_candidates = [
         created,
-        to_utc(raw.get("PaymentStatusLastModifiedDate"), ctx.tz),
+        payment_date,
         to_utc(raw.get("DispatchDate"), ctx.tz),
         to_utc(raw.get("InvoiceDate"), ctx.tz),
         to_utc(raw.get("DateOfPicking"), ctx.tz),

@@ -1,11 +1,26 @@
 """Streaming an Oxatis modification window as canonical order pages.
 
-Summaries are listed oldest first (``SetOrderDesc=false``) over a window fixed
-for the whole run, then ``OrderGetMoreDetails`` is called, in parallel with a
-bounded number in flight, for each order whose summary version the host does
-not already have. An order modified while we page leaves the fixed window and
-shifts later orders onto earlier pages; when ``TotalItems`` drops between pages
-the window is rescanned from page 1 (orders already stored cost no detail call).
+The paging strategy (measured against the alternatives in ``docs/oxatis.md``):
+
+* summaries are listed **newest first over an open-ended window**
+  (``SetOrderDesc=true``, no ``OrderDateEnd``). Whether the store sorts by
+  modification or by creation time, an order modified or created while we
+  page can only move *forward* in that list, pushing the others back: an order
+  not yet read can never slide onto a page already read, so the worst a busy
+  store can do is make us read a summary twice (no second detail call);
+* the run's promise (``OrderPage.complete_until``) is the store's clock,
+  measured from the ``Date`` header of a reply received *before* the first
+  listing request: every order modified before it is at a position we read.
+  The host's clock plays no part;
+* when ``OrderQuery.complete_until`` is known, two listings: orders modified
+  since then are all fetched in full; then the overlap before it, where an
+  unchanged summary version saves the detail call;
+* ``TotalItems`` can only fall if orders are deleted while we page; then the
+  listing restarts from page 1 (known versions cost nothing) at most
+  ``MAX_RESCANS`` times, after which the run stops with
+  :class:`~channel_core.errors.InconsistentReadError` and no promise.
+
+Detail calls for one page run in parallel, with a bounded number in flight.
 """
 
 from __future__ import annotations
@@ -13,55 +28,49 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from channel_core.errors import ChannelAPIError, PayloadError, QuotaExhaustedError
+from channel_core.errors import ChannelAPIError, InconsistentReadError, PayloadError, QuotaExhaustedError
 from channel_core.hooktypes import FailedOrder, OrderPage, OrderQuery
 from channel_core.logs import get_logger
 from channel_core.models import Order, SkippedOrder
 from channel_oxatis.connection import OxatisConnection
 from channel_oxatis.mapping import MappingContext, summary_version, to_order
+from channel_oxatis.storetime import wall_floor, wall_time
 
-__all__ = ["MAX_RESCANS", "OLDEST_ALLOWED", "iter_order_pages"]
+__all__ = ["MAX_RESCANS", "OLDEST_ALLOWED", "STORE_CLOCK_TOLERANCE", "iter_order_pages"]
 
 logger = get_logger(__name__)
 
 OLDEST_ALLOWED = datetime(2010, 1, 15, tzinfo=UTC)  # oxatis-api.md §1.8: no earlier dates
-MAX_RESCANS = 5
+MAX_RESCANS = 3
+# The Date header comes from the web server; order timestamps from the store's database.
+STORE_CLOCK_TOLERANCE = timedelta(seconds=5)
 
 Outcome = Order | SkippedOrder | FailedOrder
 
 
-def _local(value: datetime, conn: OxatisConnection) -> datetime:
-    """Store-local naive time in whole seconds, as Oxatis takes it."""
-    return value.astimezone(conn.settings.tz).replace(tzinfo=None, microsecond=0)
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """One listing of a run: orders modified in ``[since, until]`` (``until=None``: open-ended)."""
 
-
-def _window_end(until: datetime, conn: OxatisConnection) -> datetime:
-    """The wire window end: one whole second before ``until``.
-
-    An order modified while we page must leave the window (its new modification
-    time is after the end), so that ``TotalItems`` drops and the rescan catches
-    the shift; an order modified within the same second would otherwise move to
-    the end of the list, shifting others onto pages already read. The second
-    given up here is inside the next run's overlap margin.
-    """
-    return _local(until, conn) - timedelta(seconds=1)
+    since: datetime
+    until: datetime | None
+    trust_versions: bool  # may an unchanged summary version save the detail call?
 
 
 def _fetch_one(
     conn: OxatisConnection, ctx: MappingContext, order_id: str, summary: Mapping[str, Any] | None
 ) -> Outcome:
+    """Fetch and map one order; nothing from one order can escape and stop the run."""
     try:
         raw = conn.client.order_details(order_id)
-        if summary is not None and raw.get("Shipped") is None and summary.get("Shipped") is not None:
-            raw = {**raw, "Shipped": summary["Shipped"]}  # details sometimes omit Shipped (§2.3)
-        return to_order(raw, ctx)
     except QuotaExhaustedError:
         raise
     except PayloadError as exc:
-        if exc.order_id is None:  # the reply itself was unreadable (malformed XML, DTD): try again next run
+        if exc.order_id is None:  # the reply itself was unreadable (malformed XML, DTD): try again
             logger.warning("order_fetch_failed", channel="oxatis", order_id=order_id, error=str(exc))
             return FailedOrder(order_id, str(exc))
         logger.warning("order_invalid", channel="oxatis", order_id=order_id, error=str(exc))
@@ -69,6 +78,19 @@ def _fetch_one(
     except ChannelAPIError as exc:
         logger.warning("order_fetch_failed", channel="oxatis", order_id=order_id, error=str(exc))
         return FailedOrder(order_id, str(exc))
+    try:
+        if summary is not None and raw.get("Shipped") is None and summary.get("Shipped") is not None:
+            raw = {**raw, "Shipped": summary["Shipped"]}  # details sometimes omit Shipped (§2.3)
+        return to_order(raw, ctx)
+    except QuotaExhaustedError:  # a stock-location lookup hit the quota
+        raise
+    except ChannelAPIError as exc:
+        logger.warning("order_fetch_failed", channel="oxatis", order_id=order_id, error=str(exc))
+        return FailedOrder(order_id, str(exc))
+    except Exception as exc:  # a mapping defect must cost one order, never the run
+        message = f"could not map the order: {type(exc).__name__}: {exc}"
+        logger.error("order_mapping_failed", channel="oxatis", order_id=order_id, error=message)
+        return FailedOrder(order_id, message)
 
 
 def _page(outcomes: list[Outcome], **kwargs: Any) -> OrderPage:
@@ -80,108 +102,166 @@ def _page(outcomes: list[Outcome], **kwargs: Any) -> OrderPage:
     )
 
 
-def _cursor(since: datetime, until: datetime, next_page: int, total: int, page_size: int) -> str:
-    return json.dumps(
-        {
-            "since": since.isoformat(),
-            "until": until.isoformat(),
-            "next_page": next_page,
-            "total": total,
-            "page_size": page_size,
-        },
-        sort_keys=True,
-    )
+@dataclass(frozen=True, slots=True)
+class _Cursor:
+    listing: int
+    next_page: int
+    page_size: int
+    promise: datetime | None
+
+    def dump(self) -> str:
+        return json.dumps(
+            {
+                "v": 2,
+                "listing": self.listing,
+                "next_page": self.next_page,
+                "page_size": self.page_size,
+                "promise": self.promise.isoformat() if self.promise else None,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def load(cls, resume: str | None) -> _Cursor | None:
+        if not resume:
+            return None
+        try:
+            data = json.loads(resume)
+            if data.get("v") != 2:
+                raise ValueError("an older cursor format")
+            promise = datetime.fromisoformat(data["promise"]) if data["promise"] else None
+            return cls(int(data["listing"]), int(data["next_page"]), int(data["page_size"]), promise)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            logger.warning("checkpoint_ignored", channel="oxatis", reason="unreadable resume checkpoint")
+            return None
 
 
-def _read_cursor(resume: str | None) -> dict[str, Any] | None:
-    if not resume:
-        return None
-    try:
-        data = json.loads(resume)
-        return {
-            "since": datetime.fromisoformat(data["since"]),
-            "until": datetime.fromisoformat(data["until"]),
-            "next_page": int(data["next_page"]),
-            "total": int(data["total"]),
-            "page_size": int(data.get("page_size", 0)),
-        }
-    except (ValueError, KeyError, TypeError):
-        logger.warning("checkpoint_ignored", channel="oxatis", reason="unreadable resume checkpoint")
-        return None
+def _listings(query: OrderQuery, since: datetime) -> list[_Listing]:
+    until = query.modified_until.astimezone(UTC) if query.modified_until is not None else None
+    known = query.complete_until.astimezone(UTC) if query.complete_until is not None else None
+    if until is not None:  # a bounded window asked for by the host: one listing, no promise
+        return [_Listing(since, until, known is not None and until <= known)]
+    if known is None or known <= since:
+        return [_Listing(since, None, False)]
+    return [_Listing(known, None, False), _Listing(since, None, True)]
 
 
 def iter_order_pages(conn: OxatisConnection, query: OrderQuery) -> Iterator[OrderPage]:
     """Validate the query now, then return the lazy page iterator."""
-    since = max(query.modified_since, OLDEST_ALLOWED)
-    until = query.modified_until or datetime.now(UTC)
-    cursor = _read_cursor(query.resume)
-    return _pages(conn, query, since.astimezone(UTC), until.astimezone(UTC), cursor)
+    since = max(query.modified_since.astimezone(UTC), OLDEST_ALLOWED)
+    return _pages(conn, query, _listings(query, since), _Cursor.load(query.resume))
 
 
 def _pages(
-    conn: OxatisConnection,
-    query: OrderQuery,
-    since: datetime,
-    until: datetime,
-    cursor: dict[str, Any] | None,
+    conn: OxatisConnection, query: OrderQuery, listings: list[_Listing], cursor: _Cursor | None
 ) -> Iterator[OrderPage]:
     ctx = conn.mapping_context()
-    page_number, expected_total = 1, None
-    if cursor is not None:
-        since, until = cursor["since"], cursor["until"]
-        if cursor["page_size"] == conn.settings.page_size:
-            page_number, expected_total = cursor["next_page"], cursor["total"]
-        # a different page size: rescan the window from page 1 (stored orders cost no detail call)
+    page_size = conn.settings.page_size
+    open_ended = listings[-1].until is None
+    if cursor is not None and cursor.listing < len(listings):
+        promise = cursor.promise
+        first_listing = cursor.listing
+        first_page = cursor.next_page if cursor.page_size == page_size else 1  # another page size: from page 1
+    else:
+        measured = conn.client.store_time()
+        promise = measured - STORE_CLOCK_TOLERANCE if measured is not None and open_ended else None
+        first_listing, first_page = 0, 1
+    if promise is not None:
+        logger.info(
+            "store_clock",
+            channel="oxatis",
+            store_time=promise.isoformat(),
+            host_ahead_s=round((datetime.now(UTC) - promise - STORE_CLOCK_TOLERANCE).total_seconds(), 1),
+        )
+    fetched: dict[str, str | None] = {}  # fetched in this run (after the promise), with the version listed
     with ThreadPoolExecutor(max_workers=conn.settings.max_concurrency, thread_name_prefix="oxatis") as pool:
         if query.retry_order_ids:
             outcomes = list(pool.map(lambda oid: _fetch_one(conn, ctx, oid, None), query.retry_order_ids))
-            yield _page(outcomes, checkpoint=query.resume, window_until=until)
-        rescans = 0
-        seen: dict[str, str] = {}  # versions already yielded in this run: a rescan costs no detail call
-        while True:
-            page = conn.client.summary_page(_local(since, conn), _window_end(until, conn), page_number)
-            if (
-                expected_total is not None
-                and page.total_items < expected_total
-                and page_number > 1
-                and rescans < MAX_RESCANS
-            ):
-                rescans += 1
-                logger.info(
-                    "window_rescan",
-                    channel="oxatis",
-                    reason="orders left the window while paging",
-                    before=expected_total,
-                    now=page.total_items,
-                )
-                expected_total, page_number = page.total_items, 1
-                continue
-            expected_total = page.total_items
-            versions: dict[str, str] = {}
-            unchanged: list[str] = []
-            to_fetch: list[tuple[str, Mapping[str, Any]]] = []
-            for summary in page.summaries:
-                order_id = str(summary["OxID"])
-                version = summary_version(summary)
-                versions[order_id] = version
-                if seen.get(order_id) == version or query.known_version(order_id) == version:
-                    unchanged.append(order_id)
-                else:
-                    to_fetch.append((order_id, summary))
-            outcomes = list(pool.map(lambda pair: _fetch_one(conn, ctx, pair[0], pair[1]), to_fetch))
             for outcome in outcomes:
                 if not isinstance(outcome, FailedOrder):
-                    seen[outcome.order_id] = versions[outcome.order_id]
-            last = page_number >= page.total_pages or not page.summaries
-            yield _page(
-                outcomes,
-                unchanged=tuple(unchanged),
-                versions=versions,
-                checkpoint=None
-                if last
-                else _cursor(since, until, page_number + 1, page.total_items, conn.settings.page_size),
-                window_until=until,
+                    fetched[outcome.order_id] = None
+            yield _page(outcomes, checkpoint=query.resume)
+        for index in range(first_listing, len(listings)):
+            listing = listings[index]
+            start_page = first_page if index == first_listing else 1
+            last_listing = index == len(listings) - 1
+            for page_number, page, fetch in _read_listing(conn, query, listing, start_page, fetched):
+                outcomes = list(pool.map(lambda pair: _fetch_one(conn, ctx, pair[0], pair[1]), fetch))
+                for outcome in outcomes:
+                    if not isinstance(outcome, FailedOrder):
+                        fetched[outcome.order_id] = page.versions.get(outcome.order_id)
+                done = page.checkpoint is None
+                if done and not last_listing:
+                    checkpoint: str | None = _Cursor(index + 1, 1, page_size, promise).dump()
+                elif done:
+                    checkpoint = None
+                else:
+                    checkpoint = _Cursor(index, page_number + 1, page_size, promise).dump()
+                yield _page(
+                    outcomes,
+                    unchanged=page.unchanged,
+                    versions=page.versions,
+                    checkpoint=checkpoint,
+                    window_until=listing.until,
+                    complete_until=promise if done and last_listing else None,
+                )
+
+
+def _read_listing(
+    conn: OxatisConnection,
+    query: OrderQuery,
+    listing: _Listing,
+    page_number: int,
+    fetched: Mapping[str, str | None],
+) -> Iterator[tuple[int, OrderPage, list[tuple[str, Mapping[str, Any]]]]]:
+    """Page through one listing; yield each page's versions, unchanged ids and what to fetch.
+
+    The yielded ``OrderPage`` carries ``checkpoint=None`` on the listing's last page.
+    """
+    tz = conn.settings.tz
+    start = wall_floor(listing.since, tz)
+    end = wall_time(listing.until, tz) if listing.until is not None else None
+    descending = listing.until is None
+    rescans, expected_total = 0, None
+    while True:
+        page = conn.client.summary_page(start, end, page_number, descending=descending)
+        shrank = expected_total is not None and page.total_items < expected_total
+        if shrank and page_number > 1:
+            if rescans >= MAX_RESCANS:
+                raise InconsistentReadError(
+                    f"orders left the Oxatis listing while it was read ({expected_total} then {page.total_items}) "
+                    f"{rescans} times; the next run reads the window again"
+                )
+            rescans += 1
+            logger.info(
+                "window_rescan",
+                channel="oxatis",
+                reason="orders left the window while paging",
+                before=expected_total,
+                now=page.total_items,
             )
-            if last:
-                return
-            page_number += 1
+            expected_total, page_number = page.total_items, 1
+            continue
+        expected_total = page.total_items
+        versions: dict[str, str] = {}
+        unchanged: list[str] = []
+        to_fetch: list[tuple[str, Mapping[str, Any]]] = []
+        for summary in page.summaries:
+            order_id = str(summary["OxID"])
+            version = summary_version(summary)
+            versions[order_id] = version
+            if order_id in fetched and fetched[order_id] in (None, version):
+                continue  # already fetched in this run, after the promise
+            if listing.trust_versions and query.known_version(order_id) == version:
+                unchanged.append(order_id)
+            else:
+                to_fetch.append((order_id, summary))
+        last = page_number >= page.total_pages or not page.summaries
+        yield (
+            page_number,
+            OrderPage(unchanged=tuple(unchanged), versions=versions, checkpoint=None if last else "more"),
+            to_fetch,
+        )
+        if last:
+            return
+        page_number += 1

@@ -173,9 +173,8 @@ bad_signature_extension = _BadSignatureExtension()
 
 
 def test_a_broken_extension_is_reported_and_every_channel_still_loads() -> None:
-    eps = list(importlib.metadata.entry_points(group=CHANNELS_GROUP)) + [
-        importlib.metadata.EntryPoint("bad-ext", f"{__name__}:bad_signature_extension", EXTENSIONS_GROUP)
-    ]
+    bad = importlib.metadata.EntryPoint("bad-ext", f"{__name__}:bad_signature_extension", EXTENSIONS_GROUP)
+    eps = [*importlib.metadata.entry_points(group=CHANNELS_GROUP), bad]
     channels = Channels.discover(entry_points=eps)
     assert {"memory", "oxatis"} <= set(channels.names())
     failures = {f.name: f for f in channels.failures}

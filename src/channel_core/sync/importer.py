@@ -1,15 +1,27 @@
 """Incremental import: drive ``fetch_orders`` over overlapping windows and store every page.
 
-Rules (each one protects against losing or duplicating an order):
+The invariant this module keeps: *after any sequence of runs, interruptions and
+store activity, once the store is quiet, one more completed run leaves the
+database equal, order by order and field by field, to the store.* The rules
+that keep it:
 
-* a run's window is ``[start, run start]``; the next run starts at
-  ``min(run start, newest modified_at seen) - margin``, never earlier than this run's start;
-* each page's orders, skipped orders, failures and the resume checkpoint are
-  committed in one transaction, after the page is complete; an interrupted run
-  (Ctrl-C, quota, error) resumes from the last committed page;
+* the checkpoint carries a promise, ``complete_until``: every order modified
+  before that instant of the **store's** clock is stored with its current
+  content. Only a run that read its whole window consistently moves it, to the
+  instant the channel reports on its last page (``OrderPage.complete_until``);
+* a run reads ``[complete_until - margin, open end)``. Orders modified since
+  ``complete_until`` are always fetched in full; version tokens may save detail
+  calls only in the overlap before it;
+* each page's orders, skipped orders, failures and the resume cursor are
+  committed in one transaction; an interrupted run resumes from the last
+  committed page and keeps the old promise until its window completes; a read
+  the channel cannot settle (:class:`~channel_core.errors.InconsistentReadError`)
+  drops the cursor, so the window is read again from its first page;
 * an order whose canonical fingerprint is unchanged is not written again; a
   changed one is updated in place, never duplicated;
-* orders whose fetch failed are asked for again, by id, at the next run.
+* an order whose fetch failed is counted once per run, asked for again with
+  backoff, and parked after ``max_failed_attempts`` until it changes (it is then
+  listed, and fetched, again) or an operator retries it.
 """
 
 from __future__ import annotations
@@ -19,17 +31,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from channel_core.errors import ChannelError, QuotaExhaustedError
+from channel_core.errors import ChannelError, InconsistentReadError, QuotaExhaustedError
 from channel_core.hooktypes import Connection, OrderPage, OrderQuery
 from channel_core.logs import get_logger
 from channel_core.registry import Channel
 from channel_core.sync.store import Checkpoint, OrderStore, WriteOutcome
 
-__all__ = ["DEFAULT_MARGIN", "EPOCH", "ImportSummary", "Importer"]
+__all__ = ["DEFAULT_MARGIN", "EPOCH", "MAX_FAILED_ATTEMPTS", "ImportSummary", "Importer"]
 
 logger = get_logger(__name__)
 DEFAULT_MARGIN = timedelta(minutes=15)
 EPOCH = datetime(2010, 1, 15, tzinfo=UTC)
+MAX_FAILED_ATTEMPTS = 5
 
 
 @dataclass
@@ -41,12 +54,14 @@ class ImportSummary:
     unchanged: int = 0
     skipped: int = 0
     failed: int = 0
+    parked: int = 0
     pages: int = 0
     skip_reasons: Counter[str] = field(default_factory=Counter)
     failures: dict[str, str] = field(default_factory=dict)
     stopped: str | None = None  # None when the window completed; else why it stopped
+    stop_error: str | None = None  # the error that stopped the run, if any
     window_start: datetime | None = None
-    window_end: datetime | None = None
+    complete_until: datetime | None = None
     next_start: datetime | None = None
 
     @property
@@ -60,18 +75,38 @@ class ImportSummary:
             "unchanged": self.unchanged,
             "skipped": self.skipped,
             "failed": self.failed,
+            "parked": self.parked,
             "pages": self.pages,
             "skip_reasons": dict(self.skip_reasons),
             "failures": dict(self.failures),
             "stopped": self.stopped,
+            "stop_error": self.stop_error,
             "window_start": self.window_start.isoformat() if self.window_start else None,
-            "window_end": self.window_end.isoformat() if self.window_end else None,
+            "complete_until": self.complete_until.isoformat() if self.complete_until else None,
             "next_start": self.next_start.isoformat() if self.next_start else None,
         }
 
 
+@dataclass
+class _RunState:
+    start: datetime
+    since: datetime
+    complete_until: datetime | None
+    promise: datetime | None = None
+    succeeded: set[str] = field(default_factory=set)
+
+
 class Importer:
-    """Runs one incremental sync of one connected store into an :class:`OrderStore`."""
+    """Runs one incremental sync of one connected store into an :class:`OrderStore`.
+
+    :param margin: how far before ``complete_until`` the next window starts
+        (covers the store's own clock imprecision; versions keep it cheap).
+    :param initial_start: where the first run's window starts.
+    :param rescan_from: read from this instant this run even when the checkpoint
+        is later (orders stored unchanged cost no detail call).
+    :param clock: the host's clock, used for failed-order backoff and, only for
+        channels that report no store clock, as the run's promise.
+    """
 
     def __init__(
         self,
@@ -81,14 +116,18 @@ class Importer:
         *,
         margin: timedelta = DEFAULT_MARGIN,
         initial_start: datetime = EPOCH,
+        rescan_from: datetime | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_failed_attempts: int = MAX_FAILED_ATTEMPTS,
     ) -> None:
         self.channel = channel
         self.connection = connection
         self.store = store
         self.margin = margin
         self.initial_start = initial_start
+        self.rescan_from = rescan_from
         self.clock = clock
+        self.max_failed_attempts = max_failed_attempts
 
     def run(
         self,
@@ -99,58 +138,60 @@ class Importer:
         name, account = self.channel.name, self.connection.account_id
         log = logger.bind(channel=name, account_id=account)
         saved = self.store.load_checkpoint(name, account)
-        start = saved.next_start if saved and saved.next_start else self.initial_start
         run_start = self.clock()
-        summary = ImportSummary()
-        if saved and saved.cursor and saved.cursor_until:
-            since, until, resume = saved.cursor_since or start, saved.cursor_until, saved.cursor
-            log.info("import_resume", window_end=until.isoformat())
+        start = saved.next_start if saved and saved.next_start else self.initial_start
+        complete_until = saved.complete_until if saved else None
+        resume = None
+        if saved and saved.cursor:
+            since, resume = saved.cursor_since or start, saved.cursor
+            log.info("import_resume", window_start=since.isoformat())
         else:
-            since, until, resume = start, run_start, None
-        summary.window_start, summary.window_end = since, until
+            since = min(start, self.rescan_from) if self.rescan_from is not None else start
+        state = _RunState(start=start, since=since, complete_until=complete_until)
+        summary = ImportSummary(window_start=since)
         query = OrderQuery(
             modified_since=since,
-            modified_until=until,
+            complete_until=complete_until,
             known_version=lambda order_id: self.store.known_version(name, account, order_id),
             resume=resume,
-            retry_order_ids=tuple(self.store.failed_order_ids(name, account)),
+            retry_order_ids=tuple(self.store.failed_order_ids(name, account, now=run_start)),
         )
-        newest: datetime | None = None
         try:
             for page in self.channel.fetch_orders(self.connection, query):
-                newest = self._store_page(page, summary, newest, start, since, until)
+                self._store_page(page, summary, state)
                 if on_page is not None:
                     on_page(page, summary)
                 if should_stop() and page.checkpoint is not None:
                     summary.stopped = "interrupted"
                     break
         except QuotaExhaustedError as exc:
-            summary.stopped = "quota"
-            summary.failures["_run"] = str(exc)
-            log.warning("import_stopped", reason="quota", error=str(exc))
+            self._stop(summary, "quota", exc)
+        except InconsistentReadError as exc:
+            self._stop(summary, "inconsistent", exc)
+            self.store.save_checkpoint(name, account, Checkpoint(start, complete_until))  # read it again from page 1
         except ChannelError as exc:  # API failures after retries, unreadable listing replies
-            summary.stopped = "error"
-            summary.failures["_run"] = str(exc)
-            log.error("import_stopped", reason="error", error=str(exc))
+            self._stop(summary, "error", exc)
         if summary.completed:
-            candidate = min(until, newest) if newest is not None else until
-            next_start = max(start, candidate - self.margin)
-            self.store.save_checkpoint(name, account, Checkpoint(next_start))
-            summary.next_start = next_start
+            promise = state.promise
+            if promise is None:
+                log.info("store_clock_unknown", using="host clock at run start")
+                promise = run_start
+            next_start = promise - self.margin
+            self.store.save_checkpoint(name, account, Checkpoint(next_start, promise))
+            summary.complete_until, summary.next_start = promise, next_start
         else:
-            summary.next_start = start
+            summary.complete_until, summary.next_start = complete_until, start
+        summary.failed = len(summary.failures)
         log.info("import_finished", **{k: v for k, v in summary.as_dict().items() if k != "failures"})
         return summary
 
-    def _store_page(
-        self,
-        page: OrderPage,
-        summary: ImportSummary,
-        newest: datetime | None,
-        start: datetime,
-        since: datetime,
-        until: datetime,
-    ) -> datetime | None:
+    @staticmethod
+    def _stop(summary: ImportSummary, reason: str, exc: ChannelError) -> None:
+        summary.stopped, summary.stop_error = reason, str(exc)
+        level = "warning" if reason in ("quota", "inconsistent") else "error"
+        getattr(logger, level)("import_stopped", reason=reason, error=str(exc))
+
+    def _store_page(self, page: OrderPage, summary: ImportSummary, state: _RunState) -> None:
         name, account = self.channel.name, self.connection.account_id
         with self.store.transaction():
             for order in page.orders:
@@ -161,28 +202,51 @@ class Importer:
                     summary.updated += 1
                 else:
                     summary.unchanged += 1
-                if newest is None or order.modified_at > newest:
-                    newest = order.modified_at
+                self._succeeded(order.order_id, summary, state)
             for skipped in page.skipped:
                 self.store.save_skipped(
                     name, account, skipped.order_id, skipped.reason, page.versions.get(skipped.order_id)
                 )
                 summary.skipped += 1
                 summary.skip_reasons[skipped.reason] += 1
+                self._succeeded(skipped.order_id, summary, state)
             for failed in page.failed:
-                self.store.save_failed(name, account, failed.order_id, failed.error)
-                summary.failed += 1
+                if failed.order_id in summary.failures or failed.order_id in state.succeeded:
+                    continue  # counted once per run; a later success in the same run wins
+                record = self.store.save_failed(
+                    name,
+                    account,
+                    failed.order_id,
+                    failed.error,
+                    now=self.clock(),
+                    max_attempts=self.max_failed_attempts,
+                )
                 summary.failures[failed.order_id] = failed.error
+                if record.parked:
+                    summary.parked += 1
+                    logger.warning(
+                        "order_parked",
+                        channel=name,
+                        order_id=failed.order_id,
+                        attempts=record.attempts,
+                        error=failed.error,
+                    )
             summary.unchanged += len(page.unchanged)
             self.store.save_checkpoint(
                 name,
                 account,
                 Checkpoint(
-                    start,
+                    state.start,
+                    state.complete_until,
                     page.checkpoint,
-                    since if page.checkpoint else None,
-                    until if page.checkpoint else None,
+                    state.since if page.checkpoint else None,
                 ),
             )
+        if page.complete_until is not None:
+            state.promise = page.complete_until
         summary.pages += 1
-        return newest
+
+    @staticmethod
+    def _succeeded(order_id: str, summary: ImportSummary, state: _RunState) -> None:
+        state.succeeded.add(order_id)
+        summary.failures.pop(order_id, None)

@@ -17,11 +17,19 @@ from pathlib import Path
 
 from channel_core.errors import ConfigurationError
 from channel_core.models import NotificationResult, Order, Shipment, from_dict, to_dict
-from channel_core.sync.store import Checkpoint, NotificationRecord, StoredOrder, WriteOutcome, fingerprint
+from channel_core.sync.store import (
+    Checkpoint,
+    FailedOrderRecord,
+    NotificationRecord,
+    StoredOrder,
+    WriteOutcome,
+    failed_backoff,
+    fingerprint,
+)
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
     channel TEXT NOT NULL,
@@ -58,6 +66,8 @@ CREATE TABLE IF NOT EXISTS failed (
     error TEXT NOT NULL,
     attempts INTEGER NOT NULL,
     last_seen TEXT NOT NULL,
+    next_attempt TEXT,
+    parked INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (channel, account_id, order_id)
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -68,6 +78,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     cursor_since TEXT,
     cursor_until TEXT,
     updated_at TEXT NOT NULL,
+    complete_until TEXT,
     PRIMARY KEY (channel, account_id)
 );
 CREATE TABLE IF NOT EXISTS notifications (
@@ -84,10 +95,22 @@ CREATE TABLE IF NOT EXISTS notifications (
     updated_at TEXT NOT NULL
 );
 """
+# Each step takes a database from version N to N + 1.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE failed ADD COLUMN next_attempt TEXT",
+        "ALTER TABLE failed ADD COLUMN parked INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE checkpoints ADD COLUMN complete_until TEXT",
+    ),
+}
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -115,12 +138,18 @@ class SQLiteStore:
                 f"{self.path} uses schema version {version}, newer than this version of channel_core "
                 f"({SCHEMA_VERSION}); upgrade the package"
             )
-        if version < SCHEMA_VERSION:
-            with self.transaction():
+        if version == SCHEMA_VERSION:
+            return
+        with self.transaction():
+            if version == 0:
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            else:
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in MIGRATIONS[step]:
+                        self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._lock:
@@ -162,21 +191,22 @@ class SQLiteStore:
             ).fetchone()
         if row is None:
             return None
-        return Checkpoint(_dt(row["next_start"]), row["cursor"], _dt(row["cursor_since"]), _dt(row["cursor_until"]))
+        return Checkpoint(_dt(row["next_start"]), _dt(row["complete_until"]), row["cursor"], _dt(row["cursor_since"]))
 
     def save_checkpoint(self, channel: str, account_id: str, checkpoint: Checkpoint) -> None:
         with self.transaction():
             self._db.execute(
-                "INSERT INTO checkpoints VALUES (?,?,?,?,?,?,?) ON CONFLICT(channel, account_id) DO UPDATE SET "
-                "next_start=excluded.next_start, cursor=excluded.cursor, cursor_since=excluded.cursor_since, "
-                "cursor_until=excluded.cursor_until, updated_at=excluded.updated_at",
+                "INSERT INTO checkpoints (channel, account_id, next_start, complete_until, cursor, cursor_since, "
+                "updated_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(channel, account_id) DO UPDATE SET "
+                "next_start=excluded.next_start, complete_until=excluded.complete_until, cursor=excluded.cursor, "
+                "cursor_since=excluded.cursor_since, updated_at=excluded.updated_at",
                 (
                     channel,
                     account_id,
-                    checkpoint.next_start.isoformat() if checkpoint.next_start else None,
+                    _iso(checkpoint.next_start),
+                    _iso(checkpoint.complete_until),
                     checkpoint.cursor,
-                    checkpoint.cursor_since.isoformat() if checkpoint.cursor_since else None,
-                    checkpoint.cursor_until.isoformat() if checkpoint.cursor_until else None,
+                    _iso(checkpoint.cursor_since),
                     _now(),
                 ),
             )
@@ -251,13 +281,56 @@ class SQLiteStore:
             if version is not None:
                 self.save_version(channel, account_id, order_id, version)
 
-    def save_failed(self, channel: str, account_id: str, order_id: str, error: str) -> None:
+    def save_failed(
+        self, channel: str, account_id: str, order_id: str, error: str, *, now: datetime, max_attempts: int
+    ) -> FailedOrderRecord:
+        key = (channel, account_id, order_id)
         with self.transaction():
+            row = self._db.execute(
+                "SELECT attempts FROM failed WHERE channel=? AND account_id=? AND order_id=?", key
+            ).fetchone()
+            attempts = (row[0] if row is not None else 0) + 1
+            parked = attempts >= max_attempts
+            next_attempt = now + failed_backoff(attempts)
             self._db.execute(
-                "INSERT INTO failed VALUES (?,?,?,?,1,?) ON CONFLICT(channel, account_id, order_id) DO UPDATE SET "
-                "error=excluded.error, attempts=failed.attempts+1, last_seen=excluded.last_seen",
-                (channel, account_id, order_id, error, _now()),
+                "INSERT INTO failed (channel, account_id, order_id, error, attempts, last_seen, next_attempt, parked) "
+                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(channel, account_id, order_id) DO UPDATE SET "
+                "error=excluded.error, attempts=excluded.attempts, last_seen=excluded.last_seen, "
+                "next_attempt=excluded.next_attempt, parked=excluded.parked",
+                (*key, error, attempts, now.isoformat(), next_attempt.isoformat(), int(parked)),
             )
+            # a failed order has no trusted version: it is fetched whenever it is listed
+            self._db.execute("DELETE FROM versions WHERE channel=? AND account_id=? AND order_id=?", key)
+        return FailedOrderRecord(channel, account_id, order_id, error, attempts, now, next_attempt, parked)
+
+    def failed_orders(self, channel: str | None = None) -> list[FailedOrderRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM failed WHERE ?1 IS NULL OR channel=?1 ORDER BY channel, account_id, order_id",
+                (channel,),
+            ).fetchall()
+        return [
+            FailedOrderRecord(
+                r["channel"],
+                r["account_id"],
+                r["order_id"],
+                r["error"],
+                r["attempts"],
+                datetime.fromisoformat(r["last_seen"]),
+                datetime.fromisoformat(r["next_attempt"] or r["last_seen"]),
+                bool(r["parked"]),
+            )
+            for r in rows
+        ]
+
+    def retry_failed(self, channel: str, account_id: str | None, order_id: str | None) -> int:
+        with self.transaction():
+            cursor = self._db.execute(
+                "UPDATE failed SET attempts=0, parked=0, next_attempt=NULL WHERE channel=?1 "
+                "AND (?2 IS NULL OR account_id=?2) AND (?3 IS NULL OR order_id=?3)",
+                (channel, account_id, order_id),
+            )
+        return int(cursor.rowcount)
 
     def clear_failed(self, channel: str, account_id: str, order_id: str) -> None:
         with self.transaction():
@@ -266,13 +339,14 @@ class SQLiteStore:
                 (channel, account_id, order_id),
             )
 
-    def failed_order_ids(self, channel: str, account_id: str) -> Sequence[str]:
+    def failed_order_ids(self, channel: str, account_id: str, *, now: datetime | None = None) -> Sequence[str]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT order_id FROM failed WHERE channel=? AND account_id=? ORDER BY order_id",
+                "SELECT order_id, next_attempt FROM failed WHERE channel=? AND account_id=? AND parked=0 "
+                "ORDER BY order_id",
                 (channel, account_id),
             ).fetchall()
-        return [r[0] for r in rows]
+        return [r[0] for r in rows if now is None or r[1] is None or datetime.fromisoformat(r[1]) <= now]
 
     def skipped(self, channel: str | None = None) -> list[tuple[str, str, str]]:
         with self._lock:

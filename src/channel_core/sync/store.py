@@ -11,17 +11,19 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from channel_core.models import NotificationResult, Order, Shipment, to_dict
 
 __all__ = [
     "Checkpoint",
+    "FailedOrderRecord",
     "NotificationRecord",
     "OrderStore",
     "StoredOrder",
     "WriteOutcome",
+    "failed_backoff",
     "fingerprint",
     "notification_id",
 ]
@@ -33,6 +35,18 @@ def fingerprint(order: Order) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+FAILED_BACKOFF_FIRST = timedelta(minutes=5)
+FAILED_BACKOFF_MAX = timedelta(hours=6)
+
+
+def failed_backoff(attempts: int) -> timedelta:
+    """The wait before attempt ``attempts + 1`` of a failed order: the next run, then 5 min doubling to 6 h."""
+    if attempts <= 1:
+        return timedelta(0)
+    wait: timedelta = FAILED_BACKOFF_FIRST * 2 ** (attempts - 2)
+    return min(FAILED_BACKOFF_MAX, wait)
+
+
 def notification_id(channel: str, account_id: str, shipment: Shipment) -> str:
     """A stable id for a shipment notification: same order, tracking number and carrier, same id."""
     key = "\x1f".join((channel, account_id, shipment.order_id, shipment.tracking_number.strip(), shipment.carrier))
@@ -41,12 +55,33 @@ def notification_id(channel: str, account_id: str, shipment: Shipment) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """Where the next run starts. ``cursor`` is set while a window is only partly stored."""
+    """Where the next run starts.
+
+    :ivar next_start: the start of the next window (``complete_until`` minus the margin).
+    :ivar complete_until: every order modified before this instant (store clock) is stored
+        with its current content; the next run passes it as ``OrderQuery.complete_until``.
+    :ivar cursor: the channel's resume token, set while a window is only partly stored.
+    :ivar cursor_since: the start of that partly stored window.
+    """
 
     next_start: datetime | None
+    complete_until: datetime | None = None
     cursor: str | None = None
     cursor_since: datetime | None = None
-    cursor_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FailedOrderRecord:
+    """An order whose fetch failed: retried with backoff, parked after too many attempts."""
+
+    channel: str
+    account_id: str
+    order_id: str
+    error: str
+    attempts: int
+    last_seen: datetime
+    next_attempt: datetime
+    parked: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +131,23 @@ class OrderStore(Protocol):
 
     def save_skipped(self, channel: str, account_id: str, order_id: str, reason: str, version: str | None) -> None: ...
 
-    def save_failed(self, channel: str, account_id: str, order_id: str, error: str) -> None: ...
+    def save_failed(
+        self, channel: str, account_id: str, order_id: str, error: str, *, now: datetime, max_attempts: int
+    ) -> FailedOrderRecord:
+        """Count one more failed attempt, schedule the next with backoff, park after ``max_attempts``."""
+        ...
 
     def clear_failed(self, channel: str, account_id: str, order_id: str) -> None: ...
 
-    def failed_order_ids(self, channel: str, account_id: str) -> Sequence[str]: ...
+    def failed_order_ids(self, channel: str, account_id: str, *, now: datetime | None = None) -> Sequence[str]:
+        """Failed orders due for another attempt at ``now`` (all unparked ones when ``now`` is None)."""
+        ...
+
+    def failed_orders(self, channel: str | None = None) -> Sequence[FailedOrderRecord]: ...
+
+    def retry_failed(self, channel: str, account_id: str | None, order_id: str | None) -> int:
+        """Unpark and make due now (one order, or every one when ``order_id`` is None); returns how many."""
+        ...
 
     def iter_orders(self, channel: str | None = None) -> Iterator[StoredOrder]: ...
 

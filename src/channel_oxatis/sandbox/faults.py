@@ -13,6 +13,7 @@ FAULT_KINDS = frozenset(
         "unauthorized",  # StatusCode 503
         "html500",  # HTTP 500 with an IIS-like HTML page
         "empty",  # HTTP 200 with an empty body
+        "no_data",  # StatusCode 200 with no Data element (a transient blank reply)
         "malformed",  # truncated XML
         "entity_bomb",  # a DTD with nested entities
         "external_entity",  # a DTD with a SYSTEM entity

@@ -11,10 +11,12 @@ many matching calls and for how many. They can be added while the server runs.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,6 +62,9 @@ class SandboxConfig:
     modify_between_pages: tuple[int, int] | None = None  # (after page P, modify K orders of that page)
     faults: list[Fault] = field(default_factory=list)
     anchor: datetime | None = None
+    clock: Callable[[], datetime] | None = None  # the store's clock (aware); default: the host's plus clock_skew
+    clock_skew: float = 0.0  # seconds the store's clock is ahead of the host's
+    list_order: str = "modified"  # what the summary list sorts on: "modified" or "created" (§6)
 
 
 class SandboxServer:
@@ -76,8 +81,12 @@ class SandboxServer:
             timezone=self.config.timezone,
             with_shipped_state=self.config.with_shipped_state,
             wrong_type_order=self.config.wrong_type_order,
+            clock=self.config.clock,
+            clock_skew=self.config.clock_skew,
+            list_order=self.config.list_order,
             **kwargs,
         )
+        self.on_request: Callable[[str], None] | None = None  # called with the method before each call is answered
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.operations = Operations(self.store, modify_between_pages=self.config.modify_between_pages)
@@ -141,6 +150,9 @@ class SandboxServer:
                 super().setup()
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+            def date_time_string(self, timestamp: float | None = None) -> str:
+                return email.utils.format_datetime(sandbox.store.instant(), usegmt=True)
+
             def log_message(self, format: str, *args: Any) -> None:
                 return  # quiet; the token must not reach any log either
 
@@ -201,6 +213,8 @@ class SandboxServer:
             raise xml_error(500, f"Unknown method '{method}'")
         with self._lock:
             self.calls[method] += 1
+        if self.on_request is not None:
+            self.on_request(method)
         if self.config.latency:
             time.sleep(self.config.latency)
         fault = self._fault_for(method)
@@ -223,6 +237,7 @@ class SandboxServer:
             "unauthorized": xml_error(503, "Unauthorized"),
             "html500": Reply(replies.HTML_ERROR_PAGE, 500),
             "empty": Reply(b"", 200),
+            "no_data": Reply(replies.envelope(None)),
             "malformed": Reply(replies.MALFORMED, 200),
             "entity_bomb": Reply(replies.ENTITY_BOMB, 200),
             "external_entity": Reply(replies.EXTERNAL_ENTITY, 200),

@@ -12,16 +12,27 @@ import bisect
 import threading
 import zoneinfo
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from channel_oxatis.sandbox import data
 
-__all__ = ["SandboxStore"]
+__all__ = ["LIST_ORDERS", "SandboxStore"]
+
+
+LIST_ORDERS = ("modified", "created")
 
 
 class SandboxStore:
-    """Thread-safe. Times are naive store-local datetimes, as Oxatis sends them."""
+    """Thread-safe. Times are naive store-local datetimes, as Oxatis sends them.
+
+    :param clock: the store's clock as aware instants (default: the host's,
+        shifted by ``clock_skew`` seconds). Modification stamps are its naive
+        wall time in ``timezone``: on the autumn night they repeat an hour, as a
+        database column of local times does.
+    :param list_order: what the summary list sorts on; oxatis-api.md §6 leaves open
+        whether it is the modification or the creation time.
+    """
 
     def __init__(
         self,
@@ -33,7 +44,11 @@ class SandboxStore:
         with_shipped_state: bool = True,
         wrong_type_order: int | None = None,
         clock: Callable[[], datetime] | None = None,
+        clock_skew: float = 0.0,
+        list_order: str = "modified",
     ) -> None:
+        if list_order not in LIST_ORDERS:
+            raise ValueError(f"list_order must be one of {', '.join(LIST_ORDERS)}")
         if count < 0:
             raise ValueError("count must not be negative")
         self.count = count
@@ -42,7 +57,9 @@ class SandboxStore:
         self.tz = zoneinfo.ZoneInfo(timezone)
         self.with_shipped_state = with_shipped_state
         self.wrong_type_order = wrong_type_order
-        self._clock = clock or (lambda: datetime.now(self.tz).replace(tzinfo=None))
+        skew = timedelta(seconds=clock_skew)
+        self._clock = clock or (lambda: datetime.now(UTC) + skew)
+        self.list_order = list_order
         self._lock = threading.RLock()
         self._overrides: dict[int, dict[str, Any]] = {}
         self._modified: dict[int, datetime] = {}
@@ -57,8 +74,13 @@ class SandboxStore:
         n = oxid - data.FIRST_ORDER_ID + 1
         return n if 1 <= n <= self.count else None
 
+    def instant(self) -> datetime:
+        """The store's clock now, an aware UTC instant (what its ``Date`` header says)."""
+        return self._clock().astimezone(UTC)
+
     def now(self) -> datetime:
-        return self._clock()
+        """The store's naive wall time now, as it stamps modifications."""
+        return self.instant().astimezone(self.tz).replace(tzinfo=None)
 
     # ------------------------------------------------------------------ reads
 
@@ -101,7 +123,7 @@ class SandboxStore:
             return self._modified.get(n) or self._base_modified(n)
 
     def window(self, start: datetime | None, end: datetime | None) -> list[int]:
-        """Order numbers modified in ``[start, end]``, oldest modification first."""
+        """Order numbers modified in ``[start, end]``, oldest first by ``list_order``."""
         with self._lock:
             key = (start, end, self._version)
             if self._window_cache is not None and self._window_cache[0] == key:
@@ -115,7 +137,9 @@ class SandboxStore:
                 for n, when in self._modified.items()
                 if (start is None or when >= start) and (end is None or when <= end)
             )
-            if moved:
+            if self.list_order == "created":
+                result = sorted(base + [n for _, n in moved])
+            elif moved:
                 merged = [(self._base_modified(n), n) for n in base] + moved
                 merged.sort()
                 result = [n for _, n in merged]
@@ -186,7 +210,8 @@ class SandboxStore:
         with self._lock:
             self._overrides.setdefault(n, {}).update(changes)
             previous = self._modified.get(n) or self._base_modified(n)
-            self._modified[n] = max(stamp, previous + timedelta(microseconds=1))
+            # a wall-clock stamp: it may go back on the autumn night; equal stamps are made distinct
+            self._modified[n] = stamp if stamp != previous else previous + timedelta(microseconds=1)
             self._version += 1
 
     def set_transport(
