@@ -17,7 +17,9 @@ callable, so a channel can turn a body-level status into a retriable error.
 from __future__ import annotations
 
 import email.utils
+import functools
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -141,6 +143,12 @@ class _Wait(tenacity.wait.wait_base):
         return max(0.0, min(wait, remaining))
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default verifying context, built once per process (loading the CA bundle costs ~30 ms)."""
+    return httpx.create_ssl_context()
+
+
 class HttpClient:
     """A thin wrapper over :class:`httpx.Client` shared by channel plugins.
 
@@ -176,6 +184,7 @@ class HttpClient:
             headers=dict(headers or {}),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             follow_redirects=False,
+            verify=_tls_context(),
         )
 
     def server_time(self) -> datetime | None:

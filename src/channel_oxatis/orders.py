@@ -104,7 +104,10 @@ def _page(outcomes: list[Outcome], **kwargs: Any) -> OrderPage:
 
 @dataclass(frozen=True, slots=True)
 class _Cursor:
-    listing: int
+    """Where an interrupted run stopped: its listings, the one in progress, the next page and its promise."""
+
+    listings: tuple[_Listing, ...]
+    index: int
     next_page: int
     page_size: int
     promise: datetime | None
@@ -112,8 +115,12 @@ class _Cursor:
     def dump(self) -> str:
         return json.dumps(
             {
-                "v": 2,
-                "listing": self.listing,
+                "v": 3,
+                "listings": [
+                    [item.since.isoformat(), item.until.isoformat() if item.until else None, item.trust_versions]
+                    for item in self.listings
+                ],
+                "index": self.index,
                 "next_page": self.next_page,
                 "page_size": self.page_size,
                 "promise": self.promise.isoformat() if self.promise else None,
@@ -127,13 +134,27 @@ class _Cursor:
             return None
         try:
             data = json.loads(resume)
-            if data.get("v") != 2:
+            if data.get("v") != 3:
                 raise ValueError("an older cursor format")
-            promise = datetime.fromisoformat(data["promise"]) if data["promise"] else None
-            return cls(int(data["listing"]), int(data["next_page"]), int(data["page_size"]), promise)
+            listings = tuple(
+                _Listing(_aware(since), _aware(until) if until else None, bool(trust))
+                for since, until, trust in data["listings"]
+            )
+            promise = _aware(data["promise"]) if data["promise"] else None
+            index, next_page = int(data["index"]), int(data["next_page"])
+            if not 0 <= index < len(listings) or next_page < 1:
+                raise ValueError("cursor out of range")
+            return cls(listings, index, next_page, int(data["page_size"]), promise)
         except (ValueError, KeyError, TypeError, AttributeError):
             logger.warning("checkpoint_ignored", channel="oxatis", reason="unreadable resume checkpoint")
             return None
+
+
+def _aware(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("naive datetime in cursor")
+    return value.astimezone(UTC)
 
 
 def _listings(query: OrderQuery, since: datetime) -> list[_Listing]:
@@ -152,20 +173,35 @@ def iter_order_pages(conn: OxatisConnection, query: OrderQuery) -> Iterator[Orde
     return _pages(conn, query, _listings(query, since), _Cursor.load(query.resume))
 
 
+def _plan(
+    conn: OxatisConnection, listings: list[_Listing], cursor: _Cursor | None
+) -> tuple[tuple[_Listing, ...], int, int, datetime | None]:
+    """The listings this run reads, where it starts, and the promise it will make.
+
+    The promise is the store's clock before the first listing request. A
+    resumed run finishes the interrupted run's listings, then reads everything
+    modified since that run's promise, so that when it completes it promises
+    up to its own start, not the interrupted run's.
+    """
+    measured = conn.client.store_time()
+    now = measured - STORE_CLOCK_TOLERANCE if measured is not None else None
+    if cursor is not None and cursor.page_size != conn.settings.page_size:  # another page size: from page 1
+        cursor = _Cursor(cursor.listings, cursor.index, 1, conn.settings.page_size, cursor.promise)
+    if cursor is None:
+        open_ended = listings[-1].until is None
+        return tuple(listings), 0, 1, now if open_ended else None
+    planned = cursor.listings
+    if cursor.promise is not None and now is not None and now > cursor.promise:
+        return (*planned, _Listing(cursor.promise, None, False)), cursor.index, cursor.next_page, now
+    return planned, cursor.index, cursor.next_page, cursor.promise
+
+
 def _pages(
     conn: OxatisConnection, query: OrderQuery, listings: list[_Listing], cursor: _Cursor | None
 ) -> Iterator[OrderPage]:
     ctx = conn.mapping_context()
     page_size = conn.settings.page_size
-    open_ended = listings[-1].until is None
-    if cursor is not None and cursor.listing < len(listings):
-        promise = cursor.promise
-        first_listing = cursor.listing
-        first_page = cursor.next_page if cursor.page_size == page_size else 1  # another page size: from page 1
-    else:
-        measured = conn.client.store_time()
-        promise = measured - STORE_CLOCK_TOLERANCE if measured is not None and open_ended else None
-        first_listing, first_page = 0, 1
+    planned, first_listing, first_page, promise = _plan(conn, listings, cursor)
     if promise is not None:
         logger.info(
             "store_clock",
@@ -178,25 +214,24 @@ def _pages(
         if query.retry_order_ids:
             outcomes = list(pool.map(lambda oid: _fetch_one(conn, ctx, oid, None), query.retry_order_ids))
             for outcome in outcomes:
-                if not isinstance(outcome, FailedOrder):
-                    fetched[outcome.order_id] = None
+                fetched[outcome.order_id] = None  # tried once this run, after the promise: enough
             yield _page(outcomes, checkpoint=query.resume)
-        for index in range(first_listing, len(listings)):
-            listing = listings[index]
+        for index in range(first_listing, len(planned)):
+            listing = planned[index]
             start_page = first_page if index == first_listing else 1
-            last_listing = index == len(listings) - 1
+            last_listing = index == len(planned) - 1
             for page_number, page, fetch in _read_listing(conn, query, listing, start_page, fetched):
                 outcomes = list(pool.map(lambda pair: _fetch_one(conn, ctx, pair[0], pair[1]), fetch))
                 for outcome in outcomes:
                     if not isinstance(outcome, FailedOrder):
                         fetched[outcome.order_id] = page.versions.get(outcome.order_id)
                 done = page.checkpoint is None
-                if done and not last_listing:
-                    checkpoint: str | None = _Cursor(index + 1, 1, page_size, promise).dump()
+                if done and last_listing:
+                    checkpoint: str | None = None
                 elif done:
-                    checkpoint = None
+                    checkpoint = _Cursor(planned, index + 1, 1, page_size, promise).dump()
                 else:
-                    checkpoint = _Cursor(index, page_number + 1, page_size, promise).dump()
+                    checkpoint = _Cursor(planned, index, page_number + 1, page_size, promise).dump()
                 yield _page(
                     outcomes,
                     unchanged=page.unchanged,

@@ -173,10 +173,12 @@ class Importer:
             self._stop(summary, "error", exc)
         if summary.completed:
             promise = state.promise
-            if promise is None:
+            if promise is None and resume is None:
                 log.info("store_clock_unknown", using="host clock at run start")
                 promise = run_start
-            next_start = promise - self.margin
+            if promise is None:  # a resumed window with no store clock: its start is unknown, promise nothing new
+                promise = complete_until
+            next_start = promise - self.margin if promise is not None else start
             self.store.save_checkpoint(name, account, Checkpoint(next_start, promise))
             summary.complete_until, summary.next_start = promise, next_start
         else:

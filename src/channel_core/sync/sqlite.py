@@ -282,7 +282,15 @@ class SQLiteStore:
                 self.save_version(channel, account_id, order_id, version)
 
     def save_failed(
-        self, channel: str, account_id: str, order_id: str, error: str, *, now: datetime, max_attempts: int
+        self,
+        channel: str,
+        account_id: str,
+        order_id: str,
+        error: str,
+        *,
+        now: datetime,
+        max_attempts: int,
+        version: str | None = None,
     ) -> FailedOrderRecord:
         key = (channel, account_id, order_id)
         with self.transaction():
@@ -299,8 +307,11 @@ class SQLiteStore:
                 "next_attempt=excluded.next_attempt, parked=excluded.parked",
                 (*key, error, attempts, now.isoformat(), next_attempt.isoformat(), int(parked)),
             )
-            # a failed order has no trusted version: it is fetched whenever it is listed
+            # an unparked failed order has no trusted version: it is fetched whenever it is listed;
+            # a parked one waits for a change of its listed version
             self._db.execute("DELETE FROM versions WHERE channel=? AND account_id=? AND order_id=?", key)
+            if parked and version is not None:
+                self.save_version(channel, account_id, order_id, version)
         return FailedOrderRecord(channel, account_id, order_id, error, attempts, now, next_attempt, parked)
 
     def failed_orders(self, channel: str | None = None) -> list[FailedOrderRecord]:

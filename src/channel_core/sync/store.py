@@ -132,9 +132,22 @@ class OrderStore(Protocol):
     def save_skipped(self, channel: str, account_id: str, order_id: str, reason: str, version: str | None) -> None: ...
 
     def save_failed(
-        self, channel: str, account_id: str, order_id: str, error: str, *, now: datetime, max_attempts: int
+        self,
+        channel: str,
+        account_id: str,
+        order_id: str,
+        error: str,
+        *,
+        now: datetime,
+        max_attempts: int,
+        version: str | None = None,
     ) -> FailedOrderRecord:
-        """Count one more failed attempt, schedule the next with backoff, park after ``max_attempts``."""
+        """Count one more failed attempt, schedule the next with backoff, park after ``max_attempts``.
+
+        An unparked failed order has no stored version (it is fetched whenever it
+        is listed); a parked one keeps ``version``, so it is fetched again only
+        once it changes.
+        """
         ...
 
     def clear_failed(self, channel: str, account_id: str, order_id: str) -> None: ...

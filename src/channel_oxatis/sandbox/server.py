@@ -65,6 +65,7 @@ class SandboxConfig:
     clock: Callable[[], datetime] | None = None  # the store's clock (aware); default: the host's plus clock_skew
     clock_skew: float = 0.0  # seconds the store's clock is ahead of the host's
     list_order: str = "modified"  # what the summary list sorts on: "modified" or "created" (§6)
+    visible: int | None = None  # orders that exist at start (default: count); store.create_order() adds the rest
 
 
 class SandboxServer:
@@ -84,9 +85,11 @@ class SandboxServer:
             clock=self.config.clock,
             clock_skew=self.config.clock_skew,
             list_order=self.config.list_order,
+            visible=self.config.visible,
             **kwargs,
         )
-        self.on_request: Callable[[str], None] | None = None  # called with the method before each call is answered
+        # called with the method before each call is answered; it may change the store, or raise a Reply
+        self.on_request: Callable[[str], None] | None = None
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.operations = Operations(self.store, modify_between_pages=self.config.modify_between_pages)
@@ -100,7 +103,9 @@ class SandboxServer:
         return f"http://{host!s}:{port}"
 
     def start(self) -> SandboxServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="oxatis-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="oxatis-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -32,6 +32,8 @@ class SandboxStore:
         database column of local times does.
     :param list_order: what the summary list sorts on; oxatis-api.md §6 leaves open
         whether it is the modification or the creation time.
+    :param visible: how many of the ``count`` generated orders exist at first;
+        :meth:`create_order` places the others one by one.
     """
 
     def __init__(
@@ -46,12 +48,14 @@ class SandboxStore:
         clock: Callable[[], datetime] | None = None,
         clock_skew: float = 0.0,
         list_order: str = "modified",
+        visible: int | None = None,
     ) -> None:
         if list_order not in LIST_ORDERS:
             raise ValueError(f"list_order must be one of {', '.join(LIST_ORDERS)}")
         if count < 0:
             raise ValueError("count must not be negative")
         self.count = count
+        self.visible = count if visible is None else max(0, min(count, visible))
         self.seed = seed
         self.anchor = anchor
         self.tz = zoneinfo.ZoneInfo(timezone)
@@ -72,7 +76,7 @@ class SandboxStore:
 
     def n_for(self, oxid: int) -> int | None:
         n = oxid - data.FIRST_ORDER_ID + 1
-        return n if 1 <= n <= self.count else None
+        return n if 1 <= n <= self.visible else None
 
     def instant(self) -> datetime:
         """The store's clock now, an aware UTC instant (what its ``Date`` header says)."""
@@ -128,7 +132,7 @@ class SandboxStore:
             key = (start, end, self._version)
             if self._window_cache is not None and self._window_cache[0] == key:
                 return self._window_cache[1]
-            numbers = range(1, self.count + 1)
+            numbers = range(1, self.visible + 1)
             lo = 0 if start is None else bisect.bisect_left(numbers, start, key=self._base_modified)
             hi = len(numbers) if end is None else bisect.bisect_right(numbers, end, key=self._base_modified)
             base = [n for n in numbers[lo:hi] if n not in self._modified]
@@ -200,6 +204,17 @@ class SandboxStore:
         }
 
     # ------------------------------------------------------------------ writes
+
+    def create_order(self) -> int | None:
+        """Publish the next generated order as placed now (``visible`` < ``count``); its OxID, or None."""
+        with self._lock:
+            if self.visible >= self.count:
+                return None
+            self.visible += 1
+            n = self.visible
+            self._modified[n] = self.now()
+            self._version += 1
+        return data.order_id_for(n)
 
     def modify(self, oxid: int, changes: dict[str, Any], *, when: datetime | None = None) -> None:
         """Change fields of an order and stamp its modification time (tests and fault switches use this)."""
