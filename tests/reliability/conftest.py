@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from channel_oxatis.sandbox import data
+from channel_core import Channel
+from channel_core.sync import SQLiteStore
+from channel_oxatis.sandbox import SandboxServer
+from tests.sync.simulation import Outcome, check_content
 
 
 class Report:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.notes: list[str] = []
+        self.scenarios: list[tuple[str, Outcome]] = []
 
     def fault(self, name: str, survived: bool) -> None:
         self.counts["faults tried"] += 1
@@ -23,18 +26,24 @@ class Report:
         if not survived:
             self.notes.append(f"fault not survived: {name}")
 
-    def ledger(self, db_path: Path, count: int) -> tuple[int, int]:
-        """Compare the SQLite ledger with the sandbox's full order set; return (lost, duplicated)."""
-        expected = {str(data.order_id_for(n)) for n in range(1, count + 1)}
-        with sqlite3.connect(db_path) as db:
-            rows = [r[0] for r in db.execute("SELECT order_id FROM orders UNION ALL SELECT order_id FROM skipped")]
-        seen = Counter(rows)
-        lost = len(expected - set(seen))
-        duplicated = sum(n - 1 for n in seen.values() if n > 1)
-        self.counts["orders checked"] += len(expected)
-        self.counts["orders lost"] += lost
-        self.counts["orders duplicated"] += duplicated
-        return lost, duplicated
+    def ledger(self, db_path: Path, oxatis: Channel, sandbox: SandboxServer) -> tuple[int, int]:
+        """Compare the SQLite ledger with the sandbox by content; return (lost, duplicated).
+
+        Lost counts every order a host would get wrong: missing, stale (any field
+        differs from the store's detail reply mapped now), skipped although
+        importable, or importable in the database although the store's truth is a skip.
+        """
+        with SQLiteStore(db_path) as store:
+            check = check_content(oxatis, sandbox, store)
+        self.counts["orders checked"] += check.checked
+        self.counts["orders lost"] += check.lost + len(check.not_skipped)
+        self.counts["orders duplicated"] += check.duplicates
+        if not check.ok:
+            self.notes.append(f"ledger differs from the store: {check}")
+        return check.lost + len(check.not_skipped), check.duplicates
+
+    def scenario(self, name: str, outcome: Outcome) -> None:
+        self.scenarios.append((name, outcome))
 
     def bad_input(self, crashed: bool) -> None:
         self.counts["bad inputs tried"] += 1
@@ -70,5 +79,17 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.section("reliability report")
     for row in ROWS:
         terminalreporter.write_line(f"  {row:24} {REPORT.counts.get(row, 0):>8}")
+    if REPORT.scenarios:
+        terminalreporter.write_line("")
+        terminalreporter.write_line(
+            f"  {'import scenario':34} {'orders':>6} {'lost':>5} {'dup':>4} {'list':>5} {'detail':>6}  final run"
+        )
+        for name, outcome in REPORT.scenarios:
+            check = outcome.check
+            final = "completed" if outcome.final_completed else "STOPPED"
+            terminalreporter.write_line(
+                f"  {name:34} {check.checked:>6} {check.lost + len(check.not_skipped):>5} {check.duplicates:>4} "
+                f"{outcome.list_calls:>5} {outcome.detail_calls:>6}  {final}"
+            )
     for note in REPORT.notes:
         terminalreporter.write_line(f"  ! {note}")

@@ -65,7 +65,7 @@ def test_fault_then_recovery_loses_and_duplicates_nothing(
     outcome = "completed" if first.completed else "stopped"
     sandbox.config.faults.remove(fault)
     run_import(oxatis, sandbox, db, later=True)  # the fault has cleared
-    lost, duplicated = report.ledger(db, COUNT)
+    lost, duplicated = report.ledger(db, oxatis, sandbox)
     survived = outcome == expected and lost == 0 and duplicated == 0
     report.fault(name, survived)
     assert outcome == expected, f"{name}: first run {outcome}, expected {expected} ({first.failures})"
@@ -79,7 +79,7 @@ def test_wrongly_typed_field_is_reported_and_the_rest_imported(
     summary = run_import(oxatis, sandbox, tmp_path / "l.sqlite3")
     reason = next(r for r in summary.skip_reasons if "invalid order data" in r)
     assert "100005" in reason and "Quantity" in reason
-    lost, duplicated = report.ledger(tmp_path / "l.sqlite3", COUNT)
+    lost, duplicated = report.ledger(tmp_path / "l.sqlite3", oxatis, sandbox)
     report.fault("wrongly typed field in one order", summary.completed and lost == duplicated == 0)
     assert (lost, duplicated) == (0, 0)
 
@@ -88,7 +88,7 @@ def test_wrongly_typed_field_is_reported_and_the_rest_imported(
 def test_orders_modified_between_pages(oxatis: Channel, sandbox: SandboxServer, tmp_path: Path, report: Report) -> None:
     db = tmp_path / "l.sqlite3"
     first = run_import(oxatis, sandbox, db)
-    lost, duplicated = report.ledger(db, COUNT)
+    lost, duplicated = report.ledger(db, oxatis, sandbox)
     run_import(oxatis, sandbox, db, later=True)
     with SQLiteStore(db) as store:
         modified = store.get_order("oxatis", "100001")
@@ -110,7 +110,7 @@ def test_connect_failure_stops_cleanly_then_recovers(
     with pytest.raises(TransportError, match="could not connect"):
         oxatis.connect({**settings, "base_url": f"http://127.0.0.1:{dead_port}", "retry_attempts": 2})
     run_import(oxatis, sandbox, tmp_path / "l.sqlite3")
-    lost, duplicated = report.ledger(tmp_path / "l.sqlite3", COUNT)
+    lost, duplicated = report.ledger(tmp_path / "l.sqlite3", oxatis, sandbox)
     report.fault("connect error (refused)", lost == duplicated == 0)
     assert (lost, duplicated) == (0, 0)
 

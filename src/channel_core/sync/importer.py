@@ -222,6 +222,7 @@ class Importer:
                     failed.error,
                     now=self.clock(),
                     max_attempts=self.max_failed_attempts,
+                    version=page.versions.get(failed.order_id),
                 )
                 summary.failures[failed.order_id] = failed.error
                 if record.parked:

@@ -215,8 +215,11 @@ class SQLiteStore:
 
     def known_version(self, channel: str, account_id: str, order_id: str) -> str | None:
         with self._lock:
+            # an unparked failed order has no trusted version: it is fetched whenever it is listed;
+            # a parked one waits for a change of its listed version
             row = self._db.execute(
-                "SELECT version FROM versions WHERE channel=? AND account_id=? AND order_id=?",
+                "SELECT version FROM versions v WHERE channel=?1 AND account_id=?2 AND order_id=?3 AND NOT EXISTS "
+                "(SELECT 1 FROM failed f WHERE f.channel=?1 AND f.account_id=?2 AND f.order_id=?3 AND f.parked=0)",
                 (channel, account_id, order_id),
             ).fetchone()
         return row[0] if row else None
@@ -307,10 +310,7 @@ class SQLiteStore:
                 "next_attempt=excluded.next_attempt, parked=excluded.parked",
                 (*key, error, attempts, now.isoformat(), next_attempt.isoformat(), int(parked)),
             )
-            # an unparked failed order has no trusted version: it is fetched whenever it is listed;
-            # a parked one waits for a change of its listed version
-            self._db.execute("DELETE FROM versions WHERE channel=? AND account_id=? AND order_id=?", key)
-            if parked and version is not None:
+            if version is not None:  # known_version hides it until the order is parked
                 self.save_version(channel, account_id, order_id, version)
         return FailedOrderRecord(channel, account_id, order_id, error, attempts, now, next_attempt, parked)
 

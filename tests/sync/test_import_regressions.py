@@ -1,0 +1,184 @@
+"""One test per finding of the import-correctness issue, each checked by content against the sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from channel_core import Channel
+from channel_core.sync import Importer, ImportSummary, SQLiteStore
+from channel_oxatis.sandbox import SandboxConfig, SandboxServer, replies
+from channel_oxatis.sandbox.operations import Reply
+from tests.oxatis.conftest import sandbox_settings
+from tests.sync.simulation import SimClock, check_content
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[SQLiteStore]:
+    with SQLiteStore(tmp_path / "orders.sqlite3") as store:
+        yield store
+
+
+def run(
+    oxatis: Channel,
+    server: SandboxServer,
+    db: SQLiteStore,
+    *,
+    host_clock: Any = None,
+    **settings: Any,
+) -> ImportSummary:
+    with oxatis.connect(sandbox_settings(server, **settings)) as connection:
+        kwargs = {"clock": host_clock} if host_clock is not None else {}
+        return Importer(oxatis, connection, db, **kwargs).run()
+
+
+def assert_equal_by_content(oxatis: Channel, server: SandboxServer, db: SQLiteStore) -> None:
+    check = check_content(oxatis, server, db)
+    assert check.ok, check
+
+
+def test_host_clock_ahead_of_the_store_loses_nothing(oxatis: Channel, db: SQLiteStore) -> None:
+    """Finding 1: the window end came from the host's clock; a store 60 s behind lost orders for good."""
+    with SandboxServer(SandboxConfig(count=30, clock_skew=-60.0, modify_between_pages=(1, 4))) as server:
+        first = run(oxatis, server, db, page_size=10, max_concurrency=2)
+        assert first.completed
+        run(oxatis, server, db, page_size=10)
+        assert_equal_by_content(oxatis, server, db)
+
+
+def test_a_busy_store_loses_nothing_and_never_rescans_from_page_one(oxatis: Channel, db: SQLiteStore) -> None:
+    """Finding 2: after five rescans further shrinkage was ignored and orders were lost."""
+    with SandboxServer(SandboxConfig(count=60)) as server:
+        edited: list[int] = []
+
+        def busy(page_number: int, served: Any) -> None:
+            for oxid in served:
+                if oxid not in edited and len(edited) < 12:
+                    edited.append(oxid)
+                    server.store.modify(oxid, {"InternalNote": "edited while listed"})
+                    return
+
+        server.operations._maybe_modify_after_page = busy  # type: ignore[method-assign]
+        first = run(oxatis, server, db, page_size=10, max_concurrency=2)
+        assert first.completed and len(edited) >= 6
+        list_calls = server.calls["OrderGetSummaryList"]
+        assert list_calls <= 8  # 6 pages plus what the edits pushed back; no restart from page 1
+        server.operations._maybe_modify_after_page = lambda *a: None  # type: ignore[method-assign]
+        run(oxatis, server, db, page_size=10)
+        assert_equal_by_content(oxatis, server, db)
+
+
+def test_a_change_on_the_autumn_clock_change_night_is_imported(oxatis: Channel, db: SQLiteStore) -> None:
+    """Finding 3: naive bounds around 02:00-03:00 on the fall-back night hid a cancellation."""
+    clock = SimClock(datetime(2026, 10, 25, 0, 42, tzinfo=UTC))  # 02:42 CEST
+    config = SandboxConfig(count=5, anchor=datetime(2026, 10, 24, 20, 0), clock=clock)
+    with SandboxServer(config) as server:
+        cancelled = False
+        for _ in range(16):  # a sync every five minutes until 01:57 UTC, through the repeated hour
+            if not cancelled and clock() >= datetime(2026, 10, 25, 1, 0, 40, tzinfo=UTC):
+                server.store.modify(100005, {"PaymentStatusCode": 0})  # cancelled at 02:02 CET, the second 02:02
+                cancelled = True
+            run(oxatis, server, db, host_clock=clock)
+            clock.advance(300)
+        stored = db.get_order("oxatis", "100005")
+        assert stored is not None and stored.order.status.value == "cancelled"
+        assert_equal_by_content(oxatis, server, db)
+
+
+def test_a_ship_to_change_the_summary_cannot_see_is_imported(oxatis: Channel, db: SQLiteStore) -> None:
+    """Finding 4: the version hashed the summary only, so a new ship-to address was skipped as unchanged."""
+    with SandboxServer(SandboxConfig(count=10)) as server:
+        run(oxatis, server, db)
+        server.store.modify(100003, {"ShippingCity": "Lyon", "ShippingZipCode": "69001", "InternalNote": "moved"})
+        details = server.detail_calls()
+        again = run(oxatis, server, db)
+        assert again.updated == 1 and server.detail_calls() - details == 1
+        stored = db.get_order("oxatis", "100003")
+        assert stored is not None and stored.order.ship_to.city == "Lyon"
+        assert_equal_by_content(oxatis, server, db)
+
+
+def test_an_order_skipped_for_no_ship_to_is_imported_once_it_has_one(oxatis: Channel, db: SQLiteStore) -> None:
+    """Finding 4: a skipped order stayed skipped after the merchant added the address."""
+    with SandboxServer(SandboxConfig(count=10)) as server:
+        first = run(oxatis, server, db)
+        ((_, order_id, _),) = db.skipped("oxatis")
+        assert first.skip_reasons == {"no ship-to address": 1}
+        server.store.modify(
+            int(order_id),
+            {"ShippingFirstName": "Jean", "ShippingAddressL1": "1 rue X", "ShippingZipCode": "75001",
+             "ShippingCity": "Paris", "ShippingCountryISOCode": "FR"},
+        )  # fmt: skip
+        again = run(oxatis, server, db)
+        assert again.imported == 1 and db.skipped("oxatis") == []
+        assert_equal_by_content(oxatis, server, db)
+
+
+def test_a_blank_detail_reply_is_a_failure_retried_never_a_skip(oxatis: Channel, db: SQLiteStore) -> None:
+    """Finding 5: one 200 reply without Data/Order made the order a SkippedOrder for good."""
+    with SandboxServer(SandboxConfig(count=10)) as server:
+        blank = {"left": 5}  # more than the retry policy's attempts within one call
+
+        def answer(method: str) -> None:
+            if method == "OrderGetMoreDetails" and blank["left"] > 0:
+                blank["left"] -= 1
+                raise Reply(replies.envelope(None))
+
+        server.on_request = answer
+        first = run(oxatis, server, db, max_concurrency=1, retry_attempts=5)
+        assert first.skipped == 1 and first.skip_reasons == {"no ship-to address": 1}  # the store's own skip only
+        assert first.failed == 1 and "no Data/Order" in next(iter(first.failures.values()))
+        second = run(oxatis, server, db)
+        assert second.failed == 0
+        assert_equal_by_content(oxatis, server, db)
+
+
+def test_dotnet_min_value_dates_read_as_no_date(oxatis: Channel, db: SQLiteStore) -> None:
+    """Finding 6: 0001-01-01T00:00:00 in one order crashed every run with OverflowError."""
+    with SandboxServer(SandboxConfig(count=10)) as server:
+        server.store.modify(100006, {"InvoiceDate": datetime(1, 1, 1), "DateOfPicking": datetime(1, 1, 1)})
+        summary = run(oxatis, server, db)
+        assert summary.completed and summary.failed == 0
+        assert db.get_order("oxatis", "100006") is not None
+        assert_equal_by_content(oxatis, server, db)
+
+
+def test_failed_orders_are_counted_once_backed_off_then_parked(oxatis: Channel, db: SQLiteStore) -> None:
+    """Finding 7: a failing order was retried forever, with no cap, and counted twice per run."""
+    with SandboxServer(SandboxConfig(count=10)) as server:
+        an_hour_ago = server.store.now() - timedelta(hours=1)  # before the first run: in later runs' overlap
+        server.store.modify(100004, {"SpecialInstructions": "Porte\x0bB"}, when=an_hour_ago)  # malformed XML
+        now = [datetime.now(UTC)]
+        summaries = []
+        for _ in range(7):
+            summaries.append(run(oxatis, server, db, host_clock=lambda: now[0]))
+            now[0] += timedelta(days=1)  # every backoff has passed
+        assert [s.failed for s in summaries[:5]] == [1, 1, 1, 1, 1]  # once per run, not twice
+        assert summaries[4].parked == 1
+        (record,) = db.failed_orders("oxatis")
+        assert record.parked and record.attempts == 5
+        assert [s.failed for s in summaries[5:]] == [0, 0]  # parked: not asked for again while unchanged
+        details = server.detail_calls()
+        server.store.modify(100004, {"SpecialInstructions": "Porte B"})  # the merchant fixes it
+        fixed = run(oxatis, server, db, host_clock=lambda: now[0])
+        assert fixed.imported == 1 and db.failed_orders("oxatis") == []
+        assert server.detail_calls() - details == 1
+        assert_equal_by_content(oxatis, server, db)
+
+
+def test_failed_order_backoff_waits_between_attempts(oxatis: Channel, db: SQLiteStore) -> None:
+    with SandboxServer(SandboxConfig(count=10)) as server:
+        server.store.modify(100004, {"SpecialInstructions": "Porte\x0bB"})
+        now = datetime.now(UTC)
+        run(oxatis, server, db, host_clock=lambda: now)
+        run(oxatis, server, db, host_clock=lambda: now)  # attempt 2: the first retry is the next run
+        (record,) = db.failed_orders("oxatis")
+        assert record.attempts == 2 and record.next_attempt == now + timedelta(minutes=5)
+        assert db.failed_order_ids("oxatis", record.account_id, now=now) == []
+        assert db.failed_order_ids("oxatis", record.account_id, now=now + timedelta(minutes=5)) == ["100004"]
+        assert db.retry_failed("oxatis", None, "100004") == 1
+        assert db.failed_order_ids("oxatis", record.account_id, now=now) == ["100004"]
