@@ -210,3 +210,27 @@ def test_first_ctrl_c_asks_to_stop_after_the_current_page_second_aborts() -> Non
             for _ in range(1000):
                 pass
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.sandbox_config(count=10, token=TOKEN)
+def test_failures_lists_failed_orders_and_retry_unparks_them(sandbox: SandboxServer, tmp_path: Path) -> None:
+    db = str(tmp_path / "orders.sqlite3")
+    env = {"OXATIS_TOKEN": TOKEN}
+    sandbox.store.modify(100004, {"SpecialInstructions": "Porte\x0bB"})  # a control character: malformed XML
+    code, stdout, _ = run("--db", db, "import", "oxatis", *oxatis_args(sandbox), "--json", env=env)
+    assert code == 1 and json.loads(stdout)["failed"] == 1
+    code, stdout, _ = run("--db", db, "failures", "--json")
+    (row,) = [json.loads(line) for line in stdout.splitlines()]
+    assert (row["order_id"], row["attempts"], row["parked"]) == ("100004", 1, False)
+    assert "malformed XML" in row["error"]
+    code, stdout, _ = run("--db", db, "failures")
+    assert code == EXIT_OK and "100004" in stdout and "retrying" in stdout
+    code, _, stderr = run("--db", db, "failures", "retry", "oxatis", "999999")
+    assert code == EXIT_CONFIG and "no failed order 999999" in stderr
+    code, stdout, _ = run("--db", db, "failures", "retry", "oxatis", "100004")
+    assert code == EXIT_OK and "1 failed orders" in stdout
+    sandbox.store.modify(100004, {"SpecialInstructions": "Porte B"})
+    code, stdout, _ = run("--db", db, "import", "oxatis", *oxatis_args(sandbox), "--json", env=env)
+    assert code == EXIT_OK
+    code, stdout, _ = run("--db", db, "failures")
+    assert "No failed orders." in stdout

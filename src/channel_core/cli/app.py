@@ -23,6 +23,7 @@ from channel_core.cli.context import (
     Context,
 )
 from channel_core.cli.exporting import orders
+from channel_core.cli.failures import failures
 from channel_core.cli.importing import import_orders, sync
 from channel_core.cli.sandbox import demo, sandbox
 from channel_core.cli.shipping import ship
@@ -61,7 +62,7 @@ def cli(ctx: click.Context, config_path: str | None, db: str | None, verbose: in
     ctx.obj = Context(config_path, db)
 
 
-for command in (list_channels, connect, import_orders, orders, ship, sync, sandbox, demo):
+for command in (list_channels, connect, import_orders, orders, failures, ship, sync, sandbox, demo):
     cli.add_command(command)
 
 

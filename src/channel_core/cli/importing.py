@@ -45,8 +45,9 @@ def run_import(
     show_progress: bool = True,
 ) -> ImportSummary:
     kwargs: dict[str, Any] = {}
-    if since is not None:
+    if since is not None:  # the first window starts there; later runs re-read from there (versions keep it cheap)
         kwargs["initial_start"] = since
+        kwargs["rescan_from"] = since
     importer = Importer(channel, connection, store, **kwargs)
     with Progress(
         SpinnerColumn(),
@@ -91,7 +92,7 @@ def _parse_since(value: str | None) -> datetime | None:
 
 @click.command("import")
 @click.argument("channel_name", metavar="CHANNEL")
-@click.option("--since", default=None, help="First run only: import orders modified since (ISO, UTC).")
+@click.option("--since", default=None, help="Read orders modified since (ISO, UTC), also after the first run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @set_option
 @pass_context

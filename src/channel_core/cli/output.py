@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from channel_core.cli.context import (
@@ -43,19 +44,27 @@ def print_summary(summary: ImportSummary) -> None:
         ("unchanged", summary.unchanged),
         ("skipped", summary.skipped),
         ("failed", summary.failed),
+        ("parked", summary.parked),
     ):
         table.add_row(label, str(value))
     out.print(table)
     for reason, count in summary.skip_reasons.most_common():
-        out.print(f"  skipped {count}: {reason}")
+        out.print(f"  skipped {count}: {escape(reason)}")
     for order_id, error in list(summary.failures.items())[:10]:
-        out.print(f"  [red]failed[/] {order_id}: {error}")
+        out.print(f"  [red]failed[/] {escape(order_id)}: {escape(error)}")
+    if summary.parked:
+        out.print(f"  {summary.parked} orders parked after repeated failures: see `channel failures`")
+    detail = f" ({escape(summary.stop_error)})" if summary.stop_error else ""
     if summary.stopped == "quota":
-        out.print("[yellow]Stopped: the daily quota is spent. The next run resumes from the last stored page.[/]")
+        out.print(
+            f"[yellow]Stopped: the daily quota is spent{detail}. The next run resumes from the last stored page.[/]"
+        )
     elif summary.stopped == "interrupted":
         out.print("[yellow]Interrupted after a stored page; the next run resumes from there.[/]")
+    elif summary.stopped == "inconsistent":
+        out.print(f"[yellow]Stopped: the store changed under the listing{detail}. The next run reads it again.[/]")
     elif summary.stopped:
-        out.print("[yellow]Stopped early; the next run resumes from the last stored page.[/]")
+        out.print(f"[yellow]Stopped early{detail}; the next run resumes from the last stored page.[/]")
 
 
 def print_notification(
