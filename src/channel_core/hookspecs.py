@@ -70,23 +70,30 @@ def connect(settings: Mapping[str, Any]) -> Connection:  # type: ignore[empty-bo
 
 @hookspec(firstresult=True)
 def fetch_orders(connection: Connection, query: OrderQuery) -> Iterator[OrderPage]:  # type: ignore[empty-body]
-    """Stream the orders modified in ``query``'s window, oldest first, page by page.
+    """Stream the orders modified in ``query``'s window, page by page.
 
     :param connection: What ``connect`` returned.
-    :param query: The modification window, the host's known versions (orders
-        whose version is unchanged are listed as ``unchanged`` without fetching
-        their details), a ``resume`` checkpoint and ids to retry.
+    :param query: The modification window (``modified_until=None``: open-ended),
+        the promise of the host's last completed run (``complete_until``), the
+        host's known versions, a ``resume`` checkpoint and failed ids to retry.
+        An unchanged version may save the detail call only for orders modified
+        before ``complete_until``; such orders are listed as ``unchanged``.
 
     :returns: An iterator of :class:`~channel_core.hooktypes.OrderPage`. The
         iteration is lazy: each page is fetched when the host asks for it, so the
         host stores a page and then commits its ``checkpoint`` before the next
         request. An order that cannot be imported (no ship-to address, invalid
         data) is a :class:`~channel_core.models.SkippedOrder` with its reason; an
-        order whose fetch failed is a :class:`~channel_core.hooktypes.FailedOrder`.
-        Neither stops the run.
+        order whose fetch, decoding or mapping failed is a
+        :class:`~channel_core.hooktypes.FailedOrder`. Neither stops the run. The
+        last page of a consistent read carries ``complete_until``: an instant of
+        the store's clock before which every modified order was listed.
 
     :raises channel_core.errors.QuotaExhaustedError: While iterating, when the
         account's quota is spent; the host stops cleanly and resumes next run.
+    :raises channel_core.errors.InconsistentReadError: While iterating, when the
+        listing changed in a way the channel cannot settle; the host reads the
+        window again from its first page next run.
     :raises channel_core.errors.ChannelAPIError: While iterating, when a listing
         call fails after retries.
 
