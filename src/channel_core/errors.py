@@ -8,6 +8,7 @@ httpx, lxml or marshmallow errors, and chain the original with ``raise ... from`
     ChannelError
     ├── ConfigurationError          settings missing or invalid; fix the config
     │   └── StatusMappingError      a status mapping that cannot be applied
+    ├── InvalidShipmentError        a shipment the channel cannot accept (too long); fix it
     ├── PluginError                 a plugin failed to load or broke its contract
     │   └── ChannelNotFound         no installed channel has that name
     ├── PayloadError                wire data failed its schema; .messages, .order_id
@@ -40,6 +41,7 @@ __all__ = [
     "ClientError",
     "ConfigurationError",
     "InconsistentReadError",
+    "InvalidShipmentError",
     "NotFoundError",
     "PayloadError",
     "PluginError",
@@ -62,6 +64,10 @@ class ConfigurationError(ChannelError):
 
 class StatusMappingError(ConfigurationError):
     """A status mapping names an unknown status or maps one channel code twice."""
+
+
+class InvalidShipmentError(ChannelError):
+    """A shipment breaks a limit the channel declares; nothing was sent. The message names each field."""
 
 
 class PluginError(ChannelError):

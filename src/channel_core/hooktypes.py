@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from channel_core.models import Order, OrderStatus, SkippedOrder
+from channel_core.errors import InvalidShipmentError
+from channel_core.models import Order, OrderStatus, Shipment, SkippedOrder
 from channel_core.status import StatusMapping, UnmappedCodes
 
 __all__ = [
@@ -46,11 +47,27 @@ class Capabilities:
     :ivar import_features: order fields and features the import fills in.
     :ivar notification_fields: ``Shipment`` fields sent to the channel.
     :ivar notification_fields_not_sent: ``Shipment`` fields accepted but not transmitted.
+    :ivar notification_limits: the longest value the channel accepts for a ``Shipment``
+        text field (``{"tracking_number": 32}``); the core refuses longer ones before any call.
     """
 
     import_features: tuple[str, ...] = ()
     notification_fields: tuple[str, ...] = ()
     notification_fields_not_sent: tuple[str, ...] = ()
+    notification_limits: Mapping[str, int] = field(default_factory=dict)
+
+    def check_shipment(self, shipment: Shipment) -> None:
+        """Refuse a shipment whose fields break the channel's declared limits, naming each one.
+
+        :raises InvalidShipmentError: a field is longer than the channel accepts.
+        """
+        problems = []
+        for name, limit in sorted(self.notification_limits.items()):
+            value = getattr(shipment, name, None)
+            if isinstance(value, str) and len(value.strip()) > limit:
+                problems.append(f"{name} is {len(value.strip())} characters, the channel accepts at most {limit}")
+        if problems:
+            raise InvalidShipmentError(f"shipment for order {shipment.order_id}: " + "; ".join(problems))
 
 
 @dataclass(frozen=True, slots=True)

@@ -235,10 +235,14 @@ class Shipment:
 
     def __post_init__(self) -> None:
         _require_utc("Shipment", "ship_date", self.ship_date)
-        if not self.order_id:
-            raise ValueError("Shipment.order_id must not be empty")
-        if not self.tracking_number:
-            raise ValueError("Shipment.tracking_number must not be empty")
+        for name in ("order_id", "tracking_number", "carrier"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"Shipment.{name} must not be blank (got {value!r})")
+        if self.tracking_url is not None and not self.tracking_url.strip():
+            raise ValueError("Shipment.tracking_url must be a URL or None, not blank")
+        if self.shipping_cost is not None and (not self.shipping_cost.is_finite() or self.shipping_cost < 0):
+            raise ValueError(f"Shipment.shipping_cost must be a non-negative amount (got {self.shipping_cost})")
 
 
 @dataclass(frozen=True, slots=True)

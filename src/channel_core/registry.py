@@ -91,6 +91,7 @@ class Channel:
         self.name = name
         self.version = version
         self._pm = pm
+        self._info: ChannelInfo | None = None
 
     def __repr__(self) -> str:
         return f"Channel(name={self.name!r}, version={self.version!r})"
@@ -110,10 +111,12 @@ class Channel:
         return result
 
     def info(self) -> ChannelInfo:
-        info = self._call("channel_info")
-        if not isinstance(info, ChannelInfo):
-            raise PluginError(f"channel {self.name!r}: channel_info must return ChannelInfo", plugin=self.name)
-        return info
+        if self._info is None:
+            info = self._call("channel_info")
+            if not isinstance(info, ChannelInfo):
+                raise PluginError(f"channel {self.name!r}: channel_info must return ChannelInfo", plugin=self.name)
+            self._info = info
+        return self._info
 
     def connect(self, settings: Mapping[str, Any]) -> Connection:
         connection = self._call("connect", settings=settings)
@@ -163,6 +166,11 @@ class Channel:
         return status
 
     def notify_shipment(self, connection: Connection, shipment: Shipment) -> NotificationResult:
+        """Send ``shipment``; fields longer than the channel declares are refused before any call.
+
+        :raises InvalidShipmentError: a field breaks ``Capabilities.notification_limits``.
+        """
+        self.info().capabilities.check_shipment(shipment)
         result = self._call("notify_shipment", connection=connection, shipment=shipment)
         if not isinstance(result, NotificationResult):
             raise PluginError(

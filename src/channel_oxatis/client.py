@@ -40,6 +40,8 @@ SERVICES = {
     "ProductCharacteristicsGet": "ProductCharacteristicsServices",
     "AccountPropertiesGet": "IdentityServices",
 }
+LOG_CONTAINERS = ("OrderProgressStateLogs", "OrderProgressStateLogList")  # WSDL, then the 2021 XSD (§7.2)
+LOG_ENTRY = "OrderProgressStateHistoryEntity"
 ORDER_LISTS = {"OrderItems": "Item", "BundledItems": "BundledItem", "OrderTaxDetails": "Item"}
 
 
@@ -203,21 +205,46 @@ class OxatisClient:
         return decode_order(envelope, order_id=order_id)
 
     def progress_state_logs(self, order_id: str) -> list[dict[str, Any]]:
-        """``GetOrderProgressStateLogs`` for one order, oldest first as returned."""
+        """``GetOrderProgressStateLogs`` for one order, in reply order.
+
+        Two containers are documented (oxatis-api.md §7.2): the WSDL's
+        ``Data/OrderProgressStateLogs/OrderProgressStateLogs`` and the 2021 XSD's
+        ``Data/OrderProgressStateLogList/OrderProgressStateLogs``; entries may lack
+        ``ID`` and ``Code``. This read guards a write, so anything else is a
+        :class:`PayloadError`, never "no entries".
+        """
         envelope = self.call("GetOrderProgressStateLogs", request_xml("OrderId", [("OxID", order_id)]))
-        root = _find(envelope.data, "OrderProgressStateLogList", "OrderProgressStateLogs")
-        if root is None:
-            return []
-        return [
-            schemas.load(
-                schemas.ProgressStateLogSchema,
-                element_to_dict(el),
-                what="ProgressStateLog",
+        outer = next(
+            (el for el in (_find(envelope.data, name) for name in LOG_CONTAINERS) if el is not None),
+            None,
+        )
+        if outer is None:
+            found = (
+                [local_name(el) for el in envelope.data if isinstance(el.tag, str)] if envelope.data is not None else []
+            )
+            raise PayloadError(
+                f"progress-state log reply has none of Data/{' or Data/'.join(LOG_CONTAINERS)} (found: "
+                f"{', '.join(found) or 'nothing'})",
+                operation="GetOrderProgressStateLogs",
                 order_id=order_id,
             )
-            for el in root
-            if isinstance(el.tag, str)
-        ]
+        array = _find(outer, "OrderProgressStateLogs")
+        entries: list[dict[str, Any]] = []
+        for el in array if array is not None else ():
+            if not isinstance(el.tag, str):
+                continue
+            if local_name(el) != LOG_ENTRY:
+                raise PayloadError(
+                    f"unexpected {local_name(el)!r} among progress-state log entries",
+                    operation="GetOrderProgressStateLogs",
+                    order_id=order_id,
+                )
+            entries.append(
+                schemas.load(
+                    schemas.ProgressStateLogSchema, element_to_dict(el), what="ProgressStateLog", order_id=order_id
+                )
+            )
+        return entries
 
     def product_characteristics(self, item_oxid: int | None, sku: str | None) -> dict[str, list[str]]:
         """``ProductCharacteristicsGet``: characteristic name -> values, for one product."""

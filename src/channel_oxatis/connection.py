@@ -51,6 +51,14 @@ class OxatisConnection(Connection):
         self.settings = settings
         self.client = client
         self.states_by_id: Mapping[int, str] = {s["OxID"]: s["Code"] for s in states if s.get("Code")}
+        # log entries without Code name their state instead (oxatis-api.md §7.2)
+        self.states_by_name: Mapping[str, str] = {
+            str(s[key]).strip(): s["Code"]
+            for s in states
+            if s.get("Code")
+            for key in ("NameFR", "NameEN")
+            if s.get(key)
+        }
         self._locations: dict[tuple[Any, Any], str | None] = {}
         self._locations_lock = threading.Lock()
         self._closed = False

@@ -18,7 +18,7 @@ from channel_oxatis.connection import OxatisConnection
 from channel_oxatis.mapping import DEFAULT_STATUS_MAPPING
 from channel_oxatis.orders import iter_order_pages
 from channel_oxatis.settings import SETTING_SPECS, parse_settings
-from channel_oxatis.shipments import FIELDS_NOT_SENT, FIELDS_SENT, notify
+from channel_oxatis.shipments import FIELD_LIMITS, FIELDS_NOT_SENT, FIELDS_SENT, notify
 
 logger = get_logger(__name__)
 
@@ -58,6 +58,7 @@ def channel_info() -> ChannelInfo:
             import_features=IMPORT_FEATURES,
             notification_fields=FIELDS_SENT,
             notification_fields_not_sent=FIELDS_NOT_SENT,
+            notification_limits=FIELD_LIMITS,
         ),
         default_status_mapping=DEFAULT_STATUS_MAPPING,
         description="Oxatis e-commerce stores through the Oxatis Web Services (token connection).",

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from channel_core.errors import ConfigurationError
@@ -92,7 +92,16 @@ CREATE TABLE IF NOT EXISTS notifications (
     message TEXT,
     attempts INTEGER NOT NULL,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    next_attempt TEXT
+);
+CREATE TABLE IF NOT EXISTS notification_claims (
+    channel TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    PRIMARY KEY (channel, account_id, order_id)
 );
 """
 # Each step takes a database from version N to N + 1.
@@ -101,6 +110,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE failed ADD COLUMN next_attempt TEXT",
         "ALTER TABLE failed ADD COLUMN parked INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE checkpoints ADD COLUMN complete_until TEXT",
+        "ALTER TABLE notifications ADD COLUMN next_attempt TEXT",
+        "CREATE TABLE notification_claims (channel TEXT NOT NULL, account_id TEXT NOT NULL, order_id TEXT NOT NULL, "
+        "owner TEXT NOT NULL, expires_at TEXT NOT NULL, PRIMARY KEY (channel, account_id, order_id))",
     ),
 }
 
@@ -124,7 +136,8 @@ class SQLiteStore:
         self.path = str(path)
         self._lock = threading.RLock()
         self._depth = 0
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        # a long busy timeout: two processes claiming notifications wait for each other's short transactions
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=60.0)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -409,6 +422,8 @@ class SQLiteStore:
             fields_sent=tuple(json.loads(row["fields_sent"])),
             message=row["message"],
             attempts=row["attempts"],
+            next_attempt=_dt(row["next_attempt"]),
+            updated_at=_dt(row["updated_at"]),
         )
 
     def get_notification(self, notification_id: str) -> NotificationRecord | None:
@@ -420,9 +435,12 @@ class SQLiteStore:
         now = _now()
         with self.transaction():
             self._db.execute(
-                "INSERT INTO notifications VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(notification_id) DO UPDATE SET "
-                "status=excluded.status, fields_sent=excluded.fields_sent, message=excluded.message, "
-                "attempts=excluded.attempts, updated_at=excluded.updated_at",
+                "INSERT INTO notifications (notification_id, channel, account_id, order_id, shipment, status, "
+                "fields_sent, message, attempts, created_at, updated_at, next_attempt) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(notification_id) DO UPDATE SET status=excluded.status, fields_sent=excluded.fields_sent, "
+                "message=excluded.message, attempts=excluded.attempts, updated_at=excluded.updated_at, "
+                "next_attempt=excluded.next_attempt",
                 (
                     record.notification_id,
                     record.channel,
@@ -435,6 +453,7 @@ class SQLiteStore:
                     record.attempts,
                     now,
                     now,
+                    _iso(record.next_attempt),
                 ),
             )
 
@@ -451,16 +470,82 @@ class SQLiteStore:
                 ),
             )
 
-    def pending_notifications(self, channel: str, account_id: str) -> Sequence[NotificationRecord]:
+    def pending_notifications(
+        self, channel: str, account_id: str, *, now: datetime | None = None
+    ) -> Sequence[NotificationRecord]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT * FROM notifications WHERE channel=? AND account_id=? AND status IN ('pending', 'failed') "
                 "ORDER BY created_at",
                 (channel, account_id),
             ).fetchall()
-        return [self._record(r) for r in rows]
+        records = [self._record(r) for r in rows]
+        return [r for r in records if now is None or r.next_attempt is None or r.next_attempt <= now]
 
-    def notifications(self) -> list[NotificationRecord]:
+    def notifications(self, statuses: Sequence[str] | None = None) -> list[NotificationRecord]:
         with self._lock:
             rows = self._db.execute("SELECT * FROM notifications ORDER BY created_at").fetchall()
-        return [self._record(r) for r in rows]
+        records = [self._record(r) for r in rows]
+        return [r for r in records if statuses is None or r.status in statuses]
+
+    def claim_order(
+        self, channel: str, account_id: str, order_id: str, owner: str, *, now: datetime, lease: timedelta
+    ) -> bool:
+        key = (channel, account_id, order_id)
+        with self.transaction():  # BEGIN IMMEDIATE: one writer at a time, across processes too
+            row = self._db.execute(
+                "SELECT owner, expires_at FROM notification_claims WHERE channel=? AND account_id=? AND order_id=?",
+                key,
+            ).fetchone()
+            if row is not None and row[0] != owner and datetime.fromisoformat(row[1]) > now:
+                return False
+            self._db.execute(
+                "INSERT INTO notification_claims VALUES (?,?,?,?,?) ON CONFLICT(channel, account_id, order_id) "
+                "DO UPDATE SET owner=excluded.owner, expires_at=excluded.expires_at",
+                (*key, owner, (now + lease).isoformat()),
+            )
+        return True
+
+    def release_order(self, channel: str, account_id: str, order_id: str, owner: str) -> None:
+        with self.transaction():
+            self._db.execute(
+                "DELETE FROM notification_claims WHERE channel=? AND account_id=? AND order_id=? AND owner=?",
+                (channel, account_id, order_id, owner),
+            )
+
+    def mark_shipped(self, channel: str, account_id: str, order_id: str) -> bool:
+        with self.transaction():
+            row = self._db.execute(
+                "SELECT data FROM orders WHERE channel=? AND account_id=? AND order_id=?",
+                (channel, account_id, order_id),
+            ).fetchone()
+            if row is None:
+                return False
+            data = json.loads(row[0])
+            if data.get("status") == "shipped":
+                return True
+            data["status"] = "shipped"
+            order = from_dict(Order, data)
+            self._db.execute(
+                "UPDATE orders SET status='shipped', data=?, fingerprint=?, updated_at=? "
+                "WHERE channel=? AND account_id=? AND order_id=?",
+                (
+                    json.dumps(to_dict(order), ensure_ascii=False, sort_keys=True),
+                    fingerprint(order),
+                    _now(),
+                    channel,
+                    account_id,
+                    order_id,
+                ),
+            )
+        return True
+
+    def latest_shipments(self, channel: str | None = None) -> dict[tuple[str, str], Shipment]:
+        """The last shipment the store accepted for each (channel, order id): what `channel orders` shows."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT channel, order_id, shipment FROM notifications WHERE status IN ('sent', 'already_sent') "
+                "AND (?1 IS NULL OR channel=?1) ORDER BY updated_at",
+                (channel,),
+            ).fetchall()
+        return {(r[0], r[1]): from_dict(Shipment, json.loads(r[2])) for r in rows}

@@ -20,12 +20,14 @@ __all__ = [
     "Checkpoint",
     "FailedOrderRecord",
     "NotificationRecord",
+    "NotificationState",
     "OrderStore",
     "StoredOrder",
     "WriteOutcome",
     "failed_backoff",
     "fingerprint",
     "notification_id",
+    "notify_backoff",
 ]
 
 
@@ -48,9 +50,43 @@ def failed_backoff(attempts: int) -> timedelta:
 
 
 def notification_id(channel: str, account_id: str, shipment: Shipment) -> str:
-    """A stable id for a shipment notification: same order, tracking number and carrier, same id."""
-    key = "\x1f".join((channel, account_id, shipment.order_id, shipment.tracking_number.strip(), shipment.carrier))
+    """A stable id for a shipment notification: same order, tracking number, carrier and URL, same id."""
+    key = "\x1f".join(
+        (
+            channel,
+            account_id,
+            shipment.order_id,
+            shipment.tracking_number.strip(),
+            shipment.carrier.strip(),
+            (shipment.tracking_url or "").strip(),
+        )
+    )
     return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+class NotificationState:
+    """Where a notification stands in the ledger."""
+
+    PENDING = "pending"  # not sent yet, or the outcome of an attempt is unknown: retried with backoff
+    SENT = "sent"
+    ALREADY_SENT = "already_sent"  # the store showed this shipment before we wrote anything
+    FAILED = "failed"  # the store refused it: retried with backoff, in case the cause is fixed
+    PARKED = "parked"  # too many attempts: waits for `channel notifications retry`
+    CANCELLED = "cancelled"  # an operator said never to send it
+
+    DONE = frozenset({SENT, ALREADY_SENT})
+    RETRIED = frozenset({PENDING, FAILED})
+
+
+NOTIFY_BACKOFF_FIRST = timedelta(minutes=2)
+
+
+def notify_backoff(attempts: int) -> timedelta:
+    """The wait before attempt ``attempts + 1`` of a notification: the next run, then 2 min doubling to 6 h."""
+    if attempts <= 1:
+        return timedelta(0)
+    wait: timedelta = NOTIFY_BACKOFF_FIRST * 2 ** (attempts - 2)
+    return min(FAILED_BACKOFF_MAX, wait)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +134,12 @@ class NotificationRecord:
     channel: str
     account_id: str
     shipment: Shipment
-    status: str  # pending, sent, already_sent, failed
+    status: str  # a NotificationState value
     fields_sent: tuple[str, ...]
     message: str | None
     attempts: int
+    next_attempt: datetime | None = None
+    updated_at: datetime | None = None
 
 
 class WriteOutcome:
@@ -170,6 +208,29 @@ class OrderStore(Protocol):
 
     def save_notification(self, record: NotificationRecord) -> None: ...
 
-    def pending_notifications(self, channel: str, account_id: str) -> Sequence[NotificationRecord]: ...
+    def pending_notifications(
+        self, channel: str, account_id: str, *, now: datetime | None = None
+    ) -> Sequence[NotificationRecord]:
+        """Pending and failed notifications due at ``now`` (all of them when ``now`` is None)."""
+        ...
+
+    def notifications(self, statuses: Sequence[str] | None = None) -> Sequence[NotificationRecord]: ...
 
     def record_result(self, notification_id: str, result: NotificationResult) -> None: ...
+
+    def claim_order(
+        self, channel: str, account_id: str, order_id: str, owner: str, *, now: datetime, lease: timedelta
+    ) -> bool:
+        """Take the notification claim on one order, atomically, for ``lease``; False while another holds it.
+
+        A claim whose lease has run out (its notifier crashed) is taken over.
+        """
+        ...
+
+    def release_order(self, channel: str, account_id: str, order_id: str, owner: str) -> None:
+        """Give the claim back, if ``owner`` still holds it."""
+        ...
+
+    def mark_shipped(self, channel: str, account_id: str, order_id: str) -> bool:
+        """Show a notified shipment on the stored order (status shipped) until the next import; False if absent."""
+        ...

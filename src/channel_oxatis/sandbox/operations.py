@@ -30,8 +30,19 @@ def xml_error(status: int, details: str, sub_code: int = 0, data: str | None = N
 class Operations:
     """Answers one call's ``Data`` for a method; writes change the store."""
 
-    def __init__(self, store: SandboxStore, *, modify_between_pages: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        store: SandboxStore,
+        *,
+        modify_between_pages: tuple[int, int] | None = None,
+        log_container: str = "wsdl",
+        log_entry_codes: bool = True,
+    ) -> None:
+        if log_container not in replies.LOG_CONTAINERS:
+            raise ValueError(f"log_container must be one of {', '.join(replies.LOG_CONTAINERS)}")
         self.store = store
+        self.log_container = log_container
+        self.log_entry_codes = log_entry_codes
         self.modify_between_pages = modify_between_pages
         self._page_mods_done = False
 
@@ -60,7 +71,10 @@ class Operations:
             return replies.envelope(replies.render_order(order, with_items=method != "OrderGet"))
         if method == "GetOrderProgressStateLogs":
             order = self._order(fields)
-            return replies.envelope(replies.render_logs(self.store.logs(order["OxID"])))
+            logs = self.store.logs(order["OxID"])
+            return replies.envelope(
+                replies.render_logs(logs, container=self.log_container, with_codes=self.log_entry_codes)
+            )
         if method == "ProductCharacteristicsGet":
             product = self.store.characteristics(_int(fields.get("OxID")), fields.get("ItemSKU"))
             if product is None:

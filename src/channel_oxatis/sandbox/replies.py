@@ -101,13 +101,18 @@ def render_states(states: Iterable[Mapping[str, Any]]) -> str:
     return f"<ProgressStateList><ProgressStateList>{body}</ProgressStateList></ProgressStateList>"
 
 
-def render_logs(entries: Iterable[Mapping[str, Any]]) -> str:
+LOG_CONTAINERS = ("wsdl", "xsd")
+
+
+def render_logs(entries: Iterable[Mapping[str, Any]], *, container: str = "wsdl", with_codes: bool = True) -> str:
+    """The two documented shapes (oxatis-api.md §7.2): the WSDL's container or the 2021 XSD's; entries with or
+    without ``ID``/``Code``."""
+    fields = LOG_FIELDS if with_codes else tuple(f for f in LOG_FIELDS if f not in ("ID", "Code"))
     body = "".join(
-        f"<OrderProgressStateHistoryEntity>{_fields(e, LOG_FIELDS, {})}</OrderProgressStateHistoryEntity>"
-        for e in entries
+        f"<OrderProgressStateHistoryEntity>{_fields(e, fields, {})}</OrderProgressStateHistoryEntity>" for e in entries
     )
-    logs = f"<OrderProgressStateLogs>{body}</OrderProgressStateLogs>"
-    return f"<OrderProgressStateLogList>{logs}</OrderProgressStateLogList>"
+    outer = {"wsdl": "OrderProgressStateLogs", "xsd": "OrderProgressStateLogList"}[container]
+    return f"<{outer}><OrderProgressStateLogs>{body}</OrderProgressStateLogs></{outer}>"
 
 
 def render_characteristics(product: Mapping[str, Any]) -> str:

@@ -66,6 +66,8 @@ class SandboxConfig:
     clock_skew: float = 0.0  # seconds the store's clock is ahead of the host's
     list_order: str = "modified"  # what the summary list sorts on: "modified" or "created" (§6)
     visible: int | None = None  # orders that exist at start (default: count); store.create_order() adds the rest
+    log_container: str = "wsdl"  # progress-state logs: "wsdl" or "xsd" container (oxatis-api.md §7.2)
+    log_entry_codes: bool = True  # entries carry ID and Code (WSDL); False: as the XSD, without them
 
 
 class SandboxServer:
@@ -92,7 +94,12 @@ class SandboxServer:
         self.on_request: Callable[[str], None] | None = None
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self.operations = Operations(self.store, modify_between_pages=self.config.modify_between_pages)
+        self.operations = Operations(
+            self.store,
+            modify_between_pages=self.config.modify_between_pages,
+            log_container=self.config.log_container,
+            log_entry_codes=self.config.log_entry_codes,
+        )
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
