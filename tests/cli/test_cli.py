@@ -234,3 +234,69 @@ def test_failures_lists_failed_orders_and_retry_unparks_them(sandbox: SandboxSer
     assert code == EXIT_OK
     code, stdout, _ = run("--db", db, "failures")
     assert "No failed orders." in stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--tracking", "   ", "--carrier", "DPD"), "--tracking must not be blank"),
+        (("--tracking", "6A1", "--carrier", ""), "--carrier must not be blank"),
+        (("--tracking", "6A1", "--carrier", "DPD", "--cost", "abc"), "--cost must be an amount such as 6.90"),
+        (("--tracking", "6A1", "--carrier", "DPD", "--cost", "-2"), "--cost must be a non-negative amount"),
+        (
+            ("--tracking", "6" * 33, "--carrier", "DPD"),
+            "tracking_number is 33 characters, the channel accepts at most 32",
+        ),
+    ],
+)
+@pytest.mark.sandbox_config(count=5, token=TOKEN)
+def test_ship_refuses_bad_fields_with_a_message(
+    args: tuple[str, ...], message: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "orders.sqlite3")
+    code, _, stderr = run(
+        "--db", db, "ship", "oxatis", "100002", *args, *oxatis_args(sandbox), env={"OXATIS_TOKEN": TOKEN}
+    )
+    assert code == EXIT_CONFIG and message in stderr and "Traceback" not in stderr
+    assert sandbox.calls["OrderUpdateTransportInfo"] == 0 and sandbox.calls["OrderUpdateTracking"] == 0
+
+
+@pytest.mark.sandbox_config(count=10, token=TOKEN)
+def test_notifications_list_cancel_and_retry(sandbox: SandboxServer, tmp_path: Path) -> None:
+    db = str(tmp_path / "orders.sqlite3")
+    env = {"OXATIS_TOKEN": TOKEN}
+    code, stdout, _ = run("--db", db, "ship", "oxatis", "999999", "--tracking", "6A9", "--carrier", "DPD",
+                          *oxatis_args(sandbox), env=env)  # fmt: skip
+    assert code == 1 and "not found" in stdout
+    code, stdout, _ = run("--db", db, "notifications", "--json")
+    (row,) = [json.loads(line) for line in stdout.splitlines()]
+    assert (row["order_id"], row["status"], row["attempts"]) == ("999999", "failed", 1)
+    code, stdout, _ = run("--db", db, "notifications", "cancel", row["id"][:8])
+    assert code == EXIT_OK and "cancelled" in stdout
+    code, stdout, _ = run("--db", db, "sync", "oxatis", "--runs", "1", *oxatis_args(sandbox), env=env)
+    assert code == EXIT_OK and "notifications retried 0" in stdout
+    code, stdout, _ = run("--db", db, "notifications")
+    assert "No pending or failed notifications." in stdout
+    code, stdout, _ = run("--db", db, "notifications", "--all", "--json")
+    assert json.loads(stdout)["status"] == "cancelled"
+    code, stdout, _ = run("--db", db, "notifications", "retry", row["id"][:8])
+    assert code == EXIT_OK and "due again" in stdout
+    code, stdout, _ = run("--db", db, "sync", "oxatis", "--runs", "1", *oxatis_args(sandbox), env=env)
+    assert code == 1 and "not sent 1" in stdout  # still unknown to the store: a partial failure, not exit 0
+    code, _, stderr = run("--db", db, "notifications", "cancel", "ffffffffff")
+    assert code == EXIT_CONFIG and "no notification with id" in stderr
+
+
+@pytest.mark.sandbox_config(count=10, token=TOKEN)
+def test_ship_shows_at_once_in_orders(sandbox: SandboxServer, tmp_path: Path) -> None:
+    db = str(tmp_path / "orders.sqlite3")
+    env = {"OXATIS_TOKEN": TOKEN}
+    run("--db", db, "import", "oxatis", *oxatis_args(sandbox), "--json", env=env)
+    code, _, _ = run("--db", db, "ship", "oxatis", "100003", "--tracking", "6A33", "--carrier", "Colissimo",
+                     *oxatis_args(sandbox), env=env)  # fmt: skip
+    assert code == EXIT_OK
+    code, stdout, _ = run("--db", db, "orders", "--format", "csv")
+    row = next(r for r in csv.DictReader(io.StringIO(stdout)) if r["order_id"] == "100003")
+    assert (row["status"], row["tracking_number"], row["carrier"]) == ("shipped", "6A33", "Colissimo")
+    code, stdout, _ = run("--db", db, "orders", env={"COLUMNS": "200"})
+    assert "Colissimo 6A33" in stdout

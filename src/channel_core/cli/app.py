@@ -25,6 +25,7 @@ from channel_core.cli.context import (
 from channel_core.cli.exporting import orders
 from channel_core.cli.failures import failures
 from channel_core.cli.importing import import_orders, sync
+from channel_core.cli.notifications import notifications
 from channel_core.cli.sandbox import demo, sandbox
 from channel_core.cli.shipping import ship
 from channel_core.cli.stores import connect, list_channels
@@ -62,7 +63,7 @@ def cli(ctx: click.Context, config_path: str | None, db: str | None, verbose: in
     ctx.obj = Context(config_path, db)
 
 
-for command in (list_channels, connect, import_orders, orders, failures, ship, sync, sandbox, demo):
+for command in (list_channels, connect, import_orders, orders, failures, ship, notifications, sync, sandbox, demo):
     cli.add_command(command)
 
 

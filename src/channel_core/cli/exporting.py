@@ -7,6 +7,7 @@ import json
 import sys
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from channel_core.cli.context import (
@@ -24,28 +25,31 @@ from channel_core.models import OrderStatus, to_dict
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "csv"]), default="table")
 @pass_context
 def orders(ctx: Context, channel_name: str | None, status: str | None, fmt: str) -> None:
-    """List or export imported orders (JSON lines hold the full canonical order)."""
+    """List or export imported orders (JSON lines hold the full canonical order; CSV and the table add tracking)."""
     with ctx.store() as store:
         rows = [to_dict(s.order) for s in store.iter_orders(channel_name) if status in (None, s.order.status.value)]
+        shipments = store.latest_shipments(channel_name)
     if fmt == "jsonl":
         for row in rows:
             click.echo(json.dumps(row, ensure_ascii=False, sort_keys=True))
     elif fmt == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=list(flat_fields()))
         writer.writeheader()
-        writer.writerows(flat(r) for r in rows)
+        writer.writerows(flat(r, shipments.get((r["channel"], r["order_id"]))) for r in rows)
     else:
         table = Table(title=f"{len(rows)} orders", title_justify="left")
-        for column in ("order", "status", "created (UTC)", "buyer", "ship to", "service", "items"):
-            table.add_column(column)
+        for column in ("order", "status", "created (UTC)", "buyer", "ship to", "service", "items", "tracking"):
+            table.add_column(column, overflow="fold", no_wrap=column == "status")
         for row in rows:
+            shipment = shipments.get((row["channel"], row["order_id"]))
             table.add_row(
-                row["order_number"],
+                escape(row["order_number"]),
                 row["status"],
                 row["created_at"][:16].replace("T", " "),
-                row["buyer"]["email"] or "-",
-                f"{row['ship_to']['postal_code'] or ''} {row['ship_to']['city'] or ''}".strip(),
-                row["shipping"]["requested_service"] or "-",
+                escape(row["buyer"]["email"] or "-"),
+                escape(f"{row['ship_to']['postal_code'] or ''} {row['ship_to']['city'] or ''}".strip()),
+                escape(row["shipping"]["requested_service"] or "-"),
                 str(len(row["items"])),
+                escape(f"{shipment.carrier} {shipment.tracking_number}") if shipment else "-",
             )
         out.print(table)

@@ -31,6 +31,7 @@ from channel_core.cli.context import (
 )
 from channel_core.cli.output import print_summary
 from channel_core.hooktypes import Connection, OrderPage
+from channel_core.models import NotificationStatus
 from channel_core.registry import Channel
 from channel_core.sync import Importer, ImportSummary, Notifier, SQLiteStore
 
@@ -162,11 +163,17 @@ def sync(ctx: Context, channel_name: str, every: str, runs: int | None, override
             summary = run_import(channel, connection, store, since=None, stop=stop)
             with errors():
                 retried = Notifier(channel, connection, store).retry_pending()
+            not_sent = [o for o in retried if o.result.status is NotificationStatus.FAILED]
+            parked = sum(1 for o in retried if o.parked)
             out.print(
                 f"[{datetime.now(UTC):%H:%M:%S}] imported {summary.imported}, updated {summary.updated}, "
-                f"skipped {summary.skipped}, failed {summary.failed}; notifications retried {len(retried)}"
+                f"skipped {summary.skipped}, failed {summary.failed}; notifications retried {len(retried)}, "
+                f"not sent {len(not_sent)} ({parked} parked: see `channel notifications`)",
+                markup=False,
             )
             code = import_exit_code(summary)
+            if code == EXIT_OK and not_sent:
+                code = EXIT_PARTIAL
             done += 1
             if runs is not None and done >= runs:
                 break

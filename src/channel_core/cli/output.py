@@ -11,7 +11,7 @@ from channel_core.cli.context import (
     out,
 )
 from channel_core.hooktypes import Connection
-from channel_core.models import NotificationStatus, OrderStatus
+from channel_core.models import NotificationStatus, OrderStatus, Shipment
 from channel_core.registry import Channel
 from channel_core.sync import ImportSummary
 
@@ -79,7 +79,8 @@ def print_notification(
         out.print(f"  never sent to {channel.name}: {', '.join(not_sent)}")
 
 
-def flat(order: dict[str, Any]) -> dict[str, Any]:
+def flat(order: dict[str, Any], shipment: Shipment | None = None) -> dict[str, Any]:
+    """One CSV row: the order's main fields, and the last shipment the store accepted for it."""
     ship_to = order["ship_to"]
     return {
         "channel": order["channel"],
@@ -98,6 +99,9 @@ def flat(order: dict[str, Any]) -> dict[str, Any]:
         "ship_to_country_code": ship_to["country_code"],
         "requested_service": order["shipping"]["requested_service"],
         "items": len(order["items"]),
+        "tracking_number": shipment.tracking_number if shipment else None,
+        "carrier": shipment.carrier if shipment else None,
+        "tracking_url": shipment.tracking_url if shipment else None,
     }
 
 
@@ -119,4 +123,7 @@ def flat_fields() -> tuple[str, ...]:
         "ship_to_country_code",
         "requested_service",
         "items",
+        "tracking_number",
+        "carrier",
+        "tracking_url",
     )

@@ -19,6 +19,7 @@ from channel_core.cli.context import (
     set_option,
 )
 from channel_core.cli.output import print_notification
+from channel_core.errors import InvalidShipmentError
 from channel_core.models import NotificationStatus, Shipment
 from channel_core.sync import Notifier
 
@@ -46,19 +47,31 @@ def ship(
 ) -> None:
     """Tell the store an order shipped (safe to repeat: a repeat is reported as already sent)."""
     try:
+        amount = Decimal(cost.strip()) if cost is not None and cost.strip() else None
+    except ArithmeticError:
+        raise Fail(f"--cost must be an amount such as 6.90, got {cost!r}", EXIT_CONFIG) from None
+    try:
         shipment = Shipment(
-            order_id=order_id,
-            tracking_number=tracking,
-            carrier=carrier,
-            tracking_url=tracking_url,
+            order_id=order_id.strip(),
+            tracking_number=tracking.strip(),
+            carrier=carrier.strip(),
+            tracking_url=tracking_url.strip() if tracking_url and tracking_url.strip() else None,
             service=service,
-            shipping_cost=Decimal(cost) if cost else None,
+            shipping_cost=amount,
             ship_date=datetime.now(UTC),
         )
-    except (ValueError, ArithmeticError) as exc:
-        raise Fail(f"invalid shipment: {exc}", EXIT_CONFIG) from None
+    except ValueError as exc:
+        option = {"tracking_number": "--tracking", "carrier": "--carrier", "shipping_cost": "--cost"}
+        message = str(exc)
+        for field, flag in option.items():
+            message = message.replace(f"Shipment.{field}", flag)
+        raise Fail(f"invalid shipment: {message.replace('Shipment.', '')}", EXIT_CONFIG) from None
     channel, connection = ctx.connect(channel_name, overrides)
     with connection, ctx.store() as store:
+        try:
+            channel.info().capabilities.check_shipment(shipment)
+        except InvalidShipmentError as exc:
+            raise Fail(str(exc), EXIT_CONFIG) from None
         with errors():
             outcome = Notifier(channel, connection, store).notify(shipment)
     print_notification(channel, order_id, outcome.result.status, outcome.result.fields_sent, outcome.result.message)

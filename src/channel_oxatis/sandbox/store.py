@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import threading
 import zoneinfo
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -68,6 +69,7 @@ class SandboxStore:
         self._overrides: dict[int, dict[str, Any]] = {}
         self._modified: dict[int, datetime] = {}
         self._extra_logs: dict[int, list[dict[str, Any]]] = {}
+        self.transport_writes: Counter[int] = Counter()  # OrderUpdateTransportInfo calls applied, per order
         self._next_log_id = 880001
         self._version = 0
         self._window_cache: tuple[tuple[Any, ...], list[int]] | None = None
@@ -241,6 +243,8 @@ class SandboxStore:
             )
             if v is not None
         }
+        with self._lock:
+            self.transport_writes[oxid] += 1
         self.modify(oxid, changes)
 
     def add_progress_state(
