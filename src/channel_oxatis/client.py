@@ -143,7 +143,9 @@ class OxatisClient:
             form,
             operation=method,
             idempotent=idempotent,
-            parse=lambda response: _checked(parse_envelope(response.content, operation=method), check),
+            parse=lambda response: _checked(
+                parse_envelope(response.content, operation=method, charset=response.charset_encoding), check
+            ),
         )
 
     # ------------------------------------------------------------------ reads

@@ -76,7 +76,8 @@ CARRIERS: Mapping[int, str] = {
 }
 COLISSIMO = 10
 MONDIAL_RELAY = 20
-COLISSIMO_PICKUP_MODES = frozenset({"BPR", "A2P", "CIT", "ACP"})
+COLISSIMO_PICKUP_MODES = frozenset({"BPR", "A2P", "CIT", "ACP", "CDI"})  # CDI: centre de distribution (§7.3)
+TNT = frozenset({40, 41, 42})
 PAYMENT_CONFIRMED = 40
 PAYMENT_CANCELLED = 0
 PAYMENT_STATUSES: Mapping[int, str] = {
@@ -289,7 +290,7 @@ def _line_items(raw: Mapping[str, Any], ctx: MappingContext) -> tuple[list[LineI
 
 
 def _pickup_point(raw: Mapping[str, Any], ctx: MappingContext) -> PickupPoint | None:
-    """Pickup points are a France-based-account feature (Colissimo modes and Mondial Relay)."""
+    """Pickup points are a France-based-account feature (Colissimo modes, Mondial Relay, TNT relays)."""
     if ctx.account_country != "FR":
         return None
     processor = raw.get("ShippingProcessorCode")
@@ -299,6 +300,8 @@ def _pickup_point(raw: Mapping[str, Any], ctx: MappingContext) -> PickupPoint | 
         return PickupPoint("colissimo", point, mode)
     if processor == MONDIAL_RELAY and point:
         return PickupPoint("mondial_relay", point, mode)
+    if processor in TNT and point:  # a collection point id in ShippingParam2 (oxatis-api.md §7.3)
+        return PickupPoint("tnt", point, mode)
     return None
 
 

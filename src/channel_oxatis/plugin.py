@@ -38,6 +38,7 @@ IMPORT_FEATURES = (
     "item_stock_location",
     "pickup_point_colissimo",
     "pickup_point_mondial_relay",
+    "pickup_point_tnt",
 )
 
 
@@ -81,9 +82,12 @@ def connect(settings: Mapping[str, Any]) -> Connection:
         states = client.progress_states()
     except AuthenticationError as exc:
         client.close()
+        app_id = "with the AppId given" if parsed.app_id is not None else "without an AppId"
         raise AuthenticationError(
-            "Oxatis rejected the token (StatusCode 503). Check the token in Oxatis back office > "
-            "Access rights management: the user needs 'Use Web Services' and rights on sales orders.",
+            f"Oxatis refused the connection {app_id} (StatusCode 503). Either the token is wrong or lacks rights: "
+            "check it in Oxatis back office > Access rights management (the user needs 'Use Web Services' and "
+            "rights on sales orders); or the store requires an integrator AppId: set app_id (OXATIS_APP_ID) to the "
+            "AppId Oxatis issued to you under its ISV contract (see docs/oxatis.md).",
             channel="oxatis",
             operation=exc.operation,
             status_code=exc.status_code,

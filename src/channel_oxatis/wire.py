@@ -9,6 +9,8 @@ refused, which stops entity bombs and external entities before they start.
 
 from __future__ import annotations
 
+import codecs
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from channel_core.errors import (
 __all__ = [
     "CHANNEL",
     "Envelope",
+    "decode_body",
     "element_to_dict",
     "format_datetime",
     "local_name",
@@ -104,8 +107,50 @@ def request_xml(root: str, fields: Iterable[tuple[str, Any]] = ()) -> str:
     return f'<?xml version="1.0" encoding="utf-8"?><{root} {XMLNS}>{body}</{root}>'
 
 
-def parse_xml(body: bytes, *, operation: str) -> etree._Element:
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
+_ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""", re.IGNORECASE)
+
+
+def decode_body(body: bytes, charset: str | None = None) -> bytes:
+    """Reply bytes as UTF-8 with no encoding declaration, whatever the declaration claimed.
+
+    .NET services often declare ``encoding="utf-16"`` on a UTF-8 body (oxatis-api.md
+    §7.3). The HTTP charset decides first; then a byte-order mark; then UTF-8 if the
+    bytes are valid UTF-8; only then the declaration. A body none of these can decode
+    is malformed.
+    """
+    declared = _DECLARATION.match(body)
+    match = _ENCODING.search(declared.group(0)) if declared is not None else None
+    name = match.group(1).lower() if match is not None else b"utf-8"
+    if name in (b"utf-8", b"utf8") and (charset or "utf-8").lower() in ("utf-8", "utf8"):
+        return body  # the common case: lxml reads the declaration itself
+    candidates: list[str] = []
+    if charset:
+        candidates.append(charset)
+    if body.startswith(codecs.BOM_UTF8):
+        candidates.insert(0, "utf-8-sig")
+    elif body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates.insert(0, "utf-16")
+    candidates.append("utf-8")
+    if match is not None:
+        candidates.append(match.group(1).decode("ascii"))
+    for encoding in candidates:
+        try:
+            text = body.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        text = text.lstrip("\ufeff")
+        return _DECLARATION.sub(b"", text.encode("utf-8"), count=1)
+    return body
+
+
+def parse_xml(body: bytes, *, operation: str, charset: str | None = None) -> etree._Element:
     """Parse reply bytes safely. HTML and empty bodies are server errors; DTDs are refused."""
+    if body[:5].lstrip().startswith((b"<?xml", b"<?XML")) or body.startswith(
+        (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+    ):
+        body = decode_body(body, charset)
     stripped = body.lstrip()
     if not stripped:
         raise ServerError("empty reply body", channel=CHANNEL, operation=operation)
@@ -139,9 +184,9 @@ def local_name(element: etree._Element) -> str:
     return tag.rpartition("}")[2]
 
 
-def parse_envelope(body: bytes, *, operation: str) -> Envelope:
+def parse_envelope(body: bytes, *, operation: str, charset: str | None = None) -> Envelope:
     """Parse a ``DataResultService`` reply and raise the error its ``StatusCode`` means."""
-    root = parse_xml(body, operation=operation)
+    root = parse_xml(body, operation=operation, charset=charset)
     if local_name(root) != "DataResultService":
         raise PayloadError(f"expected DataResultService, got <{local_name(root)}>", operation=operation)
     fields: dict[str, etree._Element] = {local_name(child): child for child in root}
@@ -211,7 +256,7 @@ def element_to_dict(element: etree._Element, lists: Mapping[str, str] | None = N
             if item_tag is None:
                 out[tag] = element_to_dict(child, lists)
             else:
-                out[tag] = [element_to_dict(item, lists) for item in child if item.tag == item_tag]
+                out[tag] = [element_to_dict(item, lists) for item in child if local_name(item) == item_tag]
             continue
         if tag in lists:
             out[tag] = []

@@ -69,7 +69,7 @@ def test_missing_token_is_a_clear_configuration_error(tmp_path: Path) -> None:
 def test_bad_token_exits_with_configuration_code(sandbox: SandboxServer) -> None:
     code, stdout, stderr = run("connect", "oxatis", *oxatis_args(sandbox), env={"OXATIS_TOKEN": "wrong-Tok3n"})
     assert code == EXIT_CONFIG
-    assert "rejected the token" in stderr
+    assert "Either the token is wrong" in stderr and "app_id" in stderr
     assert "wrong-Tok3n" not in stdout + stderr
 
 

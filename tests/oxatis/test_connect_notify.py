@@ -31,9 +31,10 @@ def test_connect_loads_progress_states_and_mapping(oxatis: Channel, cassette: Re
 @pytest.mark.sandbox_config(token="the-real-token")
 def test_bad_token_is_an_authentication_error(oxatis: Channel, cassette: Recording) -> None:
     settings = {**cassette.settings, "token": "wrong-token"}
-    with pytest.raises(AuthenticationError, match="Oxatis rejected the token") as info:
+    with pytest.raises(AuthenticationError, match="Oxatis refused the connection without an AppId") as info:
         oxatis.connect(settings)
     assert info.value.status_code == 503
+    assert "the token is wrong" in str(info.value) and "set app_id (OXATIS_APP_ID)" in str(info.value)
     assert "wrong-token" not in str(info.value)
 
 

@@ -122,3 +122,25 @@ def test_summary_version_changes_with_any_summary_field() -> None:
     assert summary_version(summary) == summary_version(dict(summary))
     assert summary_version(summary) != summary_version({**summary, "PaymentStatusCode": 40})
     assert summary_version(summary) != summary_version({**summary, "ProgressStateID": 72802})
+
+
+def test_colissimo_cdi_and_tnt_collection_points_are_pickups() -> None:
+    cdi = to_order(order(ShippingProcessorCode=10, ShippingParam1="CDI", ShippingParam2="987654"), ctx())
+    assert not isinstance(cdi, SkippedOrder) and cdi.shipping.pickup_point is not None
+    assert (cdi.shipping.pickup_point.carrier, cdi.shipping.pickup_point.point_id) == ("colissimo", "987654")
+    assert cdi.shipping.pickup_point.service_code == "CDI"
+    for processor in (40, 41, 42):
+        tnt = to_order(order(ShippingProcessorCode=processor, ShippingParam2="T01234"), ctx())
+        assert not isinstance(tnt, SkippedOrder) and tnt.shipping.pickup_point is not None
+        assert (tnt.shipping.pickup_point.carrier, tnt.shipping.pickup_point.point_id) == ("tnt", "T01234")
+    tnt_home = to_order(order(ShippingProcessorCode=41), ctx())
+    assert not isinstance(tnt_home, SkippedOrder) and tnt_home.shipping.pickup_point is None
+
+
+def test_autumn_repeated_hour_takes_the_later_reading_and_min_value_is_no_date() -> None:
+    repeated = to_order(order(Date=datetime(2026, 10, 25, 2, 30), InvoiceDate=datetime(1, 1, 1)), ctx())
+    assert not isinstance(repeated, SkippedOrder)
+    assert repeated.created_at == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)  # 02:30 CET, not 02:30 CEST
+    assert repeated.modified_at == repeated.created_at  # the MinValue invoice date is ignored
+    gap = to_order(order(Date=datetime(2026, 3, 29, 2, 30)), ctx())  # a wall time the spring skips
+    assert not isinstance(gap, SkippedOrder) and gap.created_at == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)

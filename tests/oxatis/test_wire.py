@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 
 from channel_core import (
     AuthenticationError,
@@ -95,3 +96,26 @@ def test_request_xml_escapes_values_and_keeps_order() -> None:
     )
     assert "TransportName" not in xml
     assert 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"' in xml
+
+
+def test_a_utf16_declaration_on_a_utf8_body_is_read_by_its_bytes() -> None:
+    body = (
+        '<?xml version="1.0" encoding="utf-16"?><DataResultService><StatusCode>200</StatusCode>'
+        "<Data><Name>Expédiée</Name></Data></DataResultService>"
+    )
+    for raw, charset in ((body.encode("utf-8"), None), (body.encode("utf-8"), "utf-8"), (body.encode("utf-16"), None)):
+        envelope = parse_envelope(raw, operation="ProgressStateGetList", charset=charset)
+        assert envelope.data is not None and envelope.data[0].text == "Expédiée"
+    latin = body.replace("utf-16", "iso-8859-1").encode("latin-1")
+    envelope = parse_envelope(latin, operation="ProgressStateGetList")
+    assert envelope.data is not None and envelope.data[0].text == "Expédiée"
+
+
+def test_list_items_match_by_local_name_in_a_namespaced_reply() -> None:
+    ns = "http://webservices.oxatis.com/"
+    xml = (
+        f'<Order xmlns="{ns}"><OxID>5</OxID><OrderItems><Item><ItemSKU>A</ItemSKU></Item>'
+        f"<Item><ItemSKU>B</ItemSKU></Item></OrderItems></Order>"
+    ).encode()
+    flat = element_to_dict(etree.fromstring(xml), {"OrderItems": "Item"})
+    assert flat == {"OxID": "5", "OrderItems": [{"ItemSKU": "A"}, {"ItemSKU": "B"}]}

@@ -43,9 +43,10 @@ STATES: tuple[tuple[int, str, str, str], ...] = (
 STATE_IDS = {code: oxid for oxid, code, _, _ in STATES}
 
 FEATURE_INDEXES = {
-    "colissimo_pickup": 3,  # n % 10 == 3: modes cycle BPR, A2P, CIT, ACP
+    "colissimo_pickup": 3,  # n % 10 == 3: modes cycle BPR, A2P, CIT, ACP, CDI
     "mondial_relay": 4,  # n % 10 == 4
     "colissimo_home": 5,  # n % 10 == 5
+    "tnt_relay": 6,  # n % 10 == 6: TNT (processor 41) with a collection point in ShippingParam2 (§7.3)
     "no_ship_to": 7,  # n % 25 == 7
     "gift": 1,  # n % 6 == 1
     "coupon": 2,  # n % 5 == 2
@@ -104,9 +105,10 @@ SHIP_METHODS = {
     "colissimo_pickup": "Colissimo Point Retrait",
     "mondial_relay": "Mondial Relay Point Relais",
     "colissimo_home": "Colissimo Domicile",
+    "tnt_relay": "TNT Relais Colis",
     "plain": "Livraison standard",
 }
-COLISSIMO_MODES = ("BPR", "A2P", "CIT", "ACP")
+COLISSIMO_MODES = ("BPR", "A2P", "CIT", "ACP", "CDI")
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,12 +240,18 @@ def generate_order(seed: int, n: int, count: int, anchor: datetime = DEFAULT_ANC
         order.update(_address(rng, (n + 1) % 3, "Shipping", ship_first, ship_last))
         order["ShippingPhone"] = f"06{rng.randrange(10**7, 10**8)}"
     # shipping method and carrier module
-    kind = {3: "colissimo_pickup", 4: "mondial_relay", 5: "colissimo_home"}.get(n % 10, "plain")
-    order["ShippingID"] = {"colissimo_pickup": 31, "mondial_relay": 32, "colissimo_home": 30, "plain": 33}[kind]
+    kind = {3: "colissimo_pickup", 4: "mondial_relay", 5: "colissimo_home", 6: "tnt_relay"}.get(n % 10, "plain")
+    order["ShippingID"] = {
+        "colissimo_pickup": 31,
+        "mondial_relay": 32,
+        "colissimo_home": 30,
+        "tnt_relay": 34,
+        "plain": 33,
+    }[kind]
     order["ShippingMethodName"] = SHIP_METHODS[kind]
     if kind == "colissimo_pickup":
         order["ShippingProcessorCode"] = 10
-        order["ShippingParam1"] = COLISSIMO_MODES[(n // 10) % 4]
+        order["ShippingParam1"] = COLISSIMO_MODES[(n // 10) % len(COLISSIMO_MODES)]
         order["ShippingParam2"] = f"{rng.randrange(10**5, 10**6):06d}"
     elif kind == "colissimo_home":
         order["ShippingProcessorCode"] = 10
@@ -251,6 +259,9 @@ def generate_order(seed: int, n: int, count: int, anchor: datetime = DEFAULT_ANC
     elif kind == "mondial_relay":
         order["ShippingProcessorCode"] = 20
         order["ShippingParam2"] = f"0{rng.randrange(10**4, 10**5)}"
+    elif kind == "tnt_relay":
+        order["ShippingProcessorCode"] = 41
+        order["ShippingParam2"] = f"T{(n * 7919) % 100000:05d}"  # no random draw: other orders stay as they were
     if n % 7 == 2:
         order["ShippingInfo"] = "Sonner à l'interphone, 2e étage"
     if n % 4 == 1:
