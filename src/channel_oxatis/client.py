@@ -36,8 +36,9 @@ SERVICES = {
     "OrderUpdateTracking": "OrderServices",
     "ProgressStateGetList": "ProgressStateServices",
     "GetOrderProgressStateLogs": "ProgressStateLogServices",
-    # Not in the DOC's HTTP endpoint table; path inferred from the SOAP service name (§1.2).
+    # Both paths are in the official guide's endpoint table (oxatis-api.md §7.3).
     "ProductCharacteristicsGet": "ProductCharacteristicsServices",
+    "OptionTypesGetDetail": "OptionTypesServices",
     "AccountPropertiesGet": "IdentityServices",
 }
 LOG_CONTAINERS = ("OrderProgressStateLogs", "OrderProgressStateLogList")  # WSDL, then the 2021 XSD (§7.2)
@@ -248,25 +249,34 @@ class OxatisClient:
             )
         return entries
 
-    def product_characteristics(self, item_oxid: int | None, sku: str | None) -> dict[str, list[str]]:
-        """``ProductCharacteristicsGet``: characteristic name -> values, for one product."""
-        data = request_xml("Characteristics", [("OxID", item_oxid), ("ItemSKU", sku)])
+    def product_characteristics(self, item_oxid: int | None, sku: str | None) -> list[dict[str, Any]]:
+        """``ProductCharacteristicsGet``: the product's characteristics as ``{OptionTypeID, OptionValueID}`` ids.
+
+        The request is a ``ProductId``; the reply is ``Data/CharacteristicsId`` with one
+        ``CharacteristicID`` or several (oxatis-api.md §7.1): ids only, names come from
+        :meth:`option_type`.
+        """
+        data = request_xml("ProductId", [("OxID", item_oxid), ("ItemSKU", sku)])
         envelope = self.call("ProductCharacteristicsGet", data)
-        root = _find(envelope.data, "Characteristics")
+        root = _find(envelope.data, "CharacteristicsId")
         if root is None:
-            return {}
-        raw: dict[str, Any] = {"Characteristic": []}
-        for el in root:
-            tag = local_name(el)
-            if tag == "Characteristic":
-                values_el = _find(el, "Values")
-                item = element_to_dict(el)
-                item["Values"] = [v.text for v in values_el if isinstance(v.tag, str)] if values_el is not None else []
-                raw["Characteristic"].append(item)
-            elif tag in ("OxID", "ItemSKU") and el.text:
-                raw[tag] = el.text
-        loaded = schemas.load(schemas.CharacteristicsSchema, raw, what="Characteristics")
-        return {c["Name"].strip(): [v for v in c["Values"] if v] for c in loaded["Characteristic"] if c.get("Name")}
+            raise PayloadError("reply has no Data/CharacteristicsId", operation="ProductCharacteristicsGet")
+        return [
+            schemas.load(schemas.CharacteristicIdSchema, element_to_dict(el), what="CharacteristicID")
+            for el in root
+            if local_name(el) == "CharacteristicID"
+        ]
+
+    def option_type(self, option_type_id: int) -> dict[str, Any]:
+        """``OptionTypesGetDetail`` (OptionTypesServices): an option type's names and its values' names."""
+        envelope = self.call("OptionTypesGetDetail", request_xml("OptionTypes", [("OxID", option_type_id)]))
+        root = _find(envelope.data, "OptionTypeDetail")
+        if root is None:
+            raise PayloadError("reply has no Data/OptionTypeDetail", operation="OptionTypesGetDetail")
+        raw = element_to_dict(root)
+        values = _find(root, "OptionValueArray")
+        raw["OptionValueArray"] = [element_to_dict(el) for el in values if local_name(el)] if values is not None else []
+        return schemas.load(schemas.OptionTypeDetailSchema, raw, what="OptionTypeDetail")
 
     # ------------------------------------------------------------------ writes
 

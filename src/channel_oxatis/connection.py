@@ -61,6 +61,8 @@ class OxatisConnection(Connection):
         }
         self._locations: dict[tuple[Any, Any], str | None] = {}
         self._locations_lock = threading.Lock()
+        self._option_types: dict[int, dict[str, Any]] = {}
+        self._option_types_lock = threading.Lock()
         self._closed = False
 
     def close(self) -> None:
@@ -76,7 +78,12 @@ class OxatisConnection(Connection):
         return self.status_mapping.codes_for(OrderStatus.SHIPPED)
 
     def stock_location(self, item: Mapping[str, Any]) -> str | None:
-        """The configured product characteristic's value for this line's product, cached per product."""
+        """The configured product characteristic's value for this line's product, cached per product.
+
+        A product's characteristics come as ids (oxatis-api.md §7.1): the option type
+        whose ``SystemName`` or one of its names is the configured characteristic
+        gives the value's name. Each option type is read once per connection.
+        """
         name = self.settings.stock_location_characteristic
         if not name:
             return None
@@ -87,14 +94,31 @@ class OxatisConnection(Connection):
             if key in self._locations:
                 return self._locations[key]
         try:
-            found = self.client.product_characteristics(item.get("ItemOxID"), item.get("ItemSKU"))
+            ids = self.client.product_characteristics(item.get("ItemOxID"), item.get("ItemSKU"))
         except NotFoundError:  # a product deleted since the order: the order still imports, without a location
-            found = {}
-        values = found.get(name) or []
-        location = next((v.strip() for v in values if v and v.strip()), None)
+            ids = []
+        location = None
+        for pair in ids:
+            type_id, value_id = pair.get("OptionTypeID"), pair.get("OptionValueID")
+            if type_id is None or value_id is None:
+                continue
+            option_type = self._option_type(type_id)
+            if not _names_it(option_type, name):
+                continue
+            value = next((v for v in option_type["OptionValueArray"] if v.get("OxID") == value_id), None)
+            location = _display_name(value) if value is not None else None
+            if location:
+                break
         with self._locations_lock:
             self._locations[key] = location
         return location
+
+    def _option_type(self, type_id: int) -> dict[str, Any]:
+        with self._option_types_lock:
+            cached = self._option_types.get(type_id)
+            if cached is None:  # under the lock: one OptionTypesGetDetail per option type, even from many threads
+                cached = self._option_types[type_id] = self.client.option_type(type_id)
+        return cached
 
     def mapping_context(self) -> MappingContext:
         return MappingContext(
@@ -106,3 +130,19 @@ class OxatisConnection(Connection):
             unmapped=self.unmapped_statuses,
             location_for=self.stock_location if self.settings.stock_location_characteristic else None,
         )
+
+
+_NAME_KEYS = ("NameFR", "NameEN", "NameDE", "NameES", "NameIT", "NameNL", "NamePT", "NameCA")
+
+
+def _names_it(entity: Mapping[str, Any], name: str) -> bool:
+    wanted = name.strip().casefold()
+    return any(str(entity.get(k) or "").strip().casefold() == wanted for k in ("SystemName", "Name", *_NAME_KEYS))
+
+
+def _display_name(value: Mapping[str, Any]) -> str | None:
+    for key in (*_NAME_KEYS, "Code", "SystemName"):
+        text = str(value.get(key) or "").strip()
+        if text:
+            return text
+    return None

@@ -19,7 +19,9 @@ from channel_core.errors import PayloadError
 
 __all__ = [
     "BundledItemSchema",
-    "CharacteristicsSchema",
+    "CharacteristicIdSchema",
+    "OptionTypeDetailSchema",
+    "OptionValueSchema",
     "OrderItemSchema",
     "OrderSchema",
     "OrderSummarySchema",
@@ -251,18 +253,33 @@ class ProgressStateLogSchema(_Wire):
     Published = _bool()
 
 
-class CharacteristicSchema(_Wire):
-    Name = _str()
-    SysName = _str()
-    Values = fields.List(fields.String(allow_none=True), load_default=list)
+class CharacteristicIdSchema(_Wire):
+    """``CharacteristicIdEntity``: one characteristic of a product, as ids (oxatis-api.md §7.1)."""
+
+    OptionTypeID = _int()
+    OptionValueID = _int()
 
 
-class CharacteristicsSchema(_Wire):
-    """``CharacteristicsEntity``: a product's characteristics (``ProductCharacteristicsGet``)."""
+class OptionValueSchema(_Wire):
+    """``OptionValueDetailEntity``: one value of an option type, with its names."""
 
     OxID = _int()
-    ItemSKU = _str()
-    Characteristic = fields.List(fields.Nested(CharacteristicSchema), load_default=list)
+    Code = _str()
+    NameFR = _str()
+    NameEN = _str()
+    NameDE = _str()
+    NameES = _str()
+    NameIT = _str()
+    NameNL = _str()
+    NamePT = _str()
+    NameCA = _str()
+    SystemName = _str()
+
+
+class OptionTypeDetailSchema(OptionValueSchema):
+    """``OptionTypeDetailEntity`` (``OptionTypesGetDetail``): an option type, its names and its values."""
+
+    OptionValueArray = fields.List(fields.Nested(OptionValueSchema), load_default=list)
 
 
 # ---------------------------------------------------------------------------- loading

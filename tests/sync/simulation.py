@@ -239,14 +239,17 @@ def simulate(oxatis: Channel, seed: int, **overrides: Any) -> Outcome:
     return outcome
 
 
-def check_content(oxatis: Channel, server: SandboxServer, db: SQLiteStore) -> ContentCheck:
-    """Map every order the sandbox holds from its detail reply and compare with the database."""
+def check_content(oxatis: Channel, server: SandboxServer, db: SQLiteStore, **settings: Any) -> ContentCheck:
+    """Map every order the sandbox holds from its detail reply and compare with the database.
+
+    ``settings`` are the import's own settings that change the mapping (a stock-location characteristic, an AppId).
+    """
     check = ContentCheck()
     stored = [s.order for s in db.iter_orders("oxatis")]
     by_id = {o.order_id: o for o in stored}
     check.duplicates = len(stored) - len(by_id)
     skipped = {oid for _, oid, _ in db.skipped("oxatis")}
-    with oxatis.connect(_settings(server, 50)) as connection:
+    with oxatis.connect({**_settings(server, 50), **settings}) as connection:
         assert isinstance(connection, OxatisConnection)
         ctx = connection.mapping_context()
         for n in range(1, server.store.visible + 1):

@@ -367,3 +367,36 @@ def generate_order(seed: int, n: int, count: int, anchor: datetime = DEFAULT_ANC
     else:
         order["Shipped"] = False
     return order
+
+
+# Option types and values (OptionTypesServices, oxatis-api.md §7.1): what product characteristics point at.
+LOCATION_TYPE_ID = 9001
+MATERIAL_TYPE_ID = 9002
+LOCATIONS = sorted({p.location for p in PRODUCTS})
+LOCATION_VALUE_IDS = {location: 91000 + i for i, location in enumerate(LOCATIONS)}
+MATERIAL_VALUE_ID = 92001
+
+
+def option_types() -> dict[int, dict[str, Any]]:
+    """Every option type the store defines, with its values, as ``OptionTypesGetDetail`` returns them."""
+    return {
+        LOCATION_TYPE_ID: {
+            "OxID": LOCATION_TYPE_ID,
+            "NameEN": "Location",
+            "NameFR": "Emplacement",
+            "SystemName": "EMPLACEMENT",
+            "OptionValueArray": [
+                {"OxID": value_id, "Code": location, "NameEN": location, "NameFR": location, "SystemName": location}
+                for location, value_id in LOCATION_VALUE_IDS.items()
+            ],
+        },
+        MATERIAL_TYPE_ID: {
+            "OxID": MATERIAL_TYPE_ID,
+            "NameEN": "Material",
+            "NameFR": "Matière",
+            "SystemName": "MATIERE",
+            "OptionValueArray": [
+                {"OxID": MATERIAL_VALUE_ID, "Code": "COTON", "NameEN": "Organic cotton", "NameFR": "Coton bio"}
+            ],
+        },
+    }

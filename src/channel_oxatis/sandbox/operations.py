@@ -76,10 +76,17 @@ class Operations:
                 replies.render_logs(logs, container=self.log_container, with_codes=self.log_entry_codes)
             )
         if method == "ProductCharacteristicsGet":
+            if root is None or root.tag != "ProductId":  # the WSDL input is a ProductIdEntity (§7.1)
+                raise xml_error(500, "ProductId is required", 1002)
             product = self.store.characteristics(_int(fields.get("OxID")), fields.get("ItemSKU"))
             if product is None:
                 raise xml_error(500, "Produit introuvable", 1001)
             return replies.envelope(replies.render_characteristics(product))
+        if method == "OptionTypesGetDetail":
+            option_type = self.store.option_type(_int(fields.get("OxID")))
+            if option_type is None:
+                raise xml_error(500, "Type d'option introuvable", 1001)
+            return replies.envelope(replies.render_option_type(option_type))
         if method == "OrderUpdateTransportInfo":
             oxid = _int(fields.get("OxID"))
             if oxid is None or self.store.n_for(oxid) is None:

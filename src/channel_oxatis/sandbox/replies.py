@@ -116,14 +116,33 @@ def render_logs(entries: Iterable[Mapping[str, Any]], *, container: str = "wsdl"
 
 
 def render_characteristics(product: Mapping[str, Any]) -> str:
-    parts = [f"<OxID>{product['OxID']}</OxID><ItemSKU>{escape(product['ItemSKU'])}</ItemSKU>"]
-    for name, values in product["Characteristics"]:
-        strings = "".join(f"<string>{escape(v)}</string>" for v in values)
-        parts.append(
-            f"<Characteristic><SupportAllLanguages>true</SupportAllLanguages><Name>{escape(name)}</Name>"
-            f"<Values>{strings}</Values></Characteristic>"
-        )
-    return f"<Characteristics>{''.join(parts)}</Characteristics>"
+    """``Data/CharacteristicsId{ProductID, CharacteristicID{OptionTypeID, OptionValueID}*}``."""
+    ids = "".join(
+        f"<CharacteristicID><OptionTypeID>{c['OptionTypeID']}</OptionTypeID>"
+        f"<OptionValueID>{c['OptionValueID']}</OptionValueID></CharacteristicID>"
+        for c in product["CharacteristicID"]
+    )
+    return f"<CharacteristicsId><ProductID>{product['ProductID']}</ProductID>{ids}</CharacteristicsId>"
+
+
+_NAMES = ("NameCA", "NameDE", "NameEN", "NameES", "NameFR", "NameIT", "NameNL", "NamePT")
+
+
+def _named(entity: Mapping[str, Any], head: tuple[str, ...]) -> str:
+    return "".join(
+        f"<{key}>{escape(str(entity[key]))}</{key}>"
+        for key in (*head, *_NAMES, "SystemName")
+        if entity.get(key) is not None
+    )
+
+
+def render_option_type(option_type: Mapping[str, Any]) -> str:
+    """``Data/OptionTypeDetail`` (``OptionTypeDetailEntity``), values under ``OptionValueArray``."""
+    values = "".join(
+        f"<OptionValue>{_named(v, ('OxID', 'Code'))}</OptionValue>" for v in option_type["OptionValueArray"]
+    )
+    head = _named(option_type, ("OxID",))
+    return f"<OptionTypeDetail>{head}<OptionValueArray>{values}</OptionValueArray></OptionTypeDetail>"
 
 
 HTML_ERROR_PAGE = (

@@ -27,6 +27,7 @@ from channel_oxatis.sandbox import replies
 from channel_oxatis.sandbox.faults import FAULT_KINDS, Fault
 from channel_oxatis.sandbox.operations import Operations, Reply, xml_error
 from channel_oxatis.sandbox.store import SandboxStore
+from channel_oxatis.sandbox.variants import VARIANTS, apply_variants
 
 __all__ = ["FAULT_KINDS", "Fault", "SandboxConfig", "SandboxServer"]
 
@@ -46,6 +47,7 @@ SERVICES: dict[str, frozenset[str]] = {
     "progressstateservices": frozenset({"ProgressStateGetList"}),
     "progressstatelogservices": frozenset({"GetOrderProgressStateLogs"}),
     "productcharacteristicsservices": frozenset({"ProductCharacteristicsGet"}),
+    "optiontypesservices": frozenset({"OptionTypesGetDetail"}),
 }
 
 
@@ -68,6 +70,7 @@ class SandboxConfig:
     visible: int | None = None  # orders that exist at start (default: count); store.create_order() adds the rest
     log_container: str = "wsdl"  # progress-state logs: "wsdl" or "xsd" container (oxatis-api.md §7.2)
     log_entry_codes: bool = True  # entries carry ID and Code (WSDL); False: as the XSD, without them
+    variants: frozenset[str] = frozenset()  # reply variants of a real store: see sandbox.variants.VARIANTS
 
 
 class SandboxServer:
@@ -75,6 +78,9 @@ class SandboxServer:
 
     def __init__(self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.config = config or SandboxConfig()
+        unknown = set(self.config.variants) - VARIANTS
+        if unknown:
+            raise ValueError(f"unknown sandbox variants: {', '.join(sorted(unknown))}")
         kwargs: dict[str, Any] = {}
         if self.config.anchor is not None:
             kwargs["anchor"] = self.config.anchor
@@ -232,7 +238,7 @@ class SandboxServer:
         fault = self._fault_for(method)
         if fault is not None:
             self._apply_fault(fault, method, form)
-        raise Reply(self.operations.dispatch(method, form.get("data", "")))
+        raise Reply(apply_variants(self.operations.dispatch(method, form.get("data", "")), self.config.variants))
 
     def _apply_fault(self, fault: Fault, method: str, form: dict[str, str]) -> None:
         kind = fault.kind

@@ -194,16 +194,22 @@ class SandboxStore:
         }
 
     def characteristics(self, item_oxid: int | None, sku: str | None) -> dict[str, Any] | None:
+        """A product's characteristics as ids (``CharacteristicsIdEntity``, oxatis-api.md §7.1)."""
         product = data.PRODUCTS_BY_OXID.get(item_oxid) if item_oxid is not None else None
         if product is None and sku:
             product = next((p for p in data.PRODUCTS if p.sku == sku), None)
         if product is None:
             return None
         return {
-            "OxID": product.oxid,
-            "ItemSKU": product.sku,
-            "Characteristics": [("Emplacement", [product.location]), ("Matière", ["Coton bio"])],
+            "ProductID": product.oxid,
+            "CharacteristicID": [
+                {"OptionTypeID": data.MATERIAL_TYPE_ID, "OptionValueID": data.MATERIAL_VALUE_ID},
+                {"OptionTypeID": data.LOCATION_TYPE_ID, "OptionValueID": data.LOCATION_VALUE_IDS[product.location]},
+            ],
         }
+
+    def option_type(self, oxid: int | None) -> dict[str, Any] | None:
+        return data.option_types().get(oxid) if oxid is not None else None
 
     # ------------------------------------------------------------------ writes
 
