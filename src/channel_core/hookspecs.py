@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from channel_core.hooktypes import ChannelInfo, Connection, OrderPage, OrderQuery
+    from channel_core.hooktypes import ChannelInfo, ChannelSandbox, Connection, OrderPage, OrderQuery
     from channel_core.models import NotificationResult, OrderStatus, Shipment
 
 PROJECT_NAME = "channel_core"
@@ -137,6 +137,21 @@ def notify_shipment(connection: Connection, shipment: Shipment) -> NotificationR
     :raises channel_core.errors.ChannelAPIError: When the outcome is unknown
         (a timeout after the request was sent): the host keeps the shipment
         pending and asks again later; the plugin's read-before-write makes that safe.
+
+    Stops at first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def channel_sandbox() -> ChannelSandbox | None:
+    """Describe a local stand-in store for this channel (optional).
+
+    :returns: A :class:`~channel_core.hooktypes.ChannelSandbox` whose ``make``
+        builds a store from :class:`~channel_core.hooktypes.SandboxOptions`, or
+        ``None`` (the default, for a channel that ships none). ``channel sandbox
+        CHANNEL`` serves it; ``channel demo CHANNEL`` connects to it, imports and
+        ships one order. Import the sandbox's code inside ``make``, not at module
+        level, so that loading the channel stays cheap.
 
     Stops at first non-None result.
     """

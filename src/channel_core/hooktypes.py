@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from channel_core.errors import InvalidShipmentError
 from channel_core.models import Order, OrderStatus, Shipment, SkippedOrder
@@ -18,10 +18,13 @@ from channel_core.status import StatusMapping, UnmappedCodes
 __all__ = [
     "Capabilities",
     "ChannelInfo",
+    "ChannelSandbox",
     "Connection",
     "FailedOrder",
     "OrderPage",
     "OrderQuery",
+    "RunningSandbox",
+    "SandboxOptions",
     "SettingSpec",
     "StoreStatus",
 ]
@@ -204,3 +207,58 @@ class OrderPage:
     checkpoint: str | None = None
     window_until: datetime | None = None
     complete_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxOptions:
+    """What ``channel sandbox`` and ``channel demo`` ask of a channel's sandbox.
+
+    :ivar port: the port to listen on (0: any free one), for sandboxes that listen.
+    :ivar orders: how many synthetic orders the store holds.
+    :ivar seed: the seed of the synthetic data.
+    :ivar latency: seconds added to every call.
+    :ivar faults: fault switches, ``KIND`` or ``KIND:TIMES``; the channel documents its kinds.
+    :ivar options: channel-specific switches (``--set key=value``).
+    """
+
+    port: int = 0
+    orders: int = 200
+    seed: int = 7
+    latency: float = 0.0
+    faults: tuple[str, ...] = ()
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+class RunningSandbox(Protocol):
+    """A sandbox store, made but not yet serving."""
+
+    url: str
+
+    def connect_settings(self) -> dict[str, Any]:
+        """The settings ``connect`` needs to reach this store (secrets included: it is a sandbox)."""
+        ...
+
+    def start(self) -> None:
+        """Serve in the background until :meth:`stop`."""
+        ...
+
+    def serve_forever(self) -> None:
+        """Serve in the foreground until ``KeyboardInterrupt``; then release everything."""
+        ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSandbox:
+    """A channel's local stand-in store (the ``channel_sandbox`` hook's answer).
+
+    :ivar make: builds a :class:`RunningSandbox` from :class:`SandboxOptions`; raise
+        :class:`~channel_core.errors.ConfigurationError` for options it cannot honour.
+    :ivar description: one line for ``channel sandbox``'s banner.
+    :ivar demo_settings: connect settings the demo adds to ``connect_settings()``.
+    """
+
+    make: Callable[[SandboxOptions], RunningSandbox]
+    description: str = ""
+    demo_settings: Mapping[str, Any] = field(default_factory=dict)

@@ -26,13 +26,14 @@ import pluggy
 
 from channel_core import hookspecs
 from channel_core.errors import ChannelError, ChannelNotFound, PluginError
-from channel_core.hooktypes import ChannelInfo, Connection, OrderPage, OrderQuery
+from channel_core.hooktypes import ChannelInfo, ChannelSandbox, Connection, OrderPage, OrderQuery
 from channel_core.logs import get_logger
 from channel_core.models import NotificationResult, OrderStatus, Shipment
 
 __all__ = [
     "CHANNELS_GROUP",
     "EXTENSIONS_GROUP",
+    "OPTIONAL_HOOK_NAMES",
     "Channel",
     "Channels",
     "LoadFailure",
@@ -41,7 +42,8 @@ __all__ = [
 
 CHANNELS_GROUP = "channel_core.channels"
 EXTENSIONS_GROUP = "channel_core.extensions"
-HOOK_NAMES = ("channel_info", "connect", "fetch_orders", "map_status", "notify_shipment")
+HOOK_NAMES = ("channel_info", "connect", "fetch_orders", "map_status", "notify_shipment")  # every channel's
+OPTIONAL_HOOK_NAMES = ("channel_sandbox",)
 
 logger = get_logger(__name__)
 
@@ -164,6 +166,13 @@ class Channel:
         if not isinstance(status, OrderStatus):
             raise PluginError(f"channel {self.name!r}: map_status must return OrderStatus", plugin=self.name)
         return status
+
+    def sandbox(self) -> ChannelSandbox | None:
+        """The channel's local stand-in store, or ``None`` when it ships none."""
+        sandbox = self._pm.hook.channel_sandbox()
+        if sandbox is not None and not isinstance(sandbox, ChannelSandbox):
+            raise PluginError(f"channel {self.name!r}: channel_sandbox must return ChannelSandbox", plugin=self.name)
+        return sandbox
 
     def notify_shipment(self, connection: Connection, shipment: Shipment) -> NotificationResult:
         """Send ``shipment``; fields longer than the channel declares are refused before any call.

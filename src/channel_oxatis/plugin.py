@@ -7,7 +7,16 @@ from typing import Any
 
 from channel_core import hookimpl
 from channel_core.errors import AuthenticationError, ConfigurationError, PluginError
-from channel_core.hooktypes import Capabilities, ChannelInfo, Connection, OrderPage, OrderQuery
+from channel_core.hooktypes import (
+    Capabilities,
+    ChannelInfo,
+    ChannelSandbox,
+    Connection,
+    OrderPage,
+    OrderQuery,
+    RunningSandbox,
+    SandboxOptions,
+)
 from channel_core.http import RetryPolicy
 from channel_core.logs import get_logger
 from channel_core.models import NotificationResult, OrderStatus, Shipment
@@ -107,6 +116,25 @@ def connect(settings: Mapping[str, Any]) -> Connection:
     if unknown:
         logger.warning("status_mapping_codes_not_in_store", channel="oxatis", codes=unknown, store_codes=codes)
     return OxatisConnection(settings=parsed, client=client, states=states, status_mapping=mapping)
+
+
+@hookimpl
+def channel_sandbox() -> ChannelSandbox:
+    return ChannelSandbox(
+        make=_make_sandbox,
+        description="an Oxatis store on loopback speaking the HTTP form interface (channel_oxatis.sandbox)",
+        demo_settings={
+            "stock_location_characteristic": "Emplacement",
+            "requests_per_second": 200,
+            "status_mapping": {"awaiting_shipment": ["PRECOMMANDE"]},
+        },
+    )
+
+
+def _make_sandbox(options: SandboxOptions) -> RunningSandbox:
+    from channel_oxatis.sandbox.handle import make_sandbox  # the sandbox loads only when asked for
+
+    return make_sandbox(options)
 
 
 @hookimpl

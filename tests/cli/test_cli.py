@@ -300,3 +300,40 @@ def test_ship_shows_at_once_in_orders(sandbox: SandboxServer, tmp_path: Path) ->
     assert (row["status"], row["tracking_number"], row["carrier"]) == ("shipped", "6A33", "Colissimo")
     code, stdout, _ = run("--db", db, "orders", env={"COLUMNS": "200"})
     assert "Colissimo 6A33" in stdout
+
+
+def test_demo_never_writes_into_an_existing_database(tmp_path: Path) -> None:
+    db = tmp_path / "real.sqlite3"
+    code, _, _ = run("--db", str(db), "demo", "--orders", "20")
+    assert code == EXIT_OK
+    before = db.read_bytes()
+    code, _, stderr = run("--db", str(db), "demo", "--orders", "20")
+    assert code == EXIT_CONFIG and "never writes into an existing database" in stderr
+    assert db.read_bytes() == before
+    code, _, stderr = run("--db", str(db), "demo", "--orders", "20", env={"CHANNEL_DB": str(db)})
+    assert code == EXIT_CONFIG and db.read_bytes() == before
+
+
+def test_demo_and_sandbox_work_for_any_channel_that_ships_a_sandbox(tmp_path: Path) -> None:
+    code, stdout, _ = run("--db", str(tmp_path / "csv.sqlite3"), "demo", "csvstore", "--orders", "12")
+    assert code == EXIT_OK and "csvstore store with 12 orders" in stdout and "already_sent" in stdout
+    code, _, stderr = run("sandbox", "memory")
+    assert code == EXIT_CONFIG and "ships no sandbox" in stderr and "oxatis" in stderr and "csvstore" in stderr
+    code, _, stderr = run("sandbox", "oxatis", "--set", "colour=blue")
+    assert code == EXIT_CONFIG and "unknown Oxatis sandbox option colour" in stderr
+
+
+def test_sandbox_on_a_busy_port_is_a_message_not_a_traceback() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        code, _, stderr = run("sandbox", "--port", str(busy.getsockname()[1]))
+    assert code == EXIT_CONFIG and "could not start" in stderr and "Traceback" not in stderr
+
+
+def test_the_core_never_imports_a_channel() -> None:
+    core = Path(__file__).resolve().parents[2] / "src" / "channel_core"
+    offenders = [str(p) for p in core.rglob("*.py") if "channel_oxatis" in p.read_text(encoding="utf-8")]
+    assert offenders == []

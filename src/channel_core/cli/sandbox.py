@@ -1,15 +1,20 @@
-"""``channel sandbox`` and ``channel demo``: the Oxatis sandbox store, and the whole job against it."""
+"""``channel sandbox`` and ``channel demo``: a channel's sandbox store, and the whole job against it.
+
+Any channel that implements the ``channel_sandbox`` hook has both; the core
+knows no channel by name.
+"""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
+from rich.markup import escape
 
 from channel_core.cli.context import (
     EXIT_CONFIG,
@@ -22,101 +27,114 @@ from channel_core.cli.context import (
 )
 from channel_core.cli.importing import import_exit_code, run_import
 from channel_core.cli.output import print_connection, print_notification, print_summary
+from channel_core.hooktypes import ChannelSandbox, RunningSandbox, SandboxOptions
 from channel_core.models import OrderStatus, Shipment
-from channel_core.registry import Channels
+from channel_core.registry import Channel
 from channel_core.sync import Notifier, SQLiteStore
 
+DEFAULT_CHANNEL = "oxatis"
 
-def _sandbox_module() -> Any:
+
+def _sandbox_of(ctx: Context, name: str) -> tuple[Channel, ChannelSandbox]:
+    channel = ctx.channel(name)
+    with errors():
+        sandbox = channel.sandbox()
+    if sandbox is None:
+        have = [n for n in ctx.channels.names() if ctx.channels[n].sandbox() is not None]
+        raise Fail(f"channel {name!r} ships no sandbox (channels with one: {', '.join(have) or 'none'})", EXIT_CONFIG)
+    return channel, sandbox
+
+
+def _options(pairs: tuple[str, ...]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise Fail(f"--set must look like key=value, got {pair!r}", EXIT_CONFIG)
+        options[key.strip()] = value.strip()
+    return options
+
+
+def _make(sandbox: ChannelSandbox, options: SandboxOptions) -> RunningSandbox:
     try:
-        from channel_oxatis import sandbox
-    except ImportError:  # pragma: no cover - only without channel_oxatis installed
-        raise Fail("the Oxatis sandbox needs channel_oxatis installed", EXIT_CONFIG) from None
-    return sandbox
+        with errors():
+            return sandbox.make(options)
+    except OSError as exc:  # a busy port, say
+        raise Fail(f"the sandbox could not start: {exc.strerror or exc}", EXIT_CONFIG) from None
 
 
 @click.command()
-@click.option("--port", type=int, default=8765, show_default=True)
-@click.option("--orders", "count", type=int, default=200, show_default=True)
+@click.argument("channel_name", metavar="[CHANNEL]", default=DEFAULT_CHANNEL)
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--orders", "count", type=click.IntRange(0), default=200, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--token", default="sandbox-token", show_default=True)
-@click.option("--latency", type=float, default=0.0, help="Seconds added to every call.")
-@click.option("--no-shipped-state", is_flag=True, help="A store without SST-SHIPPED.")
-@click.option("--quota-after", type=int, default=None, help="Reply 504 after N calls.")
-@click.option(
-    "--fault",
-    "faults",
-    multiple=True,
-    metavar="KIND[:TIMES]",
-    help="Inject a fault (see --help of the module).",
-)
+@click.option("--latency", type=click.FloatRange(0), default=0.0, help="Seconds added to every call.")
+@click.option("--fault", "faults", multiple=True, metavar="KIND[:TIMES]", help="Inject a fault the channel knows.")
+@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="A channel-specific sandbox option.")
+@pass_context
 def sandbox(
+    ctx: Context,
+    channel_name: str,
     port: int,
     count: int,
     seed: int,
-    token: str,
     latency: float,
-    no_shipped_state: bool,
-    quota_after: int | None,
     faults: tuple[str, ...],
+    pairs: tuple[str, ...],
 ) -> None:
-    """Run the Oxatis sandbox store on loopback until Ctrl-C."""
-    module = _sandbox_module()
-    fault_list = [module.Fault("quota", times=-1, after=quota_after)] if quota_after is not None else []
-    for spec in faults:
-        kind, _, times = spec.partition(":")
-        try:
-            fault_list.append(module.Fault(kind, times=int(times or 1)))
-        except ValueError as exc:
-            raise Fail(str(exc), EXIT_CONFIG) from None
-    config = module.SandboxConfig(
-        count=count,
-        seed=seed,
-        token=token,
-        latency=latency,
-        with_shipped_state=not no_shipped_state,
-        faults=fault_list,
+    """Run a channel's sandbox store (default: oxatis) until Ctrl-C."""
+    channel, spec = _sandbox_of(ctx, channel_name)
+    options = SandboxOptions(
+        port=port, orders=count, seed=seed, latency=latency, faults=faults, options=_options(pairs)
     )
-    server = module.SandboxServer(config, port=port)
+    running = _make(spec, options)
+    settings = running.connect_settings()
+    shown = " ".join(f"--set {k}={v}" for k, v in settings.items())
     out.print(
-        f"Oxatis sandbox on {server.url} ({count} orders). Connect with:\n"
-        f"  channel connect oxatis --set base_url={server.url} --set store_timezone=Europe/Paris "
-        f"(token from OXATIS_TOKEN={token})\nCtrl-C stops it."
+        f"{channel.name} sandbox ({spec.description or 'a local store'}) at {running.url}, {count} orders.\n"
+        f"Connect with:\n  channel connect {channel.name} {shown}\nCtrl-C stops it.",
+        markup=False,
     )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+    running.serve_forever()
+
+
+def _fresh_database(ctx: Context) -> Path:
+    """The demo's database: a new temporary file, or an empty one the user named; never theirs."""
+    if not ctx.db_path:
+        return Path(tempfile.mkdtemp(prefix="channel-demo-")) / "orders.sqlite3"
+    path = Path(ctx.db_path)
+    if path.exists() and path.stat().st_size > 0:
+        try:
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+                tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+        except sqlite3.DatabaseError:
+            tables = 1
+        if tables:
+            raise Fail(
+                f"the demo never writes into an existing database, and {path} is not empty; "
+                "leave out --db (the demo makes its own) or name a new file",
+                EXIT_CONFIG,
+            )
+    return path
 
 
 @click.command()
-@click.option("--orders", "count", type=int, default=200, show_default=True, help="Orders in the sandbox store.")
+@click.argument("channel_name", metavar="[CHANNEL]", default=DEFAULT_CHANNEL)
+@click.option("--orders", "count", type=click.IntRange(1), default=200, show_default=True, help="Orders in the store.")
 @pass_context
-def demo(ctx: Context, count: int) -> None:
-    """Start the sandbox, connect, import into a fresh SQLite file, ship one order, print the summary.
+def demo(ctx: Context, channel_name: str, count: int) -> None:
+    """Start a sandbox, connect, import into a new SQLite file, ship one order, print the summary.
 
-    The database is ``--db`` when given (overwritten), else a new temporary file.
+    The database is a new temporary file, or ``--db`` when it names a new or empty file.
     """
-    module = _sandbox_module()
-    path = Path(ctx.db_path) if ctx.db_path else Path(tempfile.mkdtemp(prefix="channel-demo-")) / "orders.sqlite3"
-    if path.exists():
-        path.unlink()
-    channels = Channels.discover()
-    with module.SandboxServer(module.SandboxConfig(count=count, latency=0.005)) as server:
-        out.print(f"[bold]1. Sandbox[/] Oxatis store with {count} orders at {server.url}")
-        channel = channels["oxatis"]
-        settings = {
-            "token": server.config.token,
-            "base_url": server.url,
-            "store_timezone": "Europe/Paris",
-            "stock_location_characteristic": "Emplacement",
-            "requests_per_second": 200,
-            "status_mapping": {"awaiting_shipment": ["PRECOMMANDE"]},
-        }
+    channel, spec = _sandbox_of(ctx, channel_name)
+    path = _fresh_database(ctx)
+    running = _make(spec, SandboxOptions(orders=count, latency=0.005))
+    running.start()
+    try:
+        out.print(f"[bold]1. Sandbox[/] {escape(channel.name)} store with {count} orders at {escape(running.url)}")
         with errors():
-            connection = channel.connect(settings)
+            connection = channel.connect({**running.connect_settings(), **spec.demo_settings})
         with connection, SQLiteStore(path) as store:
             out.print("[bold]2. Connect[/]")
             print_connection(channel, connection)
@@ -126,12 +144,12 @@ def demo(ctx: Context, count: int) -> None:
             print_summary(summary)
             out.print(f"  {summary.pages} pages in {time.perf_counter() - started:.1f}s")
             target = next(
-                (s.order for s in store.iter_orders("oxatis") if s.order.status is OrderStatus.AWAITING_SHIPMENT),
+                (s.order for s in store.iter_orders(channel.name) if s.order.status is OrderStatus.AWAITING_SHIPMENT),
                 None,
             )
             if target is None:
                 raise Fail("no order awaiting shipment was imported", EXIT_PARTIAL)
-            out.print(f"[bold]4. Ship[/] order {target.order_id} to {target.ship_to.city}")
+            out.print(f"[bold]4. Ship[/] order {escape(target.order_id)} to {escape(target.ship_to.city or '?')}")
             shipment = Shipment(
                 order_id=target.order_id,
                 tracking_number="6A00000000001",
@@ -140,12 +158,14 @@ def demo(ctx: Context, count: int) -> None:
                 ship_date=datetime.now(UTC),
             )
             notifier = Notifier(channel, connection, store)
-            first = notifier.notify(shipment).result
+            with errors():
+                first = notifier.notify(shipment).result
+                again = notifier.notify(shipment).result
             print_notification(channel, target.order_id, first.status, first.fields_sent, first.message)
-            again = notifier.notify(shipment).result
             print_notification(channel, target.order_id, again.status, again.fields_sent, again.message)
-            out.print(f"  sandbox now shows {server.store.shipped_entries(int(target.order_id))} shipped state entry")
             total = store.count_orders()
-    out.print(f"[bold]Done.[/] {total} orders in {path}")
-    out.print(f"  try: channel --db {path} orders --format jsonl | head -1")
+    finally:
+        running.stop()
+    out.print(f"[bold]Done.[/] {total} orders in {escape(str(path))}")
+    out.print(f"  try: channel --db {escape(str(path))} orders --format jsonl | head -1")
     sys.exit(import_exit_code(summary))

@@ -12,7 +12,12 @@ folder, once per order and tracking number.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import random
+import shutil
+import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -24,6 +29,7 @@ from channel_core import (
     Buyer,
     Capabilities,
     ChannelInfo,
+    ChannelSandbox,
     ConfigurationError,
     Connection,
     LineItem,
@@ -33,6 +39,8 @@ from channel_core import (
     OrderPage,
     OrderQuery,
     OrderStatus,
+    RunningSandbox,
+    SandboxOptions,
     SettingSpec,
     Shipment,
     SkippedOrder,
@@ -189,3 +197,59 @@ def notify_shipment(connection: Connection, shipment: Shipment) -> NotificationR
         )
     sent = ("tracking_number", "carrier") + (("tracking_url",) if shipment.tracking_url else ())
     return NotificationResult(NotificationStatus.SENT, sent)
+
+
+ORDER_COLUMNS = [
+    "order_id", "status", "created_at", "updated_at", "buyer_name", "email", "phone", "address1", "address2",
+    "city", "postal_code", "country", "currency", "sku", "item_name", "quantity", "unit_price",
+]  # fmt: skip
+
+
+class CsvSandbox:
+    """A temporary folder with a generated ``orders.csv``: the CSV store's stand-in for `channel demo`."""
+
+    def __init__(self, options: SandboxOptions) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="csvstore-sandbox-"))
+        self.url = str(self.folder)
+        self._stopped = threading.Event()
+        rng = random.Random(options.seed)
+        with (self.folder / "orders.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=ORDER_COLUMNS)
+            writer.writeheader()
+            for n in range(1, options.orders + 1):
+                stamp = datetime(2026, 11, 1, tzinfo=UTC).replace(hour=n % 24).isoformat()
+                for line in range(1, rng.randint(1, 3) + 1):
+                    writer.writerow(
+                        {
+                            "order_id": f"S-{n:04d}", "status": rng.choice(("paid", "paid", "unpaid", "shipped")),
+                            "created_at": stamp, "updated_at": stamp, "buyer_name": f"Buyer {n}",
+                            "email": f"buyer{n}@example.com", "phone": "", "address1": f"{n} rue Neuve",
+                            "address2": "", "city": "Lyon", "postal_code": "69001", "country": "FR", "currency": "EUR",
+                            "sku": f"SKU-{line}", "item_name": f"Item {line}", "quantity": "1", "unit_price": "9.90",
+                        }
+                    )  # fmt: skip
+
+    def connect_settings(self) -> dict[str, Any]:
+        return {"folder": str(self.folder)}
+
+    def start(self) -> None:
+        """Nothing to serve: the folder is the store."""
+
+    def serve_forever(self) -> None:
+        with contextlib.suppress(KeyboardInterrupt):
+            self._stopped.wait()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _make_sandbox(options: SandboxOptions) -> RunningSandbox:
+    if options.options or options.faults:
+        raise ConfigurationError("the CSV store sandbox takes no options or faults")
+    return CsvSandbox(options)
+
+
+@hookimpl
+def channel_sandbox() -> ChannelSandbox:
+    return ChannelSandbox(make=_make_sandbox, description="a temporary folder holding orders.csv")
