@@ -176,6 +176,7 @@ class HttpClient:
         self.rate_limiter = rate_limiter
         self._sleep = sleep
         self._server_date: tuple[datetime, float] | None = None
+        self._answered = False  # has the server ever replied on this client?
         self._server_date_lock = threading.Lock()
         self._client = httpx.Client(
             base_url=base_url,
@@ -258,6 +259,8 @@ class HttpClient:
         def should_retry(exc: BaseException) -> bool:
             if not isinstance(exc, ChannelAPIError) or not exc.retriable:
                 return False
+            if isinstance(exc, TransportError) and not exc.request_sent and not self._answered:
+                return False  # a server that never answered is a wrong address, not a hiccup: say so at once
             return idempotent or not exc.request_sent
 
         def stop(retry_state: tenacity.RetryCallState) -> bool:
@@ -308,7 +311,7 @@ class HttpClient:
                 response = self._client.request(method, path, data=data)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 raise TransportError(
-                    f"could not connect ({type(exc).__name__})",
+                    f"could not connect to {self.base_url} ({type(exc).__name__})",
                     channel=self.channel,
                     operation=operation,
                     request_sent=False,
@@ -324,6 +327,7 @@ class HttpClient:
                     f"connection failed ({type(exc).__name__})", channel=self.channel, operation=operation
                 ) from None
             status = response.status_code
+            self._answered = True
             self._note_server_date(response)
             self._raise_for_status(response, operation)
             result = parse(response)

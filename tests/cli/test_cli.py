@@ -145,7 +145,7 @@ def test_sync_runs_repeatedly(sandbox: SandboxServer, tmp_path: Path) -> None:
         "sync",
         "oxatis",
         "--every",
-        "0s",
+        "1s",
         "--runs",
         "2",
         *oxatis_args(sandbox),
@@ -340,3 +340,111 @@ def test_the_core_never_imports_a_channel() -> None:
         str(p) for p in core.rglob("*.py") if re.search(r"^\s*(from|import) channel_oxatis", p.read_text(), re.M)
     ]
     assert offenders == []
+
+
+def _db_cases(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    corrupt = tmp_path / "corrupt.sqlite3"
+    corrupt.write_bytes(b"this is not a database at all" * 100)
+    readonly = tmp_path / "readonly.sqlite3"
+    run("--db", str(readonly), "demo", "--orders", "5")
+    readonly.chmod(0o444)
+    return {
+        "missing folder": (tmp_path / "nope" / "o.sqlite3", "does not exist"),
+        "corrupted file": (corrupt, "not a channel database"),
+        "read-only file": (readonly, "read-only"),
+    }
+
+
+@pytest.mark.sandbox_config(count=5, token=TOKEN)
+@pytest.mark.parametrize("command", ["import", "orders", "failures", "notifications", "ship", "sync"])
+def test_database_mistakes_are_one_line_with_exit_2_and_leave_the_file_alone(
+    command: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    import os
+
+    args = {
+        "import": ("import", "oxatis", *oxatis_args(sandbox)),
+        "orders": ("orders",),
+        "failures": ("failures",),
+        "notifications": ("notifications",),
+        "ship": ("ship", "oxatis", "100002", "--tracking", "6A1", "--carrier", "DPD", *oxatis_args(sandbox)),
+        "sync": ("sync", "oxatis", "--runs", "1", *oxatis_args(sandbox)),
+    }[command]
+    for name, (path, message) in _db_cases(tmp_path).items():
+        if name == "read-only file" and (os.geteuid() == 0 or command in ("orders", "failures", "notifications")):
+            continue  # root ignores file modes; reading a read-only database is fine
+        before = path.read_bytes() if path.exists() else None
+        code, stdout, stderr = run("--db", str(path), *args, env={"OXATIS_TOKEN": TOKEN})
+        assert code == EXIT_CONFIG, (name, stdout, stderr)
+        assert message in stderr and "Traceback" not in stderr + stdout, (name, stderr)
+        assert (path.read_bytes() if path.exists() else None) == before, name
+
+
+def test_read_commands_refuse_a_database_that_does_not_exist(tmp_path: Path) -> None:
+    for command in (("orders",), ("failures",), ("notifications",)):
+        code, _, stderr = run("--db", str(tmp_path / "typo.sqlite3"), *command)
+        assert code == EXIT_CONFIG and "no database at" in stderr, command
+    assert not (tmp_path / "typo.sqlite3").exists()
+
+
+def test_orders_for_an_unknown_channel_is_an_error(tmp_path: Path) -> None:
+    run("--db", str(tmp_path / "d.sqlite3"), "demo", "--orders", "5")
+    code, _, stderr = run("--db", str(tmp_path / "d.sqlite3"), "orders", "--channel", "nope")
+    assert code == EXIT_CONFIG and "no channel named 'nope'" in stderr
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('channels = "oops"\n', "'channels' must be a table"),
+        ("database = 5\n", "'database' must be a string"),
+        ("[channel.oxatis]\ntoken = 'x'\n", "unknown key 'channel'"),
+        ("[channels]\noxatis = 3\n", "[channels.oxatis] must be a table"),
+    ],
+)
+def test_config_mistakes_are_named_and_never_ignored(toml: str, message: str, tmp_path: Path) -> None:
+    config = tmp_path / "channel [prod].toml"  # brackets in the path must print as they are
+    config.write_text(toml, encoding="utf-8")
+    for command in (("orders",), ("connect", "oxatis")):
+        code, _, stderr = run("--config", str(config), "--db", str(tmp_path / "x.sqlite3"), *command)
+        assert code == EXIT_CONFIG and message in stderr and "Traceback" not in stderr, (command, stderr)
+        assert "channel [prod].toml" in stderr
+
+
+@pytest.mark.parametrize("every", ["0", "-5s", "0s", "nan"])
+def test_sync_refuses_an_interval_that_would_loop_flat_out(every: str) -> None:
+    code, _, stderr = run("sync", "oxatis", "--every", every)
+    assert code == EXIT_CONFIG and "--every must" in stderr
+
+
+def test_an_unreachable_store_is_named_at_once_with_exit_2(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    started = time.monotonic()
+    code, _, stderr = run(
+        "--db", str(tmp_path / "o.sqlite3"), "import", "oxatis", "--set", f"base_url=http://127.0.0.1:{port}",
+        env={"OXATIS_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert code == EXIT_CONFIG and f"could not connect to http://127.0.0.1:{port}" in stderr
+    assert "check base_url" in stderr and "Traceback" not in stderr
+    assert time.monotonic() - started < 5  # no retries against a store that never answered
+
+
+@pytest.mark.sandbox_config(count=5, token=TOKEN)
+def test_a_second_ctrl_c_exits_130_with_a_message(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from channel_core.sync import Importer
+
+    def interrupted(self: Importer, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Importer, "run", interrupted)
+    code, _, stderr = run(
+        "--db", str(tmp_path / "o.sqlite3"), "import", "oxatis", *oxatis_args(sandbox), env={"OXATIS_TOKEN": TOKEN}
+    )
+    assert code == 130 and "interrupted" in stderr and "Aborted" not in stderr

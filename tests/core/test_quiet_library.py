@@ -23,8 +23,13 @@ with SandboxServer(SandboxConfig(count=40)) as server, tempfile.TemporaryDirecto
 """
 
 
+def run_python(script: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", textwrap.dedent(script)]
+    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
+
+
 def test_an_unconfigured_host_sees_nothing_on_stdout() -> None:
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(SCRIPT)], capture_output=True, text=True, timeout=120)
+    done = run_python(SCRIPT)
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert "http_request" not in done.stderr and "import_finished" not in done.stderr  # INFO stays hidden
@@ -32,7 +37,7 @@ def test_an_unconfigured_host_sees_nothing_on_stdout() -> None:
 
 def test_a_host_with_standard_logging_gets_the_events() -> None:
     script = "import logging, sys\nlogging.basicConfig(level=logging.INFO, stream=sys.stderr)\n" + SCRIPT
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=120)
+    done = run_python(script)
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert "INFO:channel_core.http:http_request" in done.stderr

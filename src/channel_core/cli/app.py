@@ -8,6 +8,7 @@ Exit codes: 0 success; 1 partial failure (some orders or notifications failed);
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 
 import click
@@ -21,6 +22,8 @@ from channel_core.cli.context import (
     EXIT_PARTIAL,
     EXIT_STOPPED,
     Context,
+    Fail,
+    database_message,
 )
 from channel_core.cli.exporting import orders
 from channel_core.cli.failures import failures
@@ -51,7 +54,21 @@ def _configure_logging(verbose: int) -> None:
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class ChannelGroup(click.Group):
+    """Turns the failures an operator can cause into one line and the README's exit code."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Fail("interrupted; the next run resumes from the last stored page", EXIT_INTERRUPTED) from None
+        except sqlite3.Error as exc:
+            obj = ctx.find_object(Context)
+            where = (obj.db_path if obj is not None else None) or "the database"
+            raise Fail(database_message(where, exc), EXIT_CONFIG) from None
+
+
+@click.group(cls=ChannelGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", default=None, help="TOML config file (default ./channel.toml).")
 @click.option("--db", default=None, envvar="CHANNEL_DB", help=f"SQLite database (default ./{DEFAULT_DB}).")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug), secrets redacted.")

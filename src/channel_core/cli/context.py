@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from channel_core.cli.settings import load_config, resolve_settings
-from channel_core.errors import AuthenticationError, ChannelError, ConfigurationError, PluginError
+from channel_core.errors import AuthenticationError, ChannelError, ConfigurationError, PluginError, TransportError
 from channel_core.hooktypes import Connection
 from channel_core.registry import Channel, Channels
 from channel_core.sync import SQLiteStore
@@ -30,7 +33,7 @@ class Fail(click.ClickException):
         self.exit_code = code  # type: ignore[misc]  # click declares it on the class
 
     def show(self, file: Any = None) -> None:
-        err.print(f"[bold red]Error:[/] {self.message}")
+        err.print(f"[bold red]Error:[/] {escape(self.message)}")
 
 
 @contextmanager
@@ -70,12 +73,48 @@ class Context:
         channel = self.channel(name)
         settings = self.settings(channel, overrides)
         with errors():
-            return channel, channel.connect(settings)
+            try:
+                return channel, channel.connect(settings)
+            except TransportError as exc:
+                if exc.request_sent:
+                    raise
+                # the first contact of a run: a wrong address or no network, not a pause to resume from
+                raise Fail(f"{exc}; check base_url and the network", EXIT_CONFIG) from None
 
-    def store(self) -> SQLiteStore:
-        config = load_config(self.config_path)
-        path = self.db_path or config.get("database") or DEFAULT_DB
-        return SQLiteStore(path)
+    def store(self, *, must_exist: bool = False) -> SQLiteStore:
+        """The database: ``--db``, else ``database`` in the config file, else ``./channel.sqlite3``.
+
+        :param must_exist: for commands that only read it: a missing file is an error, not a new empty database.
+        """
+        with errors():
+            config = load_config(self.config_path)
+        path = Path(self.db_path or config.get("database") or DEFAULT_DB)
+        if not path.parent.is_dir():
+            raise Fail(
+                f"the folder of the database {path} does not exist; create it or choose another --db", EXIT_CONFIG
+            )
+        if must_exist and not path.exists():
+            raise Fail(
+                f"no database at {path}: run `channel import CHANNEL` first, or point --db at an existing one",
+                EXIT_CONFIG,
+            )
+        try:
+            return SQLiteStore(path)
+        except sqlite3.Error as exc:
+            raise Fail(database_message(path, exc), EXIT_CONFIG) from None
+        except ConfigurationError as exc:
+            raise Fail(str(exc), EXIT_CONFIG) from None
+
+
+def database_message(path: Path | str, exc: BaseException) -> str:
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        hint = "the file is read-only: make it writable or choose another --db"
+    elif "not a database" in text or "malformed" in text:
+        hint = "the file is not a channel database (or is damaged): choose another --db"
+    else:
+        hint = "check the path and its permissions"
+    return f"database {path}: {text}; {hint}"
 
 
 pass_context = click.make_pass_decorator(Context)

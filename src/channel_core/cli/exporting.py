@@ -11,7 +11,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from channel_core.cli.context import (
+    EXIT_CONFIG,
     Context,
+    Fail,
     out,
     pass_context,
 )
@@ -26,7 +28,10 @@ from channel_core.models import OrderStatus, to_dict
 @pass_context
 def orders(ctx: Context, channel_name: str | None, status: str | None, fmt: str) -> None:
     """List or export imported orders (JSON lines hold the full canonical order; CSV and the table add tracking)."""
-    with ctx.store() as store:
+    if channel_name is not None and channel_name not in ctx.channels.names():
+        installed = ", ".join(ctx.channels.names()) or "none"
+        raise Fail(f"no channel named {channel_name!r} is installed (installed: {installed})", EXIT_CONFIG)
+    with ctx.store(must_exist=True) as store:
         rows = [to_dict(s.order) for s in store.iter_orders(channel_name) if status in (None, s.order.status.value)]
         shipments = store.latest_shipments(channel_name)
     if fmt == "jsonl":

@@ -25,7 +25,7 @@ def failures(click_ctx: click.Context, channel_name: str | None, as_json: bool) 
         return
     ctx = click_ctx.find_object(Context)
     assert ctx is not None  # the `channel` group always sets it
-    with ctx.store() as store:
+    with ctx.store(must_exist=True) as store:
         records = store.failed_orders(channel_name)
     if as_json:
         for r in records:
@@ -68,7 +68,7 @@ def retry(ctx: Context, channel_name: str, order_ids: tuple[str, ...], retry_all
     """Unpark failed orders so the next import asks for them again."""
     if not order_ids and not retry_all:
         raise Fail("name the order ids to retry, or pass --all", EXIT_CONFIG)
-    with ctx.store() as store:
+    with ctx.store(must_exist=True) as store:
         if retry_all:
             count = store.retry_failed(channel_name, None, None)
         else:

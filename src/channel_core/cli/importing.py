@@ -137,12 +137,14 @@ def stop_on_interrupt(stop: threading.Event) -> Iterator[None]:
 
 def _parse_every(value: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600}
+    text = value.strip().lower()
     try:
-        if value[-1] in units:
-            return float(value[:-1]) * units[value[-1]]
-        return float(value)
+        seconds = float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
     except (ValueError, IndexError):
         raise Fail(f"--every must look like 30s, 5m or 1h, got {value!r}", EXIT_CONFIG) from None
+    if not seconds >= 1:  # also refuses NaN
+        raise Fail(f"--every must be at least 1s, got {value!r}", EXIT_CONFIG)
+    return seconds
 
 
 @click.command()

@@ -52,7 +52,7 @@ def notifications(click_ctx: click.Context, which: str | None, as_json: bool) ->
     ctx = click_ctx.find_object(Context)
     assert ctx is not None  # the `channel` group always sets it
     statuses = None if which == "all" else FILTERS[which or "open"]
-    with ctx.store() as store:
+    with ctx.store(must_exist=True) as store:
         records = store.notifications(statuses)
     if as_json:
         for r in records:
@@ -95,7 +95,7 @@ def _one(store: SQLiteStore, prefix: str, allowed: Sequence[str]) -> Notificatio
 @pass_context
 def retry(ctx: Context, notification_id: str) -> None:
     """Make a failed, parked or cancelled notification due again (the next `sync` or `ship` sends it)."""
-    with ctx.store() as store:
+    with ctx.store(must_exist=True) as store:
         allowed = (*FILTERS["open"], NotificationState.CANCELLED)
         record = _one(store, notification_id, allowed)
         store.save_notification(
@@ -119,7 +119,7 @@ def retry(ctx: Context, notification_id: str) -> None:
 @pass_context
 def cancel(ctx: Context, notification_id: str) -> None:
     """Never send this notification (a shipment entered by mistake)."""
-    with ctx.store() as store:
+    with ctx.store(must_exist=True) as store:
         record = _one(store, notification_id, FILTERS["open"])
         store.save_notification(
             NotificationRecord(

@@ -32,9 +32,32 @@ def load_config(path: str | None) -> dict[str, Any]:
         return {}
     try:
         with candidate.open("rb") as handle:
-            return tomllib.load(handle)
+            config = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"config file {candidate} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigurationError(f"config file {candidate} cannot be read: {exc.strerror or exc}") from None
+    check_config(config, candidate)
+    return config
+
+
+TOP_LEVEL_KEYS = {"database": str, "channels": dict}
+
+
+def check_config(config: Mapping[str, Any], path: Path) -> None:
+    """Refuse what would otherwise be silently ignored: unknown keys, wrong types."""
+    for key, value in config.items():
+        if key not in TOP_LEVEL_KEYS:
+            raise ConfigurationError(
+                f"{path}: unknown key {key!r} (known: {', '.join(sorted(TOP_LEVEL_KEYS))}; "
+                "channel settings go in a [channels.NAME] table)"
+            )
+        if not isinstance(value, TOP_LEVEL_KEYS[key]):
+            kind = "a string (a file path)" if key == "database" else "a table of [channels.NAME] tables"
+            raise ConfigurationError(f"{path}: {key!r} must be {kind}, got {value!r}")
+    for name, section in config.get("channels", {}).items():
+        if not isinstance(section, Mapping):
+            raise ConfigurationError(f"{path}: [channels.{name}] must be a table, got {section!r}")
 
 
 def _parse_value(raw: str) -> Any:
