@@ -37,7 +37,7 @@ from channel_core.hooktypes import FailedOrder, OrderPage, OrderQuery
 from channel_core.logs import get_logger
 from channel_core.models import Order, SkippedOrder
 from channel_oxatis.connection import OxatisConnection
-from channel_oxatis.mapping import MappingContext, summary_version, to_order
+from channel_oxatis.mapping import MappingContext, summary_version, to_order, to_utc
 from channel_oxatis.storetime import wall_floor, wall_time
 
 __all__ = ["MAX_RESCANS", "OLDEST_ALLOWED", "STORE_CLOCK_TOLERANCE", "iter_order_pages"]
@@ -48,6 +48,7 @@ OLDEST_ALLOWED = datetime(2010, 1, 15, tzinfo=UTC)  # oxatis-api.md §1.8: no ea
 MAX_RESCANS = 3
 # The Date header comes from the web server; order timestamps from the store's database.
 STORE_CLOCK_TOLERANCE = timedelta(seconds=5)
+ZONE_SUSPECT_AFTER = timedelta(minutes=10)
 
 Outcome = Order | SkippedOrder | FailedOrder
 
@@ -242,6 +243,23 @@ def _pages(
                 )
 
 
+def _check_zone(conn: OxatisConnection, summaries: list[dict[str, Any]], store_now: datetime | None) -> None:
+    """The newest listed order dated after the store's own clock means ``store_timezone`` is wrong."""
+    if store_now is None:
+        return
+    dates = [to_utc(s.get("Date"), conn.settings.tz) for s in summaries]
+    newest = max((d for d in dates if d is not None), default=None)
+    if newest is not None and newest > store_now + ZONE_SUSPECT_AFTER:
+        logger.warning(
+            "store_timezone_suspect",
+            channel="oxatis",
+            store_timezone=conn.settings.store_timezone,
+            hours_in_the_future=round((newest - store_now).total_seconds() / 3600, 1),
+            hint="orders are dated after the store's own clock: set store_timezone (OXATIS_STORE_TIMEZONE) "
+            "to the store's zone, often Europe/Paris",
+        )
+
+
 def _read_listing(
     conn: OxatisConnection,
     query: OrderQuery,
@@ -277,6 +295,8 @@ def _read_listing(
             )
             expected_total, page_number = page.total_items, 1
             continue
+        if expected_total is None and page_number == 1 and listing.until is None:
+            _check_zone(conn, page.summaries, conn.client.store_time())
         expected_total = page.total_items
         versions: dict[str, str] = {}
         unchanged: list[str] = []

@@ -39,7 +39,12 @@ SETTING_SPECS = (
         default=DEFAULT_SHIPPED_CODE,
         help="Progress-state mnemonic written when an order ships",
     ),
-    SettingSpec("store_timezone", default="UTC", help="Time zone of the store's naive timestamps (IANA name)"),
+    SettingSpec(
+        "store_timezone",
+        default="UTC",
+        env="OXATIS_STORE_TIMEZONE",
+        help="Time zone of the store's naive timestamps (IANA name; UTC as ShipStation advises, often Europe/Paris)",
+    ),
     SettingSpec("account_country", default="FR", help="ISO country of the Oxatis account; pickup points need FR"),
     SettingSpec(
         "stock_location_characteristic",

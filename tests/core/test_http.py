@@ -140,9 +140,19 @@ def test_write_is_not_retried_after_a_500() -> None:
 )
 def test_write_is_retried_when_the_server_never_processed_it(first: Reply) -> None:
     sleeps: list[float] = []
-    http, seen = client([first, httpx.Response(200, text="ok")], sleeps)
+    http, seen = client([httpx.Response(200, text="hello"), first, httpx.Response(200, text="ok")], sleeps)
+    assert http.post_form("/x", {}, operation="Read", idempotent=True, parse=text) == "hello"  # it answered once
     assert http.post_form("/x", {}, operation="Write", idempotent=False, parse=text) == "ok"
-    assert len(seen) == 2
+    assert len(seen) == 3
+
+
+@pytest.mark.parametrize("first", [httpx.ConnectError("refused"), httpx.ConnectTimeout("slow")])
+def test_a_server_that_never_answered_is_not_retried(first: Exception) -> None:
+    sleeps: list[float] = []
+    http, seen = client([first, httpx.Response(200, text="ok")], sleeps)
+    with pytest.raises(TransportError, match="could not connect to") as info:
+        http.post_form("/x", {}, operation="Read", idempotent=True, parse=text)
+    assert info.value.request_sent is False and len(seen) == 1 and sleeps == []
 
 
 def test_parse_errors_inside_the_loop_are_retried_when_retriable() -> None:

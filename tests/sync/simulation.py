@@ -46,6 +46,8 @@ DETAIL = "OrderGetMoreDetails"
 class SimClock:
     """The store's clock: moves only when the scheduler says so."""
 
+    PARIS = PARIS
+
     def __init__(self, start: datetime) -> None:
         self.instant = start
 

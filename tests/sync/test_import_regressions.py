@@ -182,3 +182,15 @@ def test_failed_order_backoff_waits_between_attempts(oxatis: Channel, db: SQLite
         assert db.failed_order_ids("oxatis", record.account_id, now=now + timedelta(minutes=5)) == ["100004"]
         assert db.retry_failed("oxatis", None, "100004") == 1
         assert db.failed_order_ids("oxatis", record.account_id, now=now) == ["100004"]
+
+
+def test_a_store_timezone_that_puts_orders_in_the_future_is_warned_about(
+    oxatis: Channel, db: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    paris_now = datetime.now(UTC).astimezone(SimClock.PARIS).replace(tzinfo=None, microsecond=0)
+    with SandboxServer(SandboxConfig(count=8, anchor=paris_now - timedelta(minutes=5))) as server:
+        caplog.set_level("WARNING", logger="channel_oxatis.orders")
+        run(oxatis, server, db, store_timezone="Europe/Paris")
+        assert "store_timezone_suspect" not in caplog.text
+        run(oxatis, server, db, store_timezone="UTC")
+        assert "store_timezone_suspect" in caplog.text and "OXATIS_STORE_TIMEZONE" in caplog.text
