@@ -197,6 +197,8 @@ class OrderPage:
         listed by this run. The host stores it with the page and passes it back
         as the next run's ``OrderQuery.complete_until``. ``None`` on other pages,
         or when the channel cannot promise it.
+    :ivar page_of: ``(page, pages)`` of the listing this page belongs to, when the store tells.
+    :ivar listed_total: how many orders that listing holds, when the store tells (progress displays).
     """
 
     orders: tuple[Order, ...] = ()
@@ -207,6 +209,8 @@ class OrderPage:
     checkpoint: str | None = None
     window_until: datetime | None = None
     complete_until: datetime | None = None
+    page_of: tuple[int, int] | None = None
+    listed_total: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

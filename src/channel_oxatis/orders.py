@@ -240,6 +240,8 @@ def _pages(
                     checkpoint=checkpoint,
                     window_until=listing.until,
                     complete_until=promise if done and last_listing else None,
+                    page_of=page.page_of,
+                    listed_total=page.listed_total,
                 )
 
 
@@ -314,7 +316,13 @@ def _read_listing(
         last = page_number >= page.total_pages or not page.summaries
         yield (
             page_number,
-            OrderPage(unchanged=tuple(unchanged), versions=versions, checkpoint=None if last else "more"),
+            OrderPage(
+                unchanged=tuple(unchanged),
+                versions=versions,
+                checkpoint=None if last else "more",
+                page_of=(page_number, max(page_number, page.total_pages)),
+                listed_total=page.total_items,
+            ),
             to_fetch,
         )
         if last:

@@ -194,3 +194,13 @@ def test_a_store_timezone_that_puts_orders_in_the_future_is_warned_about(
         assert "store_timezone_suspect" not in caplog.text
         run(oxatis, server, db, store_timezone="UTC")
         assert "store_timezone_suspect" in caplog.text and "OXATIS_STORE_TIMEZONE" in caplog.text
+
+
+def test_pages_tell_where_they_are_in_the_listing_for_progress_displays(oxatis: Channel) -> None:
+    from channel_core import OrderQuery
+
+    with SandboxServer(SandboxConfig(count=25)) as server:
+        connection = oxatis.connect(sandbox_settings(server, page_size=10))
+        pages = list(oxatis.fetch_orders(connection, OrderQuery(modified_since=datetime(2010, 1, 15, tzinfo=UTC))))
+    assert [p.page_of for p in pages] == [(1, 3), (2, 3), (3, 3)]
+    assert {p.listed_total for p in pages} == {25}

@@ -61,11 +61,14 @@ def run_import(
         task = progress.add_task("importing", total=None)
 
         def on_page(page: OrderPage, summary: ImportSummary) -> None:
+            where = f"page {page.page_of[0]} of {page.page_of[1]}" if page.page_of else f"page {summary.pages}"
+            done = summary.imported + summary.updated + summary.unchanged + summary.skipped + len(summary.failures)
+            of = f" of {page.listed_total} listed" if page.listed_total is not None else ""
             progress.update(
                 task,
                 description=(
-                    f"page {summary.pages}: {summary.imported} new, {summary.updated} updated, "
-                    f"{summary.unchanged} unchanged, {summary.skipped} skipped, {summary.failed} failed"
+                    f"{where}: {done}{of} orders ({summary.imported} new, {summary.updated} updated, "
+                    f"{summary.unchanged} unchanged, {summary.skipped} skipped, {len(summary.failures)} failed)"
                 ),
             )
 
