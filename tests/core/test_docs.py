@@ -6,6 +6,8 @@ import inspect
 import re
 from pathlib import Path
 
+import pytest
+
 from channel_core import hookspecs
 from channel_core.registry import HOOK_NAMES, OPTIONAL_HOOK_NAMES
 
@@ -52,3 +54,25 @@ def test_tutorial_files_match_the_example_channel() -> None:
     }
     for path, body in blocks:
         assert body == (example / path).read_text(encoding="utf-8"), f"docs/writing-a-channel.md: {path} is stale"
+
+
+def test_tutorial_steps_run_in_order_as_a_reader_pastes_them() -> None:
+    text = (DOCS / "writing-a-channel.md").read_text(encoding="utf-8")
+    steps = text[text.index("## 2.") : text.index("## 6.")]
+    code = "\n".join(re.findall(r"```python\n(.*?)```", steps, flags=re.DOTALL))
+    namespace: dict[str, object] = {"__name__": "tutorial_steps"}
+    exec(compile(code, "writing-a-channel.md (steps 2-5)", "exec"), namespace)
+    for hook in ("channel_info", "connect", "fetch_orders", "map_status", "notify_shipment"):
+        assert callable(namespace[hook]), hook
+    info = namespace["channel_info"]()  # type: ignore[operator]
+    assert type(info).__name__ == "ChannelInfo" and info.name == "csvstore"
+
+
+def test_readme_python_runs_as_written_against_the_sandbox(capsys: pytest.CaptureFixture[str]) -> None:
+    text = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert blocks, "the README has no Python example"
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    printed = capsys.readouterr().out
+    assert "orders imported" in printed and "sent" in printed
