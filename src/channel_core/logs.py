@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import MutableMapping
 from typing import Any
-
-import structlog
 
 from channel_core.secret import Secret
 
@@ -52,7 +51,8 @@ class LibraryLogger:
         return LibraryLogger(self._name, {**self._context, **values})
 
     def _log(self, level: str, event: str, values: dict[str, Any]) -> None:
-        if structlog.is_configured():
+        structlog = sys.modules.get("structlog")  # a host that never imported structlog has not configured it
+        if structlog is not None and structlog.is_configured():
             target = structlog.get_logger(self._name)
             getattr(target, level)(event, **self._context, **values)
             return

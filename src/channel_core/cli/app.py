@@ -1,44 +1,40 @@
-"""The ``channel`` command: run the whole job without a host application of your own.
-
-Exit codes: 0 success; 1 partial failure (some orders or notifications failed);
-2 configuration or authentication error (the message says what to fix);
-3 stopped early (daily quota, API unavailable); 130 interrupted.
-"""
+"""The ``channel`` command: run the whole job without a host application of your own."""
 
 from __future__ import annotations
 
-import logging
-import sqlite3
-import sys
+import importlib
+from typing import Any
 
 import click
-import structlog
 
-from channel_core.cli.context import (
-    DEFAULT_DB,
-    EXIT_CONFIG,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_PARTIAL,
-    EXIT_STOPPED,
-    Context,
-    Fail,
-    database_message,
-)
-from channel_core.cli.exporting import orders
-from channel_core.cli.failures import failures
-from channel_core.cli.importing import import_orders, sync
-from channel_core.cli.notifications import notifications
-from channel_core.cli.sandbox import demo, sandbox
-from channel_core.cli.shipping import ship
-from channel_core.cli.stores import connect, list_channels
-from channel_core.logs import redact_processor
+__all__ = ["COMMANDS", "cli", "main"]
 
-__all__ = ["EXIT_CONFIG", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_STOPPED", "cli", "main"]
+# Each command's module loads only when the command runs (or its own --help is asked for):
+# `channel --help` and `channel --version` stay a small multiple of a bare interpreter start.
+# name -> ("module:attribute", the one-line help `channel --help` shows; a test keeps them in step)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "list": ("channel_core.cli.stores:list_channels", "Installed channels, their versions and capabilities."),
+    "connect": ("channel_core.cli.stores:connect", "Check a store: prove the credentials, show its statuses."),
+    "import": ("channel_core.cli.importing:import_orders", "One incremental sync of a store's orders."),
+    "orders": ("channel_core.cli.exporting:orders", "List or export imported orders."),
+    "failures": ("channel_core.cli.failures:failures", "Orders whose import failed, and retrying them."),
+    "ship": ("channel_core.cli.shipping:ship", "Tell the store an order shipped (safe to repeat)."),
+    "notifications": ("channel_core.cli.notifications:notifications", "Shipment notifications not yet accepted."),
+    "sync": ("channel_core.cli.importing:sync", "Import and retry notifications repeatedly."),
+    "sandbox": ("channel_core.cli.sandbox:sandbox", "Run a channel's sandbox store until Ctrl-C."),
+    "demo": ("channel_core.cli.sandbox:demo", "The whole job against a sandbox, in a new database."),
+}
 
 
 def _configure_logging(verbose: int) -> None:
     """The CLI is an application, so it (not the library) decides where logs go."""
+    import logging
+    import sys
+
+    import structlog
+
+    from channel_core.logs import redact_processor
+
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     structlog.configure(
         processors=[
@@ -55,9 +51,28 @@ def _configure_logging(verbose: int) -> None:
 
 
 class ChannelGroup(click.Group):
-    """Turns the failures an operator can cause into one line and the README's exit code."""
+    """Loads commands on demand, and turns the failures an operator can cause into one line and an exit code."""
 
-    def invoke(self, ctx: click.Context) -> object:
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module, _, attribute = entry[0].partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
+
+    def invoke(self, ctx: click.Context) -> Any:
+        import sqlite3
+
+        from channel_core.cli.context import EXIT_CONFIG, EXIT_INTERRUPTED, Context, Fail, database_message
+
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
@@ -70,18 +85,21 @@ class ChannelGroup(click.Group):
 
 @click.group(cls=ChannelGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", default=None, help="TOML config file (default ./channel.toml).")
-@click.option("--db", default=None, envvar="CHANNEL_DB", help=f"SQLite database (default ./{DEFAULT_DB}).")
+@click.option("--db", default=None, envvar="CHANNEL_DB", help="SQLite database (default ./channel.sqlite3).")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug), secrets redacted.")
 @click.version_option(package_name="channel-integrations")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, db: str | None, verbose: int) -> None:
-    """Import orders from online stores and send shipment notifications back."""
+    """Import orders from online stores and send shipment notifications back.
+
+    Exit codes: 0 success; 1 partial failure (some orders or notifications failed);
+    2 configuration or authentication error (the message says what to fix);
+    3 stopped early (daily quota, API unavailable); 130 interrupted.
+    """
+    from channel_core.cli.context import Context
+
     _configure_logging(verbose)
     ctx.obj = Context(config_path, db)
-
-
-for command in (list_channels, connect, import_orders, orders, failures, ship, notifications, sync, sandbox, demo):
-    cli.add_command(command)
 
 
 def main() -> None:
