@@ -31,9 +31,9 @@ def test_importing_the_library_loads_no_http_stack_no_console_and_no_sandbox() -
 
 
 def test_the_help_lists_every_command_with_the_first_line_of_its_own_help() -> None:
-    from channel_core.cli.app import COMMANDS, cli
-
     import click
+
+    from channel_core.cli.app import COMMANDS, cli
 
     ctx = click.Context(cli)
     for name, (_, short) in COMMANDS.items():
