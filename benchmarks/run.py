@@ -1,6 +1,7 @@
 """Benchmarks for channel_core and channel_oxatis. Reports figures and ratios measured in one run.
 
     python benchmarks/run.py decode          # XML reply bytes -> canonical Order vs lxml parse alone
+    python benchmarks/run.py latency         # 1,000 orders at 50 ms latency, 8 in flight: share of 8 / 50 ms
     python benchmarks/run.py concurrency     # 1,000 orders at 50 ms latency: 1 in flight vs default
     python benchmarks/run.py calls           # detail calls per imported order; 0 on an unchanged re-sync
     python benchmarks/run.py memory          # peak RSS importing 1,000 vs 20,000 orders
@@ -202,7 +203,27 @@ def bench_memory(small: int = 1000, large: int = 20000) -> dict[str, Any]:
     }
 
 
+def bench_latency(count: int = 1000, latency: float = 0.05, in_flight: int = 8) -> dict[str, Any]:
+    """A first import at 50 ms latency with 8 calls in flight: list pages fetched ahead while details run."""
+    elapsed, _, details = _timed_import(
+        count, latency, max_concurrency=in_flight, page_size=50, requests_per_second=100_000.0
+    )
+    ideal = in_flight / latency
+    achieved = count / elapsed
+    return {
+        "orders": count,
+        "latency_ms": latency * 1000,
+        "in_flight": in_flight,
+        "orders_per_s": round(achieved, 1),
+        "ideal_orders_per_s": round(ideal, 1),
+        "fraction_of_ideal": round(achieved / ideal, 3),
+        "target_fraction_min": 0.9,
+        "detail_calls": details,
+    }
+
+
 BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
+    "latency": bench_latency,
     "decode": bench_decode,
     "calls": bench_calls,
     "concurrency": bench_concurrency,

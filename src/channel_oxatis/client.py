@@ -111,7 +111,7 @@ class OxatisClient:
             transport=transport,
             sleep=sleep,
             headers={"Accept-Language": "en-US"},
-            max_connections=max(settings.max_concurrency, 4),
+            max_connections=max(settings.max_concurrency + 1, 4),  # the details in flight plus a list page
         )
 
     def close(self) -> None:

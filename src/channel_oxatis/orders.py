@@ -20,14 +20,17 @@ The paging strategy (measured against the alternatives in ``docs/oxatis.md``):
   ``MAX_RESCANS`` times, after which the run stops with
   :class:`~channel_core.errors.InconsistentReadError` and no promise.
 
-Detail calls for one page run in parallel, with a bounded number in flight.
+Detail calls run in parallel, with a bounded number in flight, and the next list
+page is read while the current page's details are fetched (pages are still
+yielded, and checkpointed, strictly in order).
 """
 
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,6 +52,7 @@ MAX_RESCANS = 3
 # The Date header comes from the web server; order timestamps from the store's database.
 STORE_CLOCK_TOLERANCE = timedelta(seconds=5)
 ZONE_SUSPECT_AFTER = timedelta(minutes=10)
+PAGES_AHEAD = 1  # list pages read (and their details queued) before the oldest pending page is stored
 
 Outcome = Order | SkippedOrder | FailedOrder
 
@@ -221,28 +225,57 @@ def _pages(
             listing = planned[index]
             start_page = first_page if index == first_listing else 1
             last_listing = index == len(planned) - 1
-            for page_number, page, fetch in _read_listing(conn, query, listing, start_page, fetched):
-                outcomes = list(pool.map(lambda pair: _fetch_one(conn, ctx, pair[0], pair[1]), fetch))
-                for outcome in outcomes:
-                    if not isinstance(outcome, FailedOrder):
-                        fetched[outcome.order_id] = page.versions.get(outcome.order_id)
-                done = page.checkpoint is None
-                if done and last_listing:
-                    checkpoint: str | None = None
-                elif done:
-                    checkpoint = _Cursor(planned, index + 1, 1, page_size, promise).dump()
-                else:
-                    checkpoint = _Cursor(planned, index, page_number + 1, page_size, promise).dump()
-                yield _page(
-                    outcomes,
-                    unchanged=page.unchanged,
-                    versions=page.versions,
-                    checkpoint=checkpoint,
-                    window_until=listing.until,
-                    complete_until=promise if done and last_listing else None,
-                    page_of=page.page_of,
-                    listed_total=page.listed_total,
-                )
+            # Pipelined: the next list page is read, and its detail calls queued, while this page's
+            # details are still in flight; pages are still yielded (and stored) strictly in order.
+            in_flight: deque[tuple[int, OrderPage, list[Future[Outcome]]]] = deque()
+            listed = _read_listing(conn, query, listing, start_page, fetched)
+            while True:
+                try:
+                    page_number, page, fetch = next(listed)
+                except StopIteration:
+                    break
+                except BaseException:  # quota, an unreadable list page: store what was already fetched first
+                    while in_flight:
+                        yield _finished(in_flight.popleft(), planned, index, last_listing, page_size, promise)
+                    raise
+                for order_id, _ in fetch:  # claimed when queued: a summary read twice costs one detail call
+                    fetched[order_id] = page.versions.get(order_id)
+                futures = [pool.submit(_fetch_one, conn, ctx, order_id, summary) for order_id, summary in fetch]
+                in_flight.append((page_number, page, futures))
+                if len(in_flight) > PAGES_AHEAD:
+                    yield _finished(in_flight.popleft(), planned, index, last_listing, page_size, promise)
+            while in_flight:
+                yield _finished(in_flight.popleft(), planned, index, last_listing, page_size, promise)
+
+
+def _finished(
+    entry: tuple[int, OrderPage, list[Future[Outcome]]],
+    planned: tuple[_Listing, ...],
+    index: int,
+    last_listing: bool,
+    page_size: int,
+    promise: datetime | None,
+) -> OrderPage:
+    """Wait for one listed page's detail calls and build the page the host stores, with its resume cursor."""
+    page_number, page, futures = entry
+    outcomes = [future.result() for future in futures]
+    done = page.checkpoint is None
+    if done and last_listing:
+        checkpoint: str | None = None
+    elif done:
+        checkpoint = _Cursor(planned, index + 1, 1, page_size, promise).dump()
+    else:
+        checkpoint = _Cursor(planned, index, page_number + 1, page_size, promise).dump()
+    return _page(
+        outcomes,
+        unchanged=page.unchanged,
+        versions=page.versions,
+        checkpoint=checkpoint,
+        window_until=planned[index].until,
+        complete_until=promise if done and last_listing else None,
+        page_of=page.page_of,
+        listed_total=page.listed_total,
+    )
 
 
 def _check_zone(conn: OxatisConnection, summaries: list[dict[str, Any]], store_now: datetime | None) -> None:

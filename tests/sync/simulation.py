@@ -21,6 +21,7 @@ import dataclasses
 import json
 import random
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -130,46 +131,56 @@ class Outcome:
 
 
 class Scheduler:
-    """Acts on the store before each request, from the scenario's seeded random stream."""
+    """Acts on the store before each request, from the scenario's seeded random streams.
+
+    The importer reads the next list page while detail calls are in flight, so two
+    requests can arrive at once: each method draws from its own stream (the n-th
+    list call of a seed always does the same thing) and a lock keeps the store's
+    changes whole.
+    """
 
     def __init__(self, scenario: Scenario, server: SandboxServer, clock: SimClock) -> None:
         self.scenario = scenario
         self.server = server
         self.clock = clock
         self.rng = random.Random(scenario.seed * 7919 + 1)
+        self._streams: dict[str, random.Random] = {}
+        self._lock = threading.Lock()
         self.active = True
         self.actions = 0
 
     def on_request(self, method: str) -> None:
         if not self.active:
             return
-        self.clock.advance(self.rng.uniform(1.0, 20.0))
-        if self.rng.random() < self.scenario.activity:
-            self.act()
-        if method == DETAIL and self.rng.random() < self.scenario.fault_rate:
-            if self.rng.random() < 0.5:
-                raise Reply(replies.envelope(None))  # StatusCode 200, no Data/Order
-            raise Reply(replies.MALFORMED)
+        with self._lock:
+            stream = self._streams.setdefault(method, random.Random(f"{self.scenario.seed}:{method}"))
+            self.clock.advance(stream.uniform(1.0, 20.0))
+            if stream.random() < self.scenario.activity:
+                self.act(stream)
+            fault = method == DETAIL and stream.random() < self.scenario.fault_rate
+            blank = stream.random() < 0.5
+        if fault:
+            raise Reply(replies.envelope(None) if blank else replies.MALFORMED)  # no Data/Order, or cut XML
 
     def between_runs(self) -> None:
         self.clock.advance(self.rng.uniform(30, 900))
         for _ in range(self.rng.randint(0, 4)):
-            self.act()
+            self.act(self.rng)
 
-    def act(self) -> None:
+    def act(self, rng: random.Random) -> None:
         store = self.server.store
         self.actions += 1
-        roll = self.rng.random()
+        roll = rng.random()
         if roll < 0.15 and store.create_order() is not None:
             return
-        oxid = data.order_id_for(self.rng.randint(1, store.visible))
+        oxid = data.order_id_for(rng.randint(1, store.visible))
         order = store.order(oxid)
         assert order is not None
         if roll < 0.4:  # a change the summary shows
-            state = self.rng.choice([sid for sid, *_ in data.STATES])
-            store.modify(oxid, {"ProgressStateID": state, "PaymentStatusCode": self.rng.choice((0, 20, 40))})
+            state = rng.choice([sid for sid, *_ in data.STATES])
+            store.modify(oxid, {"ProgressStateID": state, "PaymentStatusCode": rng.choice((0, 20, 40))})
         elif roll < 0.8:  # a change only the details show
-            city = self.rng.choice(("Lyon", "Nantes", "Lille", "Brest", "Rouen"))
+            city = rng.choice(("Lyon", "Nantes", "Lille", "Brest", "Rouen"))
             store.modify(oxid, {"ShippingCity": city, "InternalNote": f"edit {self.actions}"})
         else:  # an address for an order that had none (or a new one)
             store.modify(
