@@ -1,6 +1,7 @@
 """Benchmarks for channel_core and channel_oxatis. Reports figures and ratios measured in one run.
 
     python benchmarks/run.py decode          # XML reply bytes -> canonical Order vs lxml parse alone
+    python benchmarks/run.py throughput      # 0 ms latency: import rate vs the sandbox's own serving rate
     python benchmarks/run.py latency         # 1,000 orders at 50 ms latency, 8 in flight: share of 8 / 50 ms
     python benchmarks/run.py concurrency     # 1,000 orders at 50 ms latency: 1 in flight vs default
     python benchmarks/run.py calls           # detail calls per imported order; 0 on an unchanged re-sync
@@ -222,7 +223,102 @@ def bench_latency(count: int = 1000, latency: float = 0.05, in_flight: int = 8) 
     }
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _sandbox_process(count: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    command = [sys.executable, "-m", "channel_oxatis.sandbox", "--port", str(port), "--orders", str(count)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    url = f"http://127.0.0.1:{port}"
+    import http.client
+
+    for _ in range(200):
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", "/")
+            connection.getresponse().read()
+            connection.close()
+            return process, url
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("the sandbox process did not start")
+
+
+def _bare_load(url: str, count: int, seconds: float, threads: int) -> float:
+    """Replies per second a bare keep-alive http.client load generator gets from the sandbox (detail calls)."""
+    import http.client
+    from urllib.parse import urlencode, urlsplit
+
+    parts = urlsplit(url)
+    done = [0] * threads
+    deadline = time.perf_counter() + seconds
+
+    def work(slot: int) -> None:
+        connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80)
+        n = slot
+        while time.perf_counter() < deadline:
+            oxid = 100001 + n % count
+            data = f"<OrderId><OxID>{oxid}</OxID></OrderId>"
+            body = urlencode({"Token": "sandbox-token", "Method": "OrderGetMoreDetails", "Data": data})
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+            connection.request("POST", "/webservices/httpservices/OrderServices.aspx", body, headers)
+            connection.getresponse().read()
+            done[slot] += 1
+            n += threads
+        connection.close()
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(done) / (time.perf_counter() - started)
+
+
+def bench_throughput(count: int = 2000, in_flight: int = 8) -> dict[str, Any]:
+    """A first import at 0 ms latency against a sandbox in its own process, beside that sandbox's own rate."""
+    process, url = _sandbox_process(count)
+    try:
+        serving = _bare_load(url, count, seconds=5.0, threads=in_flight)
+        oxatis = Channels.discover()["oxatis"]
+        settings = {
+            "token": "sandbox-token",
+            "base_url": url,
+            "store_timezone": "Europe/Paris",
+            "max_concurrency": in_flight,
+            "requests_per_second": 100_000.0,
+        }
+        with tempfile.TemporaryDirectory() as tmp, SQLiteStore(Path(tmp) / "t.sqlite3") as store:
+            connection = oxatis.connect(settings)
+            cpu, wall = time.process_time(), time.perf_counter()
+            summary = Importer(oxatis, connection, store).run()
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            connection.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    handled = summary.imported + summary.skipped
+    return {
+        "orders": handled,
+        "sandbox_replies_per_s": round(serving, 1),
+        "import_orders_per_s": round(handled / wall, 1),
+        "fraction_of_sandbox_rate": round(handled / wall / serving, 3),
+        "target_fraction_min": 0.5,
+        "client_cpu_ms_per_order": round(cpu * 1000 / handled, 3),
+        "target_client_cpu_ms_per_order_max": 1.5,
+    }
+
+
 BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
+    "throughput": bench_throughput,
     "latency": bench_latency,
     "decode": bench_decode,
     "calls": bench_calls,

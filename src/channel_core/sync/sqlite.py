@@ -23,8 +23,9 @@ from channel_core.sync.store import (
     NotificationRecord,
     StoredOrder,
     WriteOutcome,
+    canonical_json,
     failed_backoff,
-    fingerprint,
+    fingerprint_of,
 )
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -246,7 +247,8 @@ class SQLiteStore:
             )
 
     def save_order(self, account_id: str, order: Order, version: str | None) -> str:
-        digest = fingerprint(order)
+        data = canonical_json(order)  # built once: it is both the stored row and what the fingerprint hashes
+        digest = fingerprint_of(data)
         now = _now()
         with self.transaction():
             row = self._db.execute(
@@ -256,7 +258,6 @@ class SQLiteStore:
             if row is not None and row[0] == digest:
                 outcome = WriteOutcome.UNCHANGED
             else:
-                data = json.dumps(to_dict(order), ensure_ascii=False, sort_keys=True)
                 self._db.execute(
                     "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?) "
                     "ON CONFLICT(channel, account_id, order_id) DO UPDATE SET "
@@ -526,12 +527,13 @@ class SQLiteStore:
                 return True
             data["status"] = "shipped"
             order = from_dict(Order, data)
+            payload = canonical_json(order)
             self._db.execute(
                 "UPDATE orders SET status='shipped', data=?, fingerprint=?, updated_at=? "
                 "WHERE channel=? AND account_id=? AND order_id=?",
                 (
-                    json.dumps(to_dict(order), ensure_ascii=False, sort_keys=True),
-                    fingerprint(order),
+                    payload,
+                    fingerprint_of(payload),
                     _now(),
                     channel,
                     account_id,

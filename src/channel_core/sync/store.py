@@ -24,17 +24,27 @@ __all__ = [
     "OrderStore",
     "StoredOrder",
     "WriteOutcome",
+    "canonical_json",
     "failed_backoff",
     "fingerprint",
+    "fingerprint_of",
     "notification_id",
     "notify_backoff",
 ]
 
 
+def canonical_json(order: Order) -> str:
+    """The order's canonical JSON (sorted keys, compact): what stores keep and fingerprints hash."""
+    return json.dumps(to_dict(order), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def fingerprint_of(payload: str) -> str:
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
 def fingerprint(order: Order) -> str:
     """A digest of the canonical order: equal fingerprints mean nothing changed."""
-    payload = json.dumps(to_dict(order), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return fingerprint_of(canonical_json(order))
 
 
 FAILED_BACKOFF_FIRST = timedelta(minutes=5)
