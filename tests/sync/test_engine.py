@@ -147,3 +147,25 @@ def test_notification_with_unknown_outcome_is_retried_next_run_without_second_en
     assert [o.result.status for o in retried] == [NotificationStatus.ALREADY_SENT]
     assert sandbox.store.shipped_entries(100003) == 1
     assert Notifier(oxatis, connection, store).retry_pending() == []
+
+
+def test_two_stores_with_the_same_order_ids_never_collide(oxatis: Channel, tmp_path: Path) -> None:
+    from channel_oxatis.sandbox import SandboxConfig
+
+    with (
+        SandboxServer(SandboxConfig(count=5, seed=1, token="shop-a")) as a,
+        SandboxServer(SandboxConfig(count=5, seed=2, token="shop-b")) as b,
+        SQLiteStore(tmp_path / "two.sqlite3") as db,
+    ):
+        accounts = []
+        for server in (a, b):
+            connection = oxatis.connect(sandbox_settings(server))
+            Importer(oxatis, connection, db).run()
+            accounts.append(connection.account_id)
+        assert accounts[0] != accounts[1]
+        assert db.count_orders("oxatis") == 2 * len({s.order.order_id for s in db.iter_orders("oxatis")})
+        first, second = (db.get_order("oxatis", "100001", account) for account in accounts)
+        assert first is not None and second is not None and first.account_id == accounts[0]
+        assert first.order.buyer != second.order.buyer  # each store's own order, both kept
+        with pytest.raises(ValueError, match="several accounts"):
+            db.get_order("oxatis", "100001")

@@ -217,7 +217,7 @@ def test_a_sent_shipment_shows_on_the_stored_order(oxatis: Channel, server: Sand
     Notifier(oxatis, connection, db).notify(Shipment(order_id="100011", tracking_number="6A111", carrier="DPD"))
     after = db.get_order("oxatis", "100011")
     assert after is not None and after.order.status.value == "shipped"
-    assert db.latest_shipments("oxatis")[("oxatis", "100011")].tracking_number == "6A111"
+    assert db.latest_shipments("oxatis")[("oxatis", connection.account_id, "100011")].tracking_number == "6A111"
 
 
 SCRIPT = """

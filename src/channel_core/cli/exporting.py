@@ -32,8 +32,11 @@ def orders(ctx: Context, channel_name: str | None, status: str | None, fmt: str)
         installed = ", ".join(ctx.channels.names()) or "none"
         raise Fail(f"no channel named {channel_name!r} is installed (installed: {installed})", EXIT_CONFIG)
     with ctx.store(must_exist=True) as store:
-        rows = [to_dict(s.order) for s in store.iter_orders(channel_name) if status in (None, s.order.status.value)]
-        shipments = store.latest_shipments(channel_name)
+        stored = [s for s in store.iter_orders(channel_name) if status in (None, s.order.status.value)]
+        found = store.latest_shipments(channel_name)
+    rows = [to_dict(s.order) for s in stored]
+    shipments = {(s.order.channel, s.order.order_id): found.get((s.order.channel, s.account_id, s.order.order_id))
+                 for s in stored}  # fmt: skip
     if fmt == "jsonl":
         for row in rows:
             click.echo(json.dumps(row, ensure_ascii=False, sort_keys=True))

@@ -388,6 +388,7 @@ class SQLiteStore:
             row["fingerprint"],
             datetime.fromisoformat(row["imported_at"]),
             datetime.fromisoformat(row["updated_at"]),
+            row["account_id"],
         )
 
     def iter_orders(self, channel: str | None = None) -> Iterator[StoredOrder]:
@@ -404,12 +405,16 @@ class SQLiteStore:
             row = self._db.execute("SELECT COUNT(*) FROM orders WHERE ?1 IS NULL OR channel=?1", (channel,)).fetchone()
         return int(row[0])
 
-    def get_order(self, channel: str, order_id: str) -> StoredOrder | None:
+    def get_order(self, channel: str, order_id: str, account_id: str | None = None) -> StoredOrder | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM orders WHERE channel=? AND order_id=?", (channel, order_id)
-            ).fetchone()
-        return self._stored(row) if row is not None else None
+            rows = self._db.execute(
+                "SELECT * FROM orders WHERE channel=?1 AND order_id=?2 AND (?3 IS NULL OR account_id=?3) LIMIT 2",
+                (channel, order_id, account_id),
+            ).fetchall()
+        if len(rows) > 1:
+            accounts = ", ".join(sorted(r["account_id"] for r in rows))
+            raise ValueError(f"order {order_id} of {channel} exists in several accounts ({accounts}); pass account_id")
+        return self._stored(rows[0]) if rows else None
 
     # ------------------------------------------------------------------ notifications
 
@@ -542,12 +547,12 @@ class SQLiteStore:
             )
         return True
 
-    def latest_shipments(self, channel: str | None = None) -> dict[tuple[str, str], Shipment]:
-        """The last shipment the store accepted for each (channel, order id): what `channel orders` shows."""
+    def latest_shipments(self, channel: str | None = None) -> dict[tuple[str, str, str], Shipment]:
+        """The last shipment each store accepted, by (channel, account, order id): what `channel orders` shows."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT channel, order_id, shipment FROM notifications WHERE status IN ('sent', 'already_sent') "
-                "AND (?1 IS NULL OR channel=?1) ORDER BY updated_at",
+                "SELECT channel, account_id, order_id, shipment FROM notifications "
+                "WHERE status IN ('sent', 'already_sent') AND (?1 IS NULL OR channel=?1) ORDER BY updated_at",
                 (channel,),
             ).fetchall()
-        return {(r[0], r[1]): from_dict(Shipment, json.loads(r[2])) for r in rows}
+        return {(r[0], r[1], r[2]): from_dict(Shipment, json.loads(r[3])) for r in rows}

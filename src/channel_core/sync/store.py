@@ -136,6 +136,7 @@ class StoredOrder:
     fingerprint: str
     imported_at: datetime
     updated_at: datetime
+    account_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +213,10 @@ class OrderStore(Protocol):
 
     def iter_orders(self, channel: str | None = None) -> Iterator[StoredOrder]: ...
 
-    def get_order(self, channel: str, order_id: str) -> StoredOrder | None: ...
+    def get_order(self, channel: str, order_id: str, account_id: str | None = None) -> StoredOrder | None:
+        """One stored order. Order ids are unique per store account only: without ``account_id``,
+        an id that two accounts share is an error, never one of them picked at random."""
+        ...
 
     def get_notification(self, notification_id: str) -> NotificationRecord | None: ...
 
