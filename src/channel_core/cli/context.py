@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -17,6 +17,9 @@ from channel_core.errors import AuthenticationError, ChannelError, Configuration
 from channel_core.hooktypes import Connection
 from channel_core.registry import Channel, Channels
 from channel_core.sync import SQLiteStore
+
+if TYPE_CHECKING:
+    from channel_core.sync.postgres import PostgresStore
 
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_DB = "channel.sqlite3"
@@ -81,14 +84,20 @@ class Context:
                 # the first contact of a run: a wrong address or no network, not a pause to resume from
                 raise Fail(f"{exc}; check base_url and the network", EXIT_CONFIG) from None
 
-    def store(self, *, must_exist: bool = False) -> SQLiteStore:
+    def store(self, *, must_exist: bool = False) -> SQLiteStore | PostgresStore:
         """The database: ``--db``, else ``database`` in the config file, else ``./channel.sqlite3``.
 
         :param must_exist: for commands that only read it: a missing file is an error, not a new empty database.
         """
         with errors():
             config = load_config(self.config_path)
-        path = Path(self.db_path or config.get("database") or DEFAULT_DB)
+        target = str(self.db_path or config.get("database") or DEFAULT_DB)
+        if target.startswith(("postgresql://", "postgres://")):
+            from channel_core.sync.postgres import PostgresStore
+
+            with errors():
+                return PostgresStore(target)  # the same OrderStore, for many stores and workers
+        path = Path(target)
         if not path.parent.is_dir():
             raise Fail(
                 f"the folder of the database {path} does not exist; create it or choose another --db", EXIT_CONFIG

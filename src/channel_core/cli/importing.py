@@ -33,13 +33,13 @@ from channel_core.cli.output import print_summary
 from channel_core.hooktypes import Connection, OrderPage
 from channel_core.models import NotificationStatus
 from channel_core.registry import Channel
-from channel_core.sync import Importer, ImportSummary, Notifier, SQLiteStore
+from channel_core.sync import Importer, ImportSummary, Notifier, OrderStore
 
 
 def run_import(
     channel: Channel,
     connection: Connection,
-    store: SQLiteStore,
+    store: OrderStore,
     *,
     since: datetime | None,
     stop: threading.Event | None = None,

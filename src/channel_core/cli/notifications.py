@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from channel_core.cli.context import EXIT_CONFIG, Context, Fail, out, pass_context
-from channel_core.sync import NotificationRecord, NotificationState, SQLiteStore
+from channel_core.sync import NotificationRecord, NotificationState, OrderStore
 
 FILTERS = {
     "pending": (NotificationState.PENDING,),
@@ -78,7 +78,7 @@ def notifications(click_ctx: click.Context, which: str | None, as_json: bool) ->
     out.print(table)
 
 
-def _one(store: SQLiteStore, prefix: str, allowed: Sequence[str]) -> NotificationRecord:
+def _one(store: OrderStore, prefix: str, allowed: Sequence[str]) -> NotificationRecord:
     matches = [r for r in store.notifications() if r.notification_id.startswith(prefix.lower())]
     if not matches:
         raise Fail(f"no notification with id {prefix!r}; `channel notifications --all` lists them", EXIT_CONFIG)

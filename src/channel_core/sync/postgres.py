@@ -1,0 +1,449 @@
+"""The PostgreSQL store: the same :class:`~channel_core.sync.store.OrderStore` for hosts with many stores.
+
+psycopg 3 (``pip install 'channel-integrations[postgres]'``), orders as JSONB beside
+the columns the engine queries, versioned migrations in ``channel_schema``. Every
+table is keyed by (channel, account, order): two stores' order 100001 never
+meet. A page and its checkpoint commit in one transaction; the notification
+claim is one atomic statement, so workers on many machines share it safely.
+
+Pass ``schema`` to keep several hosts (or tests) apart in one database.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from channel_core.errors import ConfigurationError
+from channel_core.models import NotificationResult, Order, Shipment, from_dict, to_dict
+from channel_core.sync.store import (
+    Checkpoint,
+    FailedOrderRecord,
+    NotificationRecord,
+    StoredOrder,
+    WriteOutcome,
+    canonical_json,
+    failed_backoff,
+    fingerprint_of,
+)
+
+__all__ = ["MIGRATIONS", "PostgresStore"]
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE orders (
+        channel TEXT NOT NULL, account_id TEXT NOT NULL, order_id TEXT NOT NULL,
+        order_number TEXT NOT NULL, status TEXT NOT NULL, modified_at TIMESTAMPTZ NOT NULL,
+        fingerprint TEXT NOT NULL, data JSONB NOT NULL,
+        imported_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (channel, account_id, order_id)
+    );
+    CREATE TABLE versions (
+        channel TEXT NOT NULL, account_id TEXT NOT NULL, order_id TEXT NOT NULL, version TEXT NOT NULL,
+        PRIMARY KEY (channel, account_id, order_id)
+    );
+    CREATE TABLE skipped (
+        channel TEXT NOT NULL, account_id TEXT NOT NULL, order_id TEXT NOT NULL, reason TEXT NOT NULL,
+        seen_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (channel, account_id, order_id)
+    );
+    CREATE TABLE failed (
+        channel TEXT NOT NULL, account_id TEXT NOT NULL, order_id TEXT NOT NULL, error TEXT NOT NULL,
+        attempts INTEGER NOT NULL, last_seen TIMESTAMPTZ NOT NULL, next_attempt TIMESTAMPTZ,
+        parked BOOLEAN NOT NULL DEFAULT FALSE, PRIMARY KEY (channel, account_id, order_id)
+    );
+    CREATE TABLE checkpoints (
+        channel TEXT NOT NULL, account_id TEXT NOT NULL, next_start TIMESTAMPTZ, complete_until TIMESTAMPTZ,
+        cursor TEXT, cursor_since TIMESTAMPTZ, updated_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (channel, account_id)
+    );
+    CREATE TABLE notifications (
+        notification_id TEXT PRIMARY KEY, channel TEXT NOT NULL, account_id TEXT NOT NULL,
+        order_id TEXT NOT NULL, shipment JSONB NOT NULL, status TEXT NOT NULL, fields_sent JSONB NOT NULL,
+        message TEXT, attempts INTEGER NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL, next_attempt TIMESTAMPTZ
+    );
+    CREATE INDEX notifications_open ON notifications (channel, account_id, status);
+    CREATE TABLE notification_claims (
+        channel TEXT NOT NULL, account_id TEXT NOT NULL, order_id TEXT NOT NULL, owner TEXT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (channel, account_id, order_id)
+    );
+    """,
+)
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PostgresStore:
+    """An :class:`~channel_core.sync.store.OrderStore` in PostgreSQL. Thread-safe (one connection, a lock).
+
+    :param dsn: a libpq connection string or URL (``postgresql://user@host:5432/db``).
+    :param schema: the schema holding the tables (created when missing); default ``public``.
+    """
+
+    def __init__(self, dsn: str, *, schema: str = "public") -> None:
+        try:
+            import psycopg
+        except ImportError:  # pragma: no cover - only without the extra installed
+            raise ConfigurationError("PostgreSQL needs psycopg: pip install 'channel-integrations[postgres]'") from None
+        if not _SCHEMA_NAME.match(schema):
+            raise ConfigurationError(f"schema must be a plain lower-case identifier, got {schema!r}")
+        self.schema = schema
+        self._lock = threading.RLock()
+        try:
+            self._db = psycopg.connect(dsn, autocommit=True)
+        except psycopg.OperationalError as exc:
+            raise ConfigurationError(f"could not connect to PostgreSQL: {str(exc).strip()}") from None
+        self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        self._db.execute(f'SET search_path TO "{schema}"')
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            self._db.execute("CREATE TABLE IF NOT EXISTS channel_schema (version INTEGER NOT NULL)")
+            self._db.execute("LOCK TABLE channel_schema IN EXCLUSIVE MODE")  # two workers starting at once
+            row = self._db.execute("SELECT max(version) FROM channel_schema").fetchone()
+            version = row[0] if row and row[0] is not None else 0
+            if version > len(MIGRATIONS):
+                raise ConfigurationError(
+                    f"the PostgreSQL schema {self.schema!r} is at version {version}, newer than this "
+                    f"channel_core ({len(MIGRATIONS)}); upgrade the package"
+                )
+            for number in range(version, len(MIGRATIONS)):
+                self._db.execute(MIGRATIONS[number])
+                self._db.execute("INSERT INTO channel_schema VALUES (%s)", (number + 1,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self.schema!r})"  # never the DSN: it may carry a password
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock, self._db.transaction():
+            yield
+
+    def _one(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
+        with self._lock:
+            return self._db.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def load_checkpoint(self, channel: str, account_id: str) -> Checkpoint | None:
+        row = self._one(
+            "SELECT next_start, complete_until, cursor, cursor_since FROM checkpoints "
+            "WHERE channel=%s AND account_id=%s",
+            (channel, account_id),
+        )
+        return Checkpoint(*row) if row is not None else None
+
+    def save_checkpoint(self, channel: str, account_id: str, checkpoint: Checkpoint) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO checkpoints VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (channel, account_id) DO UPDATE "
+                "SET next_start=EXCLUDED.next_start, complete_until=EXCLUDED.complete_until, cursor=EXCLUDED.cursor, "
+                "cursor_since=EXCLUDED.cursor_since, updated_at=EXCLUDED.updated_at",
+                (
+                    channel,
+                    account_id,
+                    checkpoint.next_start,
+                    checkpoint.complete_until,
+                    checkpoint.cursor,
+                    checkpoint.cursor_since,
+                    _now(),
+                ),
+            )
+
+    # ------------------------------------------------------------------ orders
+
+    def known_version(self, channel: str, account_id: str, order_id: str) -> str | None:
+        row = self._one(
+            "SELECT version FROM versions v WHERE channel=%(c)s AND account_id=%(a)s AND order_id=%(o)s "
+            "AND NOT EXISTS (SELECT 1 FROM failed f WHERE f.channel=%(c)s AND f.account_id=%(a)s "
+            "AND f.order_id=%(o)s AND NOT f.parked)",
+            {"c": channel, "a": account_id, "o": order_id},
+        )
+        return str(row[0]) if row else None
+
+    def save_version(self, channel: str, account_id: str, order_id: str, version: str) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO versions VALUES (%s,%s,%s,%s) ON CONFLICT (channel, account_id, order_id) "
+                "DO UPDATE SET version=EXCLUDED.version",
+                (channel, account_id, order_id, version),
+            )
+
+    def save_order(self, account_id: str, order: Order, version: str | None) -> str:
+        data = canonical_json(order)
+        digest = fingerprint_of(data)
+        now = _now()
+        key = (order.channel, account_id, order.order_id)
+        with self.transaction():
+            row = self._db.execute(
+                "SELECT fingerprint FROM orders WHERE channel=%s AND account_id=%s AND order_id=%s FOR UPDATE", key
+            ).fetchone()
+            if row is not None and row[0] == digest:
+                outcome = WriteOutcome.UNCHANGED
+            else:
+                self._db.execute(
+                    "INSERT INTO orders VALUES (%s,%s,%s,%s,%s,%s,%s,%s::jsonb,%s,%s) "
+                    "ON CONFLICT (channel, account_id, order_id) DO UPDATE SET order_number=EXCLUDED.order_number, "
+                    "status=EXCLUDED.status, modified_at=EXCLUDED.modified_at, fingerprint=EXCLUDED.fingerprint, "
+                    "data=EXCLUDED.data, updated_at=EXCLUDED.updated_at",
+                    (*key, order.order_number, order.status.value, order.modified_at, digest, data, now, now),
+                )
+                outcome = WriteOutcome.INSERTED if row is None else WriteOutcome.UPDATED
+            self._db.execute("DELETE FROM skipped WHERE channel=%s AND account_id=%s AND order_id=%s", key)
+            self.clear_failed(*key)
+            if version is not None:
+                self.save_version(*key, version)
+        return outcome
+
+    def save_skipped(self, channel: str, account_id: str, order_id: str, reason: str, version: str | None) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO skipped VALUES (%s,%s,%s,%s,%s) ON CONFLICT (channel, account_id, order_id) "
+                "DO UPDATE SET reason=EXCLUDED.reason, seen_at=EXCLUDED.seen_at",
+                (channel, account_id, order_id, reason, _now()),
+            )
+            self.clear_failed(channel, account_id, order_id)
+            if version is not None:
+                self.save_version(channel, account_id, order_id, version)
+
+    def save_failed(
+        self,
+        channel: str,
+        account_id: str,
+        order_id: str,
+        error: str,
+        *,
+        now: datetime,
+        max_attempts: int,
+        version: str | None = None,
+    ) -> FailedOrderRecord:
+        key = (channel, account_id, order_id)
+        with self.transaction():
+            row = self._db.execute(
+                "SELECT attempts FROM failed WHERE channel=%s AND account_id=%s AND order_id=%s FOR UPDATE", key
+            ).fetchone()
+            attempts = (row[0] if row is not None else 0) + 1
+            parked = attempts >= max_attempts
+            next_attempt = now + failed_backoff(attempts)
+            self._db.execute(
+                "INSERT INTO failed VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (channel, account_id, order_id) "
+                "DO UPDATE SET error=EXCLUDED.error, attempts=EXCLUDED.attempts, last_seen=EXCLUDED.last_seen, "
+                "next_attempt=EXCLUDED.next_attempt, parked=EXCLUDED.parked",
+                (*key, error, attempts, now, next_attempt, parked),
+            )
+            if version is not None:  # known_version hides it until the order is parked
+                self.save_version(*key, version)
+        return FailedOrderRecord(channel, account_id, order_id, error, attempts, now, next_attempt, parked)
+
+    def clear_failed(self, channel: str, account_id: str, order_id: str) -> None:
+        with self.transaction():
+            self._db.execute(
+                "DELETE FROM failed WHERE channel=%s AND account_id=%s AND order_id=%s", (channel, account_id, order_id)
+            )
+
+    def failed_order_ids(self, channel: str, account_id: str, *, now: datetime | None = None) -> Sequence[str]:
+        rows = self._all(
+            "SELECT order_id FROM failed WHERE channel=%s AND account_id=%s AND NOT parked "
+            "AND (%s::timestamptz IS NULL OR next_attempt IS NULL OR next_attempt <= %s::timestamptz) "
+            "ORDER BY order_id",
+            (channel, account_id, now, now),
+        )
+        return [r[0] for r in rows]
+
+    def failed_orders(self, channel: str | None = None) -> list[FailedOrderRecord]:
+        rows = self._all(
+            "SELECT channel, account_id, order_id, error, attempts, last_seen, coalesce(next_attempt, last_seen), "
+            "parked FROM failed WHERE %s::text IS NULL OR channel=%s ORDER BY channel, account_id, order_id",
+            (channel, channel),
+        )
+        return [FailedOrderRecord(*row) for row in rows]
+
+    def retry_failed(self, channel: str, account_id: str | None, order_id: str | None) -> int:
+        with self.transaction():
+            cursor = self._db.execute(
+                "UPDATE failed SET attempts=0, parked=FALSE, next_attempt=NULL WHERE channel=%s "
+                "AND (%s::text IS NULL OR account_id=%s) AND (%s::text IS NULL OR order_id=%s)",
+                (channel, account_id, account_id, order_id, order_id),
+            )
+        return int(cursor.rowcount)
+
+    def skipped(self, channel: str | None = None) -> list[tuple[str, str, str]]:
+        rows = self._all(
+            "SELECT channel, order_id, reason FROM skipped WHERE %s::text IS NULL OR channel=%s ORDER BY order_id",
+            (channel, channel),
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def _stored(self, row: Sequence[Any]) -> StoredOrder:
+        account_id, fingerprint, data, imported_at, updated_at = row
+        return StoredOrder(from_dict(Order, data), fingerprint, imported_at, updated_at, account_id)
+
+    def iter_orders(self, channel: str | None = None) -> Iterator[StoredOrder]:
+        rows = self._all(
+            "SELECT account_id, fingerprint, data, imported_at, updated_at FROM orders "
+            "WHERE %s::text IS NULL OR channel=%s ORDER BY modified_at, order_id",
+            (channel, channel),
+        )
+        for row in rows:
+            yield self._stored(row)
+
+    def count_orders(self, channel: str | None = None) -> int:
+        row = self._one("SELECT count(*) FROM orders WHERE %s::text IS NULL OR channel=%s", (channel, channel))
+        return int(row[0])
+
+    def get_order(self, channel: str, order_id: str, account_id: str | None = None) -> StoredOrder | None:
+        rows = self._all(
+            "SELECT account_id, fingerprint, data, imported_at, updated_at FROM orders WHERE channel=%s "
+            "AND order_id=%s AND (%s::text IS NULL OR account_id=%s) LIMIT 2",
+            (channel, order_id, account_id, account_id),
+        )
+        if len(rows) > 1:
+            accounts = ", ".join(sorted(r[0] for r in rows))
+            raise ValueError(f"order {order_id} of {channel} exists in several accounts ({accounts}); pass account_id")
+        return self._stored(rows[0]) if rows else None
+
+    # ------------------------------------------------------------------ notifications
+
+    _NOTIFICATION_COLUMNS = (
+        "notification_id, channel, account_id, shipment, status, fields_sent, message, attempts, "
+        "next_attempt, updated_at"
+    )
+
+    def _record(self, row: Sequence[Any]) -> NotificationRecord:
+        nid, channel, account_id, shipment, status, fields_sent, message, attempts, next_attempt, updated_at = row
+        return NotificationRecord(
+            nid,
+            channel,
+            account_id,
+            from_dict(Shipment, shipment),
+            status,
+            tuple(fields_sent),
+            message,
+            attempts,
+            next_attempt,
+            updated_at,
+        )
+
+    def get_notification(self, notification_id: str) -> NotificationRecord | None:
+        row = self._one(
+            f"SELECT {self._NOTIFICATION_COLUMNS} FROM notifications WHERE notification_id=%s",  # noqa: S608 - a constant
+            (notification_id,),
+        )
+        return self._record(row) if row is not None else None
+
+    def save_notification(self, record: NotificationRecord) -> None:
+        now = _now()
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO notifications VALUES (%s,%s,%s,%s,%s::jsonb,%s,%s::jsonb,%s,%s,%s,%s,%s) "
+                "ON CONFLICT (notification_id) DO UPDATE SET status=EXCLUDED.status, "
+                "fields_sent=EXCLUDED.fields_sent, message=EXCLUDED.message, attempts=EXCLUDED.attempts, "
+                "updated_at=EXCLUDED.updated_at, next_attempt=EXCLUDED.next_attempt",
+                (
+                    record.notification_id,
+                    record.channel,
+                    record.account_id,
+                    record.shipment.order_id,
+                    json.dumps(to_dict(record.shipment), sort_keys=True),
+                    record.status,
+                    json.dumps(list(record.fields_sent)),
+                    record.message,
+                    record.attempts,
+                    now,
+                    now,
+                    record.next_attempt,
+                ),
+            )
+
+    def record_result(self, notification_id: str, result: NotificationResult) -> None:
+        with self.transaction():
+            self._db.execute(
+                "UPDATE notifications SET status=%s, fields_sent=%s::jsonb, message=%s, updated_at=%s "
+                "WHERE notification_id=%s",
+                (result.status.value, json.dumps(list(result.fields_sent)), result.message, _now(), notification_id),
+            )
+
+    def pending_notifications(
+        self, channel: str, account_id: str, *, now: datetime | None = None
+    ) -> Sequence[NotificationRecord]:
+        rows = self._all(
+            f"SELECT {self._NOTIFICATION_COLUMNS} FROM notifications WHERE channel=%s AND account_id=%s "  # noqa: S608
+            "AND status IN ('pending', 'failed') AND (%s::timestamptz IS NULL OR next_attempt IS NULL "
+            "OR next_attempt <= %s::timestamptz) ORDER BY created_at",
+            (channel, account_id, now, now),
+        )
+        return [self._record(r) for r in rows]
+
+    def notifications(self, statuses: Sequence[str] | None = None) -> list[NotificationRecord]:
+        rows = self._all(f"SELECT {self._NOTIFICATION_COLUMNS} FROM notifications ORDER BY created_at")  # noqa: S608
+        records = [self._record(r) for r in rows]
+        return [r for r in records if statuses is None or r.status in statuses]
+
+    def claim_order(
+        self, channel: str, account_id: str, order_id: str, owner: str, *, now: datetime, lease: timedelta
+    ) -> bool:
+        row = self._one(  # one statement: atomic across every worker and machine
+            "INSERT INTO notification_claims VALUES (%s,%s,%s,%s,%s) ON CONFLICT (channel, account_id, order_id) "
+            "DO UPDATE SET owner=EXCLUDED.owner, expires_at=EXCLUDED.expires_at "
+            "WHERE notification_claims.owner=EXCLUDED.owner OR notification_claims.expires_at <= %s RETURNING owner",
+            (channel, account_id, order_id, owner, now + lease, now),
+        )
+        return row is not None
+
+    def release_order(self, channel: str, account_id: str, order_id: str, owner: str) -> None:
+        with self.transaction():
+            self._db.execute(
+                "DELETE FROM notification_claims WHERE channel=%s AND account_id=%s AND order_id=%s AND owner=%s",
+                (channel, account_id, order_id, owner),
+            )
+
+    def mark_shipped(self, channel: str, account_id: str, order_id: str) -> bool:
+        key = (channel, account_id, order_id)
+        with self.transaction():
+            row = self._db.execute(
+                "SELECT data FROM orders WHERE channel=%s AND account_id=%s AND order_id=%s FOR UPDATE", key
+            ).fetchone()
+            if row is None:
+                return False
+            data = dict(row[0])
+            if data.get("status") == "shipped":
+                return True
+            data["status"] = "shipped"
+            payload = canonical_json(from_dict(Order, data))
+            self._db.execute(
+                "UPDATE orders SET status='shipped', data=%s::jsonb, fingerprint=%s, updated_at=%s "
+                "WHERE channel=%s AND account_id=%s AND order_id=%s",
+                (payload, fingerprint_of(payload), _now(), *key),
+            )
+        return True
+
+    def latest_shipments(self, channel: str | None = None) -> dict[tuple[str, str, str], Shipment]:
+        rows = self._all(
+            "SELECT channel, account_id, order_id, shipment FROM notifications "
+            "WHERE status IN ('sent', 'already_sent') AND (%s::text IS NULL OR channel=%s) ORDER BY updated_at",
+            (channel, channel),
+        )
+        return {(r[0], r[1], r[2]): from_dict(Shipment, r[3]) for r in rows}

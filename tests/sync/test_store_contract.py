@@ -1,0 +1,217 @@
+"""The OrderStore contract, run unchanged against SQLiteStore and PostgresStore.
+
+PostgreSQL comes from ``CHANNEL_TEST_POSTGRES_DSN`` (``.ci/run`` starts a throwaway
+cluster with ``scripts/throwaway-postgres`` and sets ``CHANNEL_REQUIRE_POSTGRES=1``,
+so there it is required, never skipped). Each test gets its own schema.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from channel_core import Address, Channel, NotificationResult, NotificationStatus, Order, OrderStatus, Shipment
+from channel_core.sync import Checkpoint, Importer, NotificationRecord, SQLiteStore
+from channel_core.sync.store import WriteOutcome
+from channel_oxatis.sandbox import SandboxConfig, SandboxServer
+from tests.oxatis.conftest import sandbox_settings
+from tests.sync.simulation import check_content
+
+DSN = os.environ.get("CHANNEL_TEST_POSTGRES_DSN")
+REQUIRED = os.environ.get("CHANNEL_REQUIRE_POSTGRES") == "1"
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "sqlite":
+        with SQLiteStore(tmp_path / "contract.sqlite3") as sqlite:
+            yield sqlite
+        return
+    if not DSN:
+        if REQUIRED:
+            pytest.fail("PostgreSQL is required here but CHANNEL_TEST_POSTGRES_DSN is not set")
+        pytest.skip("no PostgreSQL: set CHANNEL_TEST_POSTGRES_DSN (scripts/throwaway-postgres start)")
+    from channel_core.sync.postgres import PostgresStore
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with PostgresStore(DSN, schema=schema) as postgres:
+        yield postgres
+        with postgres.transaction():
+            postgres._db.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def order(order_id: str = "1", *, city: str = "Lyon", status: OrderStatus = OrderStatus.AWAITING_SHIPMENT) -> Order:
+    return Order(
+        channel="oxatis",
+        order_id=order_id,
+        order_number=order_id,
+        status=status,
+        channel_status="paid",
+        created_at=T0,
+        modified_at=T0,
+        ship_to=Address(name="Jean", line1="1 rue X", city=city, postal_code="69001", country_code="FR"),
+        currency="EUR",
+    )
+
+
+def test_orders_insert_update_unchanged_and_one_row_per_account(store: Any) -> None:
+    assert store.save_order("acct-a", order(), "v1") == WriteOutcome.INSERTED
+    assert store.save_order("acct-a", order(), "v1") == WriteOutcome.UNCHANGED
+    assert store.save_order("acct-a", order(city="Brest"), "v2") == WriteOutcome.UPDATED
+    assert store.save_order("acct-b", order(), "v1") == WriteOutcome.INSERTED
+    assert store.count_orders("oxatis") == 2
+    mine = store.get_order("oxatis", "1", "acct-a")
+    assert mine.order.ship_to.city == "Brest" and mine.account_id == "acct-a"
+    assert store.get_order("oxatis", "1", "acct-b").order.ship_to.city == "Lyon"
+    with pytest.raises(ValueError, match="several accounts"):
+        store.get_order("oxatis", "1")
+    assert store.known_version("oxatis", "acct-a", "1") == "v2"
+    assert [s.order.order_id for s in store.iter_orders("oxatis")] == ["1", "1"]
+
+
+def test_checkpoints_round_trip(store: Any) -> None:
+    assert store.load_checkpoint("oxatis", "a") is None
+    checkpoint = Checkpoint(T0, T0 + timedelta(minutes=15), '{"v": 3}', T0 - timedelta(days=1))
+    store.save_checkpoint("oxatis", "a", checkpoint)
+    assert store.load_checkpoint("oxatis", "a") == checkpoint
+    store.save_checkpoint("oxatis", "a", Checkpoint(T0))
+    assert store.load_checkpoint("oxatis", "a") == Checkpoint(T0)
+
+
+def test_a_failed_transaction_leaves_nothing(store: Any) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        store.save_order("a", order("7"), "v")
+        store.save_checkpoint("oxatis", "a", Checkpoint(T0))
+        raise RuntimeError("crash between the page and its checkpoint")
+    assert store.get_order("oxatis", "7", "a") is None and store.load_checkpoint("oxatis", "a") is None
+
+
+def test_skipped_then_imported(store: Any) -> None:
+    store.save_skipped("oxatis", "a", "9", "no ship-to address", "v1")
+    assert store.skipped("oxatis") == [("oxatis", "9", "no ship-to address")]
+    store.save_order("a", order("9"), "v2")
+    assert store.skipped("oxatis") == []
+
+
+def test_failed_orders_back_off_park_hide_their_version_and_retry(store: Any) -> None:
+    store.save_version("oxatis", "a", "5", "v0")
+    first = store.save_failed("oxatis", "a", "5", "boom", now=T0, max_attempts=3, version="v1")
+    assert (first.attempts, first.parked) == (1, False)
+    assert store.known_version("oxatis", "a", "5") is None  # fetched whenever listed while it fails
+    assert store.failed_order_ids("oxatis", "a", now=T0) == ["5"]
+    second = store.save_failed("oxatis", "a", "5", "boom", now=T0, max_attempts=3, version="v1")
+    assert second.next_attempt == T0 + timedelta(minutes=5)
+    assert store.failed_order_ids("oxatis", "a", now=T0) == []
+    third = store.save_failed("oxatis", "a", "5", "boom", now=T0, max_attempts=3, version="v1")
+    assert third.parked and store.failed_order_ids("oxatis", "a") == []
+    assert store.known_version("oxatis", "a", "5") == "v1"  # parked: fetched again once it changes
+    (record,) = store.failed_orders("oxatis")
+    assert (record.order_id, record.attempts, record.parked) == ("5", 3, True)
+    assert store.retry_failed("oxatis", None, "5") == 1
+    assert store.failed_order_ids("oxatis", "a", now=T0) == ["5"]
+    store.save_order("a", order("5"), "v2")
+    assert store.failed_orders("oxatis") == []
+
+
+def test_notification_ledger(store: Any) -> None:
+    shipment = Shipment(order_id="1", tracking_number="6A1", carrier="DPD")
+    record = NotificationRecord("n1", "oxatis", "a", shipment, "pending", (), None, 1, T0 + timedelta(minutes=2))
+    store.save_notification(record)
+    assert store.get_notification("n1").shipment == shipment
+    assert store.pending_notifications("oxatis", "a", now=T0) == []
+    assert [r.notification_id for r in store.pending_notifications("oxatis", "a", now=T0 + timedelta(hours=1))] == [
+        "n1"
+    ]
+    store.record_result("n1", NotificationResult(NotificationStatus.SENT, ("tracking_number",), None))
+    got = store.get_notification("n1")
+    assert (got.status, got.fields_sent) == ("sent", ("tracking_number",))
+    assert store.pending_notifications("oxatis", "a") == []
+    assert [r.notification_id for r in store.notifications(["sent"])] == ["n1"]
+    assert store.latest_shipments("oxatis")[("oxatis", "a", "1")] == shipment
+
+
+def test_claims_are_exclusive_expire_and_release_by_owner_only(store: Any) -> None:
+    lease = timedelta(minutes=5)
+    assert store.claim_order("oxatis", "a", "1", "w1", now=T0, lease=lease)
+    assert not store.claim_order("oxatis", "a", "1", "w2", now=T0 + timedelta(minutes=1), lease=lease)
+    assert store.claim_order("oxatis", "a", "1", "w1", now=T0 + timedelta(minutes=1), lease=lease)  # renewal
+    store.release_order("oxatis", "a", "1", "w2")  # not the owner: no effect
+    assert not store.claim_order("oxatis", "a", "1", "w2", now=T0 + timedelta(minutes=2), lease=lease)
+    assert store.claim_order("oxatis", "a", "1", "w2", now=T0 + timedelta(minutes=7), lease=lease)  # w1 crashed
+    store.release_order("oxatis", "a", "1", "w2")
+    assert store.claim_order("oxatis", "a", "1", "w3", now=T0 + timedelta(minutes=7), lease=lease)
+
+
+def test_claims_hold_under_threads(store: Any) -> None:
+    winners: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def claim(owner: str) -> None:
+        barrier.wait()
+        if store.claim_order("oxatis", "a", "42", owner, now=T0, lease=timedelta(minutes=5)):
+            winners.append(owner)
+
+    threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1
+
+
+def test_mark_shipped(store: Any) -> None:
+    store.save_order("a", order("3"), "v")
+    assert store.mark_shipped("oxatis", "a", "3") and not store.mark_shipped("oxatis", "a", "404")
+    assert store.get_order("oxatis", "3", "a").order.status is OrderStatus.SHIPPED
+
+
+def test_an_import_equals_the_store_by_content(store: Any, oxatis: Channel) -> None:
+    with SandboxServer(SandboxConfig(count=30)) as server:
+        connection = oxatis.connect(sandbox_settings(server, page_size=7))
+        first = Importer(oxatis, connection, store).run()
+        second = Importer(oxatis, connection, store).run()
+        assert first.completed and second.completed and second.imported == second.updated == 0
+        check = check_content(oxatis, server, store)
+        assert check.ok and check.checked == 30, check
+
+
+def test_the_channel_command_runs_on_postgresql(tmp_path: Path) -> None:
+    """``database = "postgresql://…"`` in channel.toml switches the store."""
+    if not DSN:
+        if REQUIRED:
+            pytest.fail("PostgreSQL is required here but CHANNEL_TEST_POSTGRES_DSN is not set")
+        pytest.skip("no PostgreSQL: set CHANNEL_TEST_POSTGRES_DSN")
+    import json
+
+    import psycopg
+    from click.testing import CliRunner
+
+    from channel_core.cli import cli
+
+    name = f"cli_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        dsn = DSN.rsplit("/", 1)[0] + f"/{name}"
+        config = tmp_path / "channel.toml"
+        config.write_text(f'database = "{dsn}"\n', encoding="utf-8")
+        with SandboxServer(SandboxConfig(count=12)) as server:
+            args = ["--config", str(config), "import", "oxatis", "--json", "--set", f"base_url={server.url}",
+                    "--set", "store_timezone='Europe/Paris'", "--set", "retry_backoff=0"]  # fmt: skip
+            env = {"OXATIS_TOKEN": server.config.token}
+            done = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+            assert done.exit_code == 0, done.output
+            assert json.loads(done.stdout)["imported"] == 11
+            listed = CliRunner().invoke(cli, ["--config", str(config), "orders", "--format", "jsonl"], env=env)
+            assert len(listed.stdout.splitlines()) == 11
+    finally:
+        with psycopg.connect(DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
