@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 
 import click
 from rich.markup import escape
@@ -99,18 +100,9 @@ def retry(ctx: Context, notification_id: str) -> None:
         allowed = (*FILTERS["open"], NotificationState.CANCELLED)
         record = _one(store, notification_id, allowed)
         store.save_notification(
-            NotificationRecord(
-                record.notification_id,
-                record.channel,
-                record.account_id,
-                record.shipment,
-                NotificationState.PENDING,
-                record.fields_sent,
-                "retry asked by an operator",
-                0,
-                None,
-            )
-        )
+            replace(record, status=NotificationState.PENDING, message="retry asked by an operator", attempts=0,
+                    next_attempt=None)
+        )  # fmt: skip
     out.print(f"Notification {record.notification_id[:10]} for order {escape(record.shipment.order_id)} is due again.")
 
 
@@ -122,16 +114,6 @@ def cancel(ctx: Context, notification_id: str) -> None:
     with ctx.store(must_exist=True) as store:
         record = _one(store, notification_id, FILTERS["open"])
         store.save_notification(
-            NotificationRecord(
-                record.notification_id,
-                record.channel,
-                record.account_id,
-                record.shipment,
-                NotificationState.CANCELLED,
-                record.fields_sent,
-                "cancelled by an operator",
-                record.attempts,
-                None,
-            )
+            replace(record, status=NotificationState.CANCELLED, message="cancelled by an operator", next_attempt=None)
         )
     out.print(f"Notification {record.notification_id[:10]} for order {escape(record.shipment.order_id)} cancelled.")

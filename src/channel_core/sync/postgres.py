@@ -28,7 +28,7 @@ from channel_core.sync.store import (
     StoredOrder,
     WriteOutcome,
     canonical_json,
-    failed_backoff,
+    failed_attempt,
     fingerprint_of,
 )
 
@@ -245,9 +245,7 @@ class PostgresStore:
             row = self._db.execute(
                 "SELECT attempts FROM failed WHERE channel=%s AND account_id=%s AND order_id=%s FOR UPDATE", key
             ).fetchone()
-            attempts = (row[0] if row is not None else 0) + 1
-            parked = attempts >= max_attempts
-            next_attempt = now + failed_backoff(attempts)
+            attempts, next_attempt, parked = failed_attempt(row[0] if row is not None else 0, now, max_attempts)
             self._db.execute(
                 "INSERT INTO failed VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (channel, account_id, order_id) "
                 "DO UPDATE SET error=EXCLUDED.error, attempts=EXCLUDED.attempts, last_seen=EXCLUDED.last_seen, "

@@ -24,7 +24,7 @@ from channel_core.sync.store import (
     StoredOrder,
     WriteOutcome,
     canonical_json,
-    failed_backoff,
+    failed_attempt,
     fingerprint_of,
 )
 
@@ -314,9 +314,7 @@ class SQLiteStore:
             row = self._db.execute(
                 "SELECT attempts FROM failed WHERE channel=? AND account_id=? AND order_id=?", key
             ).fetchone()
-            attempts = (row[0] if row is not None else 0) + 1
-            parked = attempts >= max_attempts
-            next_attempt = now + failed_backoff(attempts)
+            attempts, next_attempt, parked = failed_attempt(row[0] if row is not None else 0, now, max_attempts)
             self._db.execute(
                 "INSERT INTO failed (channel, account_id, order_id, error, attempts, last_seen, next_attempt, parked) "
                 "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(channel, account_id, order_id) DO UPDATE SET "

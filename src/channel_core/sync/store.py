@@ -25,6 +25,7 @@ __all__ = [
     "StoredOrder",
     "WriteOutcome",
     "canonical_json",
+    "failed_attempt",
     "failed_backoff",
     "fingerprint",
     "fingerprint_of",
@@ -57,6 +58,12 @@ def failed_backoff(attempts: int) -> timedelta:
         return timedelta(0)
     wait: timedelta = FAILED_BACKOFF_FIRST * 2 ** (attempts - 2)
     return min(FAILED_BACKOFF_MAX, wait)
+
+
+def failed_attempt(previous_attempts: int, now: datetime, max_attempts: int) -> tuple[int, datetime, bool]:
+    """One more failed attempt: the new count, when to try next, and whether the order is now parked."""
+    attempts = previous_attempts + 1
+    return attempts, now + failed_backoff(attempts), attempts >= max_attempts
 
 
 def notification_id(channel: str, account_id: str, shipment: Shipment) -> str:
