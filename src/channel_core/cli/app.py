@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from channel_core import __version__
+
 __all__ = ["COMMANDS", "cli", "main"]
 
 # Each command's module loads only when the command runs (or its own --help is asked for):
@@ -87,7 +89,7 @@ class ChannelGroup(click.Group):
 @click.option("--config", "config_path", default=None, help="TOML config file (default ./channel.toml).")
 @click.option("--db", default=None, envvar="CHANNEL_DB", help="SQLite database (default ./channel.sqlite3).")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug), secrets redacted.")
-@click.version_option(package_name="channel-integrations")
+@click.version_option(version=__version__, prog_name="channel")  # no package-metadata scan at start-up
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, db: str | None, verbose: int) -> None:
     """Import orders from online stores and send shipment notifications back.
