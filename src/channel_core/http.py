@@ -178,15 +178,34 @@ class HttpClient:
         self._server_date: tuple[datetime, float] | None = None
         self._answered = False  # has the server ever replied on this client?
         self._server_date_lock = threading.Lock()
-        self._client = httpx.Client(
-            base_url=base_url,
-            timeout=timeout or httpx.Timeout(30.0, connect=10.0),
-            transport=transport,
-            headers=dict(headers or {}),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            follow_redirects=False,
-            verify=_tls_context(),
-        )
+        self._base_url = httpx.URL(base_url)
+        # One httpx.Client per thread, each with its own keep-alive connection: parallel detail calls never
+        # queue on a shared pool's lock (which cost more CPU than the calls themselves). ``max_connections``
+        # bounds the threads' connections together.
+        self._client_options: dict[str, Any] = {
+            "base_url": base_url,
+            "timeout": timeout or httpx.Timeout(30.0, connect=10.0),
+            "transport": transport,
+            "headers": dict(headers or {}),
+            "limits": httpx.Limits(max_connections=2, max_keepalive_connections=1),
+            "follow_redirects": False,
+            "verify": _tls_context(),
+        }
+        self._max_clients = max(1, max_connections)
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._clients_lock = threading.Lock()
+
+    def _client(self) -> httpx.Client:
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            with self._clients_lock:
+                if len(self._clients) >= self._max_clients:
+                    raise RuntimeError(f"more than {self._max_clients} threads share one HttpClient")
+                client = httpx.Client(**self._client_options)
+                self._clients.append(client)
+            self._local.client = client
+        return client
 
     def server_time(self) -> datetime | None:
         """A lower bound of the server's clock now (aware UTC), or ``None`` before any dated reply.
@@ -218,10 +237,13 @@ class HttpClient:
 
     @property
     def base_url(self) -> str:
-        return str(self._client.base_url)
+        return str(self._base_url)
 
     def close(self) -> None:
-        self._client.close()
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
 
     def __enter__(self) -> HttpClient:
         return self
@@ -308,7 +330,7 @@ class HttpClient:
         status: int | str = "error"
         try:
             try:
-                response = self._client.request(method, path, data=data)
+                response = self._client().request(method, path, data=data)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 raise TransportError(
                     f"could not connect to {self.base_url} ({type(exc).__name__})",
