@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import httpx
 import tenacity
 
+from channel_core import __version__
 from channel_core.errors import (
     AuthenticationError,
     ChannelAPIError,
@@ -39,6 +40,7 @@ from channel_core.errors import (
     ServerError,
     TransportError,
 )
+from channel_core.keepalive import KeepAliveTransport
 from channel_core.logs import get_logger
 
 __all__ = ["HttpClient", "RateLimiter", "RetryPolicy", "parse_retry_after"]
@@ -179,33 +181,17 @@ class HttpClient:
         self._answered = False  # has the server ever replied on this client?
         self._server_date_lock = threading.Lock()
         self._base_url = httpx.URL(base_url)
-        # One httpx.Client per thread, each with its own keep-alive connection: parallel detail calls never
-        # queue on a shared pool's lock (which cost more CPU than the calls themselves). ``max_connections``
-        # bounds the threads' connections together.
-        self._client_options: dict[str, Any] = {
-            "base_url": base_url,
-            "timeout": timeout or httpx.Timeout(30.0, connect=10.0),
-            "transport": transport,
-            "headers": dict(headers or {}),
-            "limits": httpx.Limits(max_connections=2, max_keepalive_connections=1),
-            "follow_redirects": False,
-            "verify": _tls_context(),
-        }
-        self._max_clients = max(1, max_connections)
-        self._local = threading.local()
-        self._clients: list[httpx.Client] = []
-        self._clients_lock = threading.Lock()
+        # Requests go straight to the transport: no client-level cookies, auth or redirect machinery, which
+        # cost more CPU per call than decoding the reply. The default transport keeps one keep-alive
+        # connection per thread (:mod:`channel_core.keepalive`), so parallel calls share no lock.
+        self._transport = transport or KeepAliveTransport(tls=_tls_context)
+        self._headers = httpx.Headers({"User-Agent": f"channel-core/{__version__}", **dict(headers or {})})
+        self._timeout = (timeout or httpx.Timeout(30.0, connect=10.0)).as_dict()
+        del max_connections  # one connection per calling thread: the caller's thread count bounds them
 
-    def _client(self) -> httpx.Client:
-        client: httpx.Client | None = getattr(self._local, "client", None)
-        if client is None:
-            with self._clients_lock:
-                if len(self._clients) >= self._max_clients:
-                    raise RuntimeError(f"more than {self._max_clients} threads share one HttpClient")
-                client = httpx.Client(**self._client_options)
-                self._clients.append(client)
-            self._local.client = client
-        return client
+    def _url(self, path: str) -> httpx.URL:
+        base = self._base_url.raw_path.rstrip(b"/")
+        return self._base_url.copy_with(raw_path=base + b"/" + path.lstrip("/").encode("ascii"))
 
     def server_time(self) -> datetime | None:
         """A lower bound of the server's clock now (aware UTC), or ``None`` before any dated reply.
@@ -240,10 +226,7 @@ class HttpClient:
         return str(self._base_url)
 
     def close(self) -> None:
-        with self._clients_lock:
-            clients, self._clients = self._clients, []
-        for client in clients:
-            client.close()
+        self._transport.close()
 
     def __enter__(self) -> HttpClient:
         return self
@@ -330,7 +313,11 @@ class HttpClient:
         status: int | str = "error"
         try:
             try:
-                response = self._client().request(method, path, data=data)
+                request = httpx.Request(
+                    method, self._url(path), data=data, headers=self._headers, extensions={"timeout": self._timeout}
+                )
+                response = self._transport.handle_request(request)
+                response.read()
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 raise TransportError(
                     f"could not connect to {self.base_url} ({type(exc).__name__})",

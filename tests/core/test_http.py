@@ -209,3 +209,39 @@ def test_rate_limiter_spaces_requests() -> None:
         limiter.acquire()
     # 2 immediately (burst), then one every 0.1 s
     assert waits == pytest.approx([0.1, 0.1, 0.1])
+
+
+def test_the_default_transport_survives_a_server_that_drops_idle_connections() -> None:
+    import http.server
+    import threading
+
+    class Dropping(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b"ok"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True  # closes without saying so: the client's next write finds it gone
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Dropping)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        http_client = HttpClient(
+            channel="t",
+            base_url=f"http://127.0.0.1:{server.server_address[1]}",
+            retry_policy=RetryPolicy(backoff_initial=0),
+        )
+        for _ in range(5):
+            assert http_client.post_form("/x", {"a": "1"}, operation="Read", idempotent=True, parse=text) == "ok"
+        assert http_client.server_time() is not None  # the stdlib server's Date header was read
+        http_client.close()
+    finally:
+        server.shutdown()
+        server.server_close()
