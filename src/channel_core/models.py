@@ -257,15 +257,39 @@ class NotificationResult:
 T = TypeVar("T")
 
 
+_PLAIN: frozenset[type] = frozenset({str, int, bool, type(None)})
+_FIELDS: dict[type, tuple[str, ...]] = {}  # a dataclass type's field names, read once
+
+
 def _encode(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, str)):
-        return value.value if isinstance(value, enum.Enum) else value
+    """Exact-type dispatch first (the hot path for every stored order), the general rules after."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    names = _FIELDS.get(kind)
+    if names is not None:
+        return {name: _encode(getattr(value, name)) for name in names}
+    if kind is tuple or kind is list:
+        return [_encode(v) for v in value]
+    if kind is Decimal:
+        return str(value)
+    if kind is datetime:
+        return value.isoformat().replace("+00:00", "Z")
+    return _encode_other(value)
+
+
+def _encode_other(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (bool, int, str)):
+        return value
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        _FIELDS[type(value)] = tuple(f.name for f in dataclasses.fields(value))
+        return _encode(value)
     if isinstance(value, (tuple, list)):
         return [_encode(v) for v in value]
     if isinstance(value, dict):
