@@ -19,6 +19,7 @@ class Report:
         self.counts: Counter[str] = Counter()
         self.notes: list[str] = []
         self.scenarios: list[tuple[str, Outcome]] = []
+        self.notify_rows: list[tuple[str, int, int, int, int]] = []
 
     def fault(self, name: str, survived: bool) -> None:
         self.counts["faults tried"] += 1
@@ -45,6 +46,13 @@ class Report:
     def scenario(self, name: str, outcome: Outcome) -> None:
         self.scenarios.append((name, outcome))
 
+    def notifications(self, name: str, *, attempted: int, sent: int, duplicates: int, lost: int) -> None:
+        self.notify_rows.append((name, attempted, sent, duplicates, lost))
+        self.counts["notifications attempted"] += attempted
+        self.counts["notifications sent"] += sent
+        self.counts["duplicate state entries"] += duplicates
+        self.counts["notifications lost"] += lost
+
     def bad_input(self, crashed: bool) -> None:
         self.counts["bad inputs tried"] += 1
         self.counts["bad input crashes"] += int(crashed)
@@ -61,6 +69,10 @@ ROWS = (
     "orders checked",
     "orders lost",
     "orders duplicated",
+    "notifications attempted",
+    "notifications sent",
+    "duplicate state entries",
+    "notifications lost",
     "bad inputs tried",
     "bad input crashes",
     "secret places checked",
@@ -91,5 +103,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
                 f"  {name:34} {check.checked:>6} {check.lost + len(check.not_skipped):>5} {check.duplicates:>4} "
                 f"{outcome.list_calls:>5} {outcome.detail_calls:>6}  {final}"
             )
+    if REPORT.notify_rows:
+        terminalreporter.write_line("")
+        terminalreporter.write_line(f"  {'notification scenario':42} {'tried':>5} {'sent':>5} {'dup':>4} {'lost':>5}")
+        for name, attempted, sent, duplicates, lost in REPORT.notify_rows:
+            terminalreporter.write_line(f"  {name:42} {attempted:>5} {sent:>5} {duplicates:>4} {lost:>5}")
     for note in REPORT.notes:
         terminalreporter.write_line(f"  ! {note}")
