@@ -2,6 +2,7 @@
 
     python benchmarks/run.py decode          # reply bytes -> canonical Order vs a bare lxml parse (paired)
     python benchmarks/run.py throughput      # 0 ms latency: import rate vs the sandbox's own serving rate
+    python benchmarks/run.py busy            # the store edits orders after every list page: list calls, loss
     python benchmarks/run.py latency         # 1,000 orders at 50 ms latency, 8 in flight: share of 8 / 50 ms
     python benchmarks/run.py concurrency     # 1,000 orders at 50 ms latency: 1 in flight vs default
     python benchmarks/run.py calls           # detail calls per imported order; 0 on an unchanged re-sync
@@ -358,7 +359,54 @@ def bench_throughput(count: int = 2000, in_flight: int = 8) -> dict[str, Any]:
     }
 
 
+def bench_busy(count: int = 1000, edits_per_page: int = 3, seed: int = 1) -> dict[str, Any]:
+    """A first import while the store edits orders after every list page: list-call cost and loss by content."""
+    import random
+
+    from channel_core import SkippedOrder, to_dict
+    from channel_oxatis.sandbox import data
+
+    oxatis = Channels.discover()["oxatis"]
+    rng = random.Random(seed)
+    with SandboxServer(SandboxConfig(count=count)) as server, tempfile.TemporaryDirectory() as tmp:
+
+        def busy(page_number: int, served: Any) -> None:
+            for _ in range(edits_per_page):
+                oxid = data.order_id_for(rng.randint(1, count))
+                server.store.modify(oxid, {"InternalNote": f"edit {rng.random()}", "ShippingCity": "Brest"})
+
+        server.operations._maybe_modify_after_page = busy  # type: ignore[method-assign]
+        settings = _settings(server, page_size=50, requests_per_second=100_000.0)
+        with SQLiteStore(Path(tmp) / "busy.sqlite3") as store:
+            first = Importer(oxatis, oxatis.connect(settings), store).run()
+            lists_first, details_first = server.calls["OrderGetSummaryList"], server.detail_calls()
+            server.operations._maybe_modify_after_page = lambda *a: None  # type: ignore[method-assign]
+            connection = oxatis.connect(settings)
+            Importer(oxatis, connection, store).run()
+            stored = {s.order.order_id: json.dumps(to_dict(s.order), sort_keys=True) for s in store.iter_orders()}
+            lost = 0
+            for n in range(1, count + 1):
+                oxid = str(data.order_id_for(n))
+                raw = connection.client.order_details(oxid)  # type: ignore[attr-defined]
+                truth = to_order(raw, connection.mapping_context())  # type: ignore[attr-defined]
+                if isinstance(truth, SkippedOrder):
+                    continue
+                lost += stored.get(oxid) != json.dumps(to_dict(truth), sort_keys=True)
+    return {
+        "orders": count,
+        "edits_per_list_page": edits_per_page,
+        "first_run_completed": first.completed,
+        "list_calls_first_import": lists_first,
+        "list_calls_per_1000_orders": round(lists_first * 1000 / count, 1),
+        "detail_calls_first_import": details_first,
+        "list_calls_next_run": server.calls["OrderGetSummaryList"] - lists_first,
+        "lost_by_content_after_a_quiet_run": lost,
+        "target_lost": 0,
+    }
+
+
 BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
+    "busy": bench_busy,
     "throughput": bench_throughput,
     "latency": bench_latency,
     "decode": bench_decode,
