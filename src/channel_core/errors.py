@@ -14,6 +14,7 @@ httpx, lxml or marshmallow errors, and chain the original with ``raise ... from`
     ├── PayloadError                wire data failed its schema; .messages, .order_id
     ├── InconsistentReadError       the store changed under a listing in a way that
     │                               cannot be settled: stop, restart the window next run
+    ├── FencedOutError              another run of the same store took over: stop, write nothing
     └── ChannelAPIError             the channel's API refused or failed a call
         ├── AuthenticationError     credentials or rights rejected: fatal
         ├── NotFoundError           the record does not exist: fatal
@@ -40,6 +41,7 @@ __all__ = [
     "ChannelNotFound",
     "ClientError",
     "ConfigurationError",
+    "FencedOutError",
     "InconsistentReadError",
     "InvalidShipmentError",
     "NotFoundError",
@@ -127,6 +129,13 @@ class InconsistentReadError(ChannelError):
 
     The run stops without advancing its checkpoint and the next run reads the
     window again from its first page; nothing already stored is lost.
+    """
+
+
+class FencedOutError(ChannelError):
+    """Another run of the same store took its fence after this one: this run stops and writes nothing more.
+
+    A worker that lost its lease (paused, partitioned, or presumed dead) can never move a checkpoint.
     """
 
 

@@ -215,3 +215,33 @@ def test_the_channel_command_runs_on_postgresql(tmp_path: Path) -> None:
     finally:
         with psycopg.connect(DSN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_fences_rise_and_a_stale_one_is_refused(store: Any) -> None:
+    from channel_core import FencedOutError
+
+    first = store.take_fence("oxatis", "a")
+    second = store.take_fence("oxatis", "a")
+    assert second > first and store.take_fence("oxatis", "b") == 1
+    store.check_fence("oxatis", "a", second)
+    with pytest.raises(FencedOutError, match="took over"):
+        store.check_fence("oxatis", "a", first)
+
+
+def test_a_run_that_lost_its_fence_moves_no_checkpoint_and_stores_no_page(store: Any, oxatis: Channel) -> None:
+    with SandboxServer(SandboxConfig(count=30)) as server:
+        connection = oxatis.connect(sandbox_settings(server, page_size=10, max_concurrency=1))
+        pages: list[int] = []
+
+        def another_worker_takes_over(page: Any, summary: Any) -> None:
+            pages.append(summary.pages)
+            if len(pages) == 1:
+                store.take_fence("oxatis", connection.account_id)  # a second run of this store starts
+
+        summary = Importer(oxatis, connection, store).run(on_page=another_worker_takes_over)
+        assert summary.stopped == "fenced" and "took over" in (summary.stop_error or "")
+        assert summary.pages == 1 and store.count_orders("oxatis") + len(store.skipped("oxatis")) == 10
+        checkpoint = store.load_checkpoint("oxatis", connection.account_id)
+        assert checkpoint is not None and checkpoint.complete_until is None  # nothing promised by the fenced run
+        again = Importer(oxatis, connection, store).run()
+        assert again.completed and store.count_orders("oxatis") + len(store.skipped("oxatis")) == 30

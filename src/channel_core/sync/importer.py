@@ -21,7 +21,10 @@ that keep it:
   changed one is updated in place, never duplicated;
 * an order whose fetch failed is counted once per run, asked for again with
   backoff, and parked after ``max_failed_attempts`` until it changes (it is then
-  listed, and fetched, again) or an operator retries it.
+  listed, and fetched, again) or an operator retries it;
+* a run takes a **fence** when it starts and checks it in every page's
+  transaction: once a later run of the same store has taken one (two workers,
+  or a worker presumed dead), this run stops and writes nothing more.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from channel_core.errors import ChannelError, InconsistentReadError, QuotaExhaustedError
+from channel_core.errors import ChannelError, FencedOutError, InconsistentReadError, QuotaExhaustedError
 from channel_core.hooktypes import Connection, OrderPage, OrderQuery
 from channel_core.logs import get_logger
 from channel_core.registry import Channel
@@ -92,6 +95,7 @@ class _RunState:
     start: datetime
     since: datetime
     complete_until: datetime | None
+    fence: int = 0
     promise: datetime | None = None
     succeeded: set[str] = field(default_factory=set)
 
@@ -147,7 +151,9 @@ class Importer:
             log.info("import_resume", window_start=since.isoformat())
         else:
             since = min(start, self.rescan_from) if self.rescan_from is not None else start
-        state = _RunState(start=start, since=since, complete_until=complete_until)
+        state = _RunState(
+            start=start, since=since, complete_until=complete_until, fence=self.store.take_fence(name, account)
+        )
         summary = ImportSummary(window_start=since)
         query = OrderQuery(
             modified_since=since,
@@ -164,11 +170,13 @@ class Importer:
                 if should_stop() and page.checkpoint is not None:
                     summary.stopped = "interrupted"
                     break
+        except FencedOutError as exc:
+            self._stop(summary, "fenced", exc)
         except QuotaExhaustedError as exc:
             self._stop(summary, "quota", exc)
         except InconsistentReadError as exc:
             self._stop(summary, "inconsistent", exc)
-            self.store.save_checkpoint(name, account, Checkpoint(start, complete_until))  # read it again from page 1
+            self._commit_checkpoint(state, Checkpoint(start, complete_until), summary)  # read it again from page 1
         except ChannelError as exc:  # API failures after retries, unreadable listing replies
             self._stop(summary, "error", exc)
         if summary.completed:
@@ -179,23 +187,34 @@ class Importer:
             if promise is None:  # a resumed window with no store clock: its start is unknown, promise nothing new
                 promise = complete_until
             next_start = promise - self.margin if promise is not None else start
-            self.store.save_checkpoint(name, account, Checkpoint(next_start, promise))
-            summary.complete_until, summary.next_start = promise, next_start
-        else:
+            self._commit_checkpoint(state, Checkpoint(next_start, promise), summary)
+            if summary.completed:
+                summary.complete_until, summary.next_start = promise, next_start
+        if not summary.completed:
             summary.complete_until, summary.next_start = complete_until, start
         summary.failed = len(summary.failures)
         log.info("import_finished", **{k: v for k, v in summary.as_dict().items() if k != "failures"})
         return summary
 
+    def _commit_checkpoint(self, state: _RunState, checkpoint: Checkpoint, summary: ImportSummary) -> None:
+        name, account = self.channel.name, self.connection.account_id
+        try:
+            with self.store.transaction():
+                self.store.check_fence(name, account, state.fence)
+                self.store.save_checkpoint(name, account, checkpoint)
+        except FencedOutError as exc:
+            self._stop(summary, "fenced", exc)
+
     @staticmethod
     def _stop(summary: ImportSummary, reason: str, exc: ChannelError) -> None:
         summary.stopped, summary.stop_error = reason, str(exc)
-        level = "warning" if reason in ("quota", "inconsistent") else "error"
+        level = "warning" if reason in ("quota", "inconsistent", "fenced") else "error"
         getattr(logger, level)("import_stopped", reason=reason, error=str(exc))
 
     def _store_page(self, page: OrderPage, summary: ImportSummary, state: _RunState) -> None:
         name, account = self.channel.name, self.connection.account_id
         with self.store.transaction():
+            self.store.check_fence(name, account, state.fence)  # first: a run that lost its store writes nothing
             for order in page.orders:
                 outcome = self.store.save_order(account, order, page.versions.get(order.order_id))
                 if outcome == WriteOutcome.INSERTED:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from channel_core.errors import ConfigurationError
+from channel_core.errors import ConfigurationError, FencedOutError
 from channel_core.models import NotificationResult, Order, Shipment, from_dict, to_dict
 from channel_core.sync.store import (
     Checkpoint,
@@ -68,6 +68,9 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at TIMESTAMPTZ NOT NULL, next_attempt TIMESTAMPTZ
     );
     CREATE INDEX notifications_open ON notifications (channel, account_id, status);
+    CREATE TABLE fences (
+        channel TEXT NOT NULL, account_id TEXT NOT NULL, fence BIGINT NOT NULL, PRIMARY KEY (channel, account_id)
+    );
     CREATE TABLE notification_claims (
         channel TEXT NOT NULL, account_id TEXT NOT NULL, order_id TEXT NOT NULL, owner TEXT NOT NULL,
         expires_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (channel, account_id, order_id)
@@ -171,6 +174,23 @@ class PostgresStore:
                     checkpoint.cursor_since,
                     _now(),
                 ),
+            )
+
+    def take_fence(self, channel: str, account_id: str) -> int:
+        row = self._one(
+            "INSERT INTO fences VALUES (%s,%s,1) ON CONFLICT (channel, account_id) "
+            "DO UPDATE SET fence=fences.fence+1 RETURNING fence",
+            (channel, account_id),
+        )
+        return int(row[0])
+
+    def check_fence(self, channel: str, account_id: str, fence: int) -> None:
+        row = self._one(  # FOR SHARE: a take_fence waits for this page's transaction, never slips inside it
+            "SELECT fence FROM fences WHERE channel=%s AND account_id=%s FOR SHARE", (channel, account_id)
+        )
+        if row is not None and int(row[0]) != fence:
+            raise FencedOutError(
+                f"another run of {channel} {account_id} took over (fence {row[0]}, this run {fence}); stopping"
             )
 
     # ------------------------------------------------------------------ orders

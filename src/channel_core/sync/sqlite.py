@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from channel_core.errors import ConfigurationError
+from channel_core.errors import ConfigurationError, FencedOutError
 from channel_core.models import NotificationResult, Order, Shipment, from_dict, to_dict
 from channel_core.sync.store import (
     Checkpoint,
@@ -96,6 +96,12 @@ CREATE TABLE IF NOT EXISTS notifications (
     updated_at TEXT NOT NULL,
     next_attempt TEXT
 );
+CREATE TABLE IF NOT EXISTS fences (
+    channel TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    fence INTEGER NOT NULL,
+    PRIMARY KEY (channel, account_id)
+);
 CREATE TABLE IF NOT EXISTS notification_claims (
     channel TEXT NOT NULL,
     account_id TEXT NOT NULL,
@@ -114,6 +120,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE notifications ADD COLUMN next_attempt TEXT",
         "CREATE TABLE notification_claims (channel TEXT NOT NULL, account_id TEXT NOT NULL, order_id TEXT NOT NULL, "
         "owner TEXT NOT NULL, expires_at TEXT NOT NULL, PRIMARY KEY (channel, account_id, order_id))",
+        "CREATE TABLE fences (channel TEXT NOT NULL, account_id TEXT NOT NULL, fence INTEGER NOT NULL, "
+        "PRIMARY KEY (channel, account_id))",
     ),
 }
 
@@ -223,6 +231,27 @@ class SQLiteStore:
                     _iso(checkpoint.cursor_since),
                     _now(),
                 ),
+            )
+
+    def take_fence(self, channel: str, account_id: str) -> int:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO fences VALUES (?,?,1) ON CONFLICT(channel, account_id) DO UPDATE SET fence=fence+1",
+                (channel, account_id),
+            )
+            row = self._db.execute(
+                "SELECT fence FROM fences WHERE channel=? AND account_id=?", (channel, account_id)
+            ).fetchone()
+        return int(row[0])
+
+    def check_fence(self, channel: str, account_id: str, fence: int) -> None:
+        with self.transaction():
+            row = self._db.execute(
+                "SELECT fence FROM fences WHERE channel=? AND account_id=?", (channel, account_id)
+            ).fetchone()
+        if row is not None and int(row[0]) != fence:
+            raise FencedOutError(
+                f"another run of {channel} {account_id} took over (fence {row[0]}, this run {fence}); stopping"
             )
 
     # ------------------------------------------------------------------ orders
