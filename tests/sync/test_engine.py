@@ -169,3 +169,89 @@ def test_two_stores_with_the_same_order_ids_never_collide(oxatis: Channel, tmp_p
         assert first.order.buyer != second.order.buyer  # each store's own order, both kept
         with pytest.raises(ValueError, match="several accounts"):
             db.get_order("oxatis", "100001")
+
+
+V1_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    channel TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    order_number TEXT NOT NULL,
+    status TEXT NOT NULL,
+    modified_at TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    data TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (channel, account_id, order_id)
+);
+CREATE TABLE IF NOT EXISTS versions (
+    channel TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    PRIMARY KEY (channel, account_id, order_id)
+);
+CREATE TABLE IF NOT EXISTS skipped (
+    channel TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    seen_at TEXT NOT NULL,
+    PRIMARY KEY (channel, account_id, order_id)
+);
+CREATE TABLE IF NOT EXISTS failed (
+    channel TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    error TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_seen TEXT NOT NULL,
+    PRIMARY KEY (channel, account_id, order_id)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    channel TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    next_start TEXT,
+    cursor TEXT,
+    cursor_since TEXT,
+    cursor_until TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (channel, account_id)
+);
+CREATE TABLE IF NOT EXISTS notifications (
+    notification_id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    shipment TEXT NOT NULL,
+    status TEXT NOT NULL,
+    fields_sent TEXT NOT NULL,
+    message TEXT,
+    attempts INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"""
+
+
+def test_a_version_1_database_migrates_and_keeps_its_orders(oxatis: Channel, tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "v1.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript(V1_SCHEMA)
+        old.execute(
+            "INSERT INTO checkpoints VALUES ('oxatis', 'acct', '2026-11-01T00:00:00+00:00', NULL, NULL, NULL, 'x')"
+        )
+        old.execute("INSERT INTO failed VALUES ('oxatis', 'acct', '100001', 'boom', 2, '2026-11-01T00:00:00+00:00')")
+        old.execute("PRAGMA user_version=1")
+    with SQLiteStore(path) as store:
+        checkpoint = store.load_checkpoint("oxatis", "acct")
+        assert checkpoint is not None and checkpoint.next_start is not None and checkpoint.complete_until is None
+        (failed,) = store.failed_orders("oxatis")
+        assert (failed.attempts, failed.parked) == (2, False)
+        assert store.take_fence("oxatis", "acct") == 1
+        assert store.claim_order("oxatis", "acct", "1", "me", now=datetime.now(UTC), lease=timedelta(minutes=1))
+        version = store._db.execute("PRAGMA user_version").fetchone()[0]
+    assert version == 2

@@ -77,7 +77,6 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     next_start TEXT,
     cursor TEXT,
     cursor_since TEXT,
-    cursor_until TEXT,
     updated_at TEXT NOT NULL,
     complete_until TEXT,
     PRIMARY KEY (channel, account_id)
