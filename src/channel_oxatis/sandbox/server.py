@@ -106,6 +106,9 @@ class SandboxServer:
             log_container=self.config.log_container,
             log_entry_codes=self.config.log_entry_codes,
         )
+        # one sandbox, many stores: each token is a merchant's store with its own orders (add_store)
+        self._tenants: dict[str, tuple[SandboxStore, Operations]] = {self.config.token: (self.store, self.operations)}
+        self.calls_by_token: Counter[str] = Counter()
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -140,6 +143,15 @@ class SandboxServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def add_store(self, token: str, *, count: int = 200, seed: int = 7) -> SandboxStore:
+        """Host another merchant's store on this sandbox, reached with ``token``; returns its store."""
+        store = SandboxStore(count=count, seed=seed, timezone=self.config.timezone, clock=self.config.clock)
+        with self._lock:
+            if token in self._tenants:
+                raise ValueError(f"the sandbox already has a store for token {token!r}")
+            self._tenants[token] = (store, Operations(store))
+        return store
 
     def add_fault(self, kind: str, **kwargs: Any) -> Fault:
         fault = Fault(kind, **kwargs)
@@ -223,7 +235,8 @@ class SandboxServer:
         service = path.rsplit("/", 1)[-1].removesuffix(".aspx").lower()
         if "/webservices/httpservices/" not in path.lower() or service not in SERVICES:
             raise xml_error(503, "Unauthorized")
-        if form.get("token") != self.config.token:
+        tenant = self._tenants.get(form.get("token", ""))
+        if tenant is None:
             raise xml_error(503, "Unauthorized")
         if self.config.app_id is not None and form.get("appid") != self.config.app_id:
             raise xml_error(503, "Unauthorized")
@@ -231,22 +244,23 @@ class SandboxServer:
             raise xml_error(500, f"Unknown method '{method}'")
         with self._lock:
             self.calls[method] += 1
+            self.calls_by_token[form.get("token", "")] += 1
         if self.on_request is not None:
             self.on_request(method)
         if self.config.latency:
             time.sleep(self.config.latency)
         fault = self._fault_for(method)
         if fault is not None:
-            self._apply_fault(fault, method, form)
-        raise Reply(apply_variants(self.operations.dispatch(method, form.get("data", "")), self.config.variants))
+            self._apply_fault(fault, method, form, tenant[1])
+        raise Reply(apply_variants(tenant[1].dispatch(method, form.get("data", "")), self.config.variants))
 
-    def _apply_fault(self, fault: Fault, method: str, form: dict[str, str]) -> None:
+    def _apply_fault(self, fault: Fault, method: str, form: dict[str, str], operations: Operations) -> None:
         kind = fault.kind
         if kind == "slow":
             time.sleep(fault.delay)
             return
         if kind == "slow_after_apply":
-            reply = self.operations.dispatch(method, form.get("data", ""))
+            reply = operations.dispatch(method, form.get("data", ""))
             time.sleep(fault.delay)
             raise Reply(reply)
         simple: dict[str, Reply] = {
