@@ -152,11 +152,12 @@ def _tls_context() -> ssl.SSLContext:
 
 
 class HttpClient:
-    """A thin wrapper over :class:`httpx.Client` shared by channel plugins.
+    """The HTTP client channel plugins share: httpx requests and responses over a lean transport.
 
     :param channel: channel name, used in errors and logs.
     :param base_url: the API root; paths are joined to it.
-    :param transport: an httpx transport (tests inject one; vcrpy patches the default).
+    :param transport: an httpx transport; the default keeps one keep-alive ``http.client``
+        connection per thread (:mod:`channel_core.keepalive`), which vcrpy records and replays.
     :param sleep: the sleeper used between retries and by the rate limiter.
     """
 
