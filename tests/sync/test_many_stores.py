@@ -68,7 +68,6 @@ def test_two_workers_many_stores_every_store_equal_by_content(oxatis: Channel, d
             except BaseException as exc:  # surfaced below
                 errors.append(exc)
 
-        PostgresStore(dsn, schema=schema).close()  # migrate once before the race
         workers = [threading.Thread(target=worker) for _ in range(2)]
         for thread in workers:
             thread.start()

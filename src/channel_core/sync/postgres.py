@@ -104,14 +104,16 @@ class PostgresStore:
             self._db = psycopg.connect(dsn, autocommit=True)
         except psycopg.OperationalError as exc:
             raise ConfigurationError(f"could not connect to PostgreSQL: {str(exc).strip()}") from None
-        self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        self._db.execute(f'SET search_path TO "{schema}"')
         self._migrate()
 
     def _migrate(self) -> None:
         with self.transaction():
+            # Workers starting at once: IF NOT EXISTS is not safe under concurrency in PostgreSQL, so the
+            # schema, its tables and the migrations are created under one transaction-scoped advisory lock.
+            self._db.execute("SELECT pg_advisory_xact_lock(hashtext('channel_core.migrations'))")
+            self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            self._db.execute(f'SET search_path TO "{self.schema}"')
             self._db.execute("CREATE TABLE IF NOT EXISTS channel_schema (version INTEGER NOT NULL)")
-            self._db.execute("LOCK TABLE channel_schema IN EXCLUSIVE MODE")  # two workers starting at once
             row = self._db.execute("SELECT max(version) FROM channel_schema").fetchone()
             version = row[0] if row and row[0] is not None else 0
             if version > len(MIGRATIONS):
