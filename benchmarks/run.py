@@ -3,6 +3,7 @@
     python benchmarks/run.py decode          # reply bytes -> canonical Order vs a bare lxml parse (paired)
     python benchmarks/run.py throughput      # 0 ms latency: import rate vs the sandbox's own serving rate
     python benchmarks/run.py busy            # the store edits orders after every list page: list calls, loss
+    python benchmarks/run.py engine          # procrastinate on PostgreSQL: stores per minute, 1 vs 2 workers
     python benchmarks/run.py latency         # 1,000 orders at 50 ms latency, 8 in flight: share of 8 / 50 ms
     python benchmarks/run.py concurrency     # 1,000 orders at 50 ms latency: 1 in flight vs default
     python benchmarks/run.py calls           # detail calls per imported order; 0 on an unchanged re-sync
@@ -405,6 +406,68 @@ def bench_busy(count: int = 1000, edits_per_page: int = 3, seed: int = 1) -> dic
     }
 
 
+def bench_engine(stores: int = 20, orders: int = 200, latency: float = 0.05) -> dict[str, Any]:
+    """procrastinate on a throwaway PostgreSQL: stores synced per minute with 1 and 2 workers, overhead per job."""
+    import uuid
+
+    import procrastinate
+    import psycopg
+
+    from channel_core.sync.engine import StoreTarget, enqueue_sync, make_app
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "throwaway-postgres"
+    started = subprocess.run([str(script), "start"], check=True, capture_output=True, text=True)  # noqa: S603
+    dsn, cluster = started.stdout.split()
+    try:
+        results: dict[str, Any] = {"stores": stores, "orders_per_store": orders, "latency_ms": latency * 1000}
+        tokens = [f"bench-{n}" for n in range(stores)]
+        for workers in (1, 2):
+            name = f"bench_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(dsn, autocommit=True) as admin:
+                admin.execute(f'CREATE DATABASE "{name}"')
+            database = dsn.rsplit("/", 1)[0] + f"/{name}"
+            config = SandboxConfig(count=orders, token=tokens[0], latency=latency)
+            with SandboxServer(config) as server:
+                for n, token in enumerate(tokens[1:], start=1):
+                    server.add_store(token, count=orders, seed=n)
+                settings = {"base_url": server.url, "store_timezone": "Europe/Paris", "requests_per_second": 1e5}
+                app = make_app(database, lambda key, common=settings: StoreTarget("oxatis", {"token": key, **common}))
+                with app.open():
+                    app.schema_manager.apply_schema()
+                    for token in tokens:
+                        enqueue_sync(app, token)
+                began = time.perf_counter()
+                app.run_worker(queues=["channel-sync"], wait=False, concurrency=workers, install_signal_handlers=False)
+                elapsed = time.perf_counter() - began
+            results[f"stores_per_minute_{workers}_worker{'s' if workers > 1 else ''}"] = round(stores / elapsed * 60, 1)
+        results["ratio_2_to_1_workers"] = round(
+            results["stores_per_minute_2_workers"] / results["stores_per_minute_1_worker"], 2
+        )
+        name = f"bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        noop_app = procrastinate.App(
+            connector=procrastinate.PsycopgConnector(conninfo=dsn.rsplit("/", 1)[0] + f"/{name}")
+        )
+
+        @noop_app.task(name="bench.noop", queue="noop")
+        def noop() -> None:
+            return None
+
+        jobs = 200
+        with noop_app.open():
+            noop_app.schema_manager.apply_schema()
+            for _ in range(jobs):
+                noop.defer()
+        began = time.perf_counter()
+        noop_app.run_worker(queues=["noop"], wait=False, concurrency=1, install_signal_handlers=False)
+        results["engine_overhead_ms_per_job"] = round((time.perf_counter() - began) / jobs * 1000, 2)
+        results["note"] = "workers are threads of one worker process (concurrency), not separate processes"
+        return results
+    finally:
+        subprocess.run([str(script), "stop", cluster], check=False)  # noqa: S603
+
+
 BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
     "busy": bench_busy,
     "throughput": bench_throughput,
@@ -413,6 +476,7 @@ BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
     "calls": bench_calls,
     "concurrency": bench_concurrency,
     "memory": bench_memory,
+    "engine": bench_engine,
 }
 
 
