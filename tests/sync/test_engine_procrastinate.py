@@ -99,6 +99,9 @@ def test_procrastinate_runs_one_sync_per_store_and_every_store_equals_its_sandbo
                         assert stored is not None, (token, oxid)
                         expected = json.dumps(to_dict(truth), sort_keys=True)
                         assert json.dumps(to_dict(stored.order), sort_keys=True) == expected, (token, oxid)
+            history = db.runs("oxatis")
+            assert len(history) == 2 * STORES and {run["store_key"] for run in history} == set(tokens)
+            assert all(run["stopped"] is None and run["summary"]["pages"] >= 1 for run in history)
             rows = db._db.execute("SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'").fetchone()
             assert rows[0] == 2 * STORES
             secrets = db._db.execute(

@@ -11,6 +11,7 @@ and retries the store's due notifications, on :class:`PostgresStore`.
   waiting is not queued twice (:func:`enqueue_sync` returns ``False``).
 * **No engine retries**: the next sync resumes from the checkpoint, and a retry waiting on its
   backoff would hold the store's lock (procrastinate issues #1599, #1543, #1446).
+* **Run history**: every finished sync's summary goes to ``sync_runs`` (:meth:`PostgresStore.runs`).
 * **Credentials stay with the host**: a job carries only the store's key; ``resolve`` turns it
   into the channel name and settings (secrets included) when the job runs, and nothing secret
   is written to PostgreSQL.
@@ -75,9 +76,11 @@ def make_app(
         with PostgresStore(dsn, schema=schema) as db, channel.connect(target.settings) as connection:
             summary = Importer(channel, connection, db).run()
             retried = Notifier(channel, connection, db).retry_pending()
+            result = {**summary.as_dict(), "notifications_retried": len(retried)}
+            db.record_run(channel.name, connection.account_id, result, store_key)  # the store's run history
         if on_summary is not None:
             on_summary(store_key, summary)
-        return {**summary.as_dict(), "notifications_retried": len(retried)}
+        return result
 
     return app
 

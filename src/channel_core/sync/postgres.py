@@ -76,6 +76,13 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (channel, account_id, order_id)
     );
     """,
+    """
+    CREATE TABLE sync_runs (
+        id BIGSERIAL PRIMARY KEY, channel TEXT NOT NULL, account_id TEXT NOT NULL, store_key TEXT,
+        finished_at TIMESTAMPTZ NOT NULL, stopped TEXT, summary JSONB NOT NULL
+    );
+    CREATE INDEX sync_runs_by_store ON sync_runs (channel, account_id, finished_at DESC);
+    """,
 )
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -459,6 +466,30 @@ class PostgresStore:
                 (payload, fingerprint_of(payload), _now(), *key),
             )
         return True
+
+    # ------------------------------------------------------------------ run history
+
+    def record_run(
+        self, channel: str, account_id: str, summary: Mapping[str, Any], store_key: str | None = None
+    ) -> None:
+        """Keep one run's summary (``ImportSummary.as_dict()``) in ``sync_runs``."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO sync_runs (channel, account_id, store_key, finished_at, stopped, summary) "
+                "VALUES (%s,%s,%s,%s,%s,%s::jsonb)",
+                (channel, account_id, store_key, _now(), summary.get("stopped"), json.dumps(summary, default=str)),
+            )
+
+    def runs(self, channel: str | None = None, account_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest runs, newest first: what a host shows its users as a store's history."""
+        rows = self._all(
+            "SELECT channel, account_id, store_key, finished_at, stopped, summary FROM sync_runs "
+            "WHERE (%s::text IS NULL OR channel=%s) AND (%s::text IS NULL OR account_id=%s) "
+            "ORDER BY finished_at DESC, id DESC LIMIT %s",
+            (channel, channel, account_id, account_id, limit),
+        )
+        keys = ("channel", "account_id", "store_key", "finished_at", "stopped", "summary")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def latest_shipments(self, channel: str | None = None) -> dict[tuple[str, str, str], Shipment]:
         rows = self._all(
