@@ -419,19 +419,17 @@ def test_sync_refuses_an_interval_that_would_loop_flat_out(every: str) -> None:
 
 def test_an_unreachable_store_is_named_at_once_with_exit_2(tmp_path: Path) -> None:
     import socket
-    import time
 
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    started = time.monotonic()
     code, _, stderr = run(
         "--db", str(tmp_path / "o.sqlite3"), "import", "oxatis", "--set", f"base_url=http://127.0.0.1:{port}",
         env={"OXATIS_TOKEN": TOKEN},
     )  # fmt: skip
     assert code == EXIT_CONFIG and f"could not connect to http://127.0.0.1:{port}" in stderr
     assert "check base_url" in stderr and "Traceback" not in stderr
-    assert time.monotonic() - started < 5  # no retries against a store that never answered
+    assert "http_retry" not in stderr  # no retries (each would log a warning) against a store that never answered
 
 
 @pytest.mark.sandbox_config(count=5, token=TOKEN)
