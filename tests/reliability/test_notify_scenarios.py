@@ -46,20 +46,26 @@ def count(server: SandboxServer, before: dict[int, int], batch: list[Shipment]) 
 
 
 def concurrent(oxatis: Channel, server: SandboxServer, db: Path, batch: list[Shipment]) -> None:
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(8, timeout=60)  # a worker that failed to start breaks it: an error, not a hang
+    errors: list[BaseException] = []
 
     def worker() -> None:
-        with SQLiteStore(db) as store:
-            notifier = Notifier(oxatis, oxatis.connect(sandbox_settings(server)), store)
-            barrier.wait()
-            for shipment in batch:
-                notifier.notify(shipment)
+        try:
+            with SQLiteStore(db) as store:  # eight connections opening one new file at once
+                notifier = Notifier(oxatis, oxatis.connect(sandbox_settings(server)), store)
+                barrier.wait()
+                for shipment in batch:
+                    notifier.notify(shipment)
+        except BaseException as exc:
+            errors.append(exc)
+            barrier.abort()
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert errors == []
 
 
 def with_faults(kind: str, **fault: Any) -> Callable[[Channel, SandboxServer, Path, list[Shipment]], None]:

@@ -255,3 +255,27 @@ def test_a_version_1_database_migrates_and_keeps_its_orders(oxatis: Channel, tmp
         assert store.claim_order("oxatis", "acct", "1", "me", now=datetime.now(UTC), lease=timedelta(minutes=1))
         version = store._db.execute("PRAGMA user_version").fetchone()[0]
     assert version == 2
+
+
+def test_many_connections_opening_one_new_database_at_once(tmp_path: Path) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+    for trial in range(10):
+        path = tmp_path / f"fresh-{trial}.sqlite3"
+        barrier = threading.Barrier(8, timeout=60)
+
+        def open_it(target: Path = path, gate: threading.Barrier = barrier) -> None:
+            try:
+                gate.wait()
+                with SQLiteStore(target) as store:
+                    store.take_fence("oxatis", "a")
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []

@@ -54,7 +54,7 @@ SHIPPED, ON_HOLD = 72802, 72805  # the sandbox's SST-SHIPPED and on_hold states
 
 def test_eight_threads_send_one_shipment_once(oxatis: Channel, server: SandboxServer, db: SQLiteStore) -> None:
     shipment = Shipment(order_id="100003", tracking_number="6A100", carrier="Colissimo")
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(8, timeout=60)
     outcomes: list[NotificationStatus] = []
 
     def send() -> None:

@@ -152,7 +152,7 @@ def test_claims_are_exclusive_expire_and_release_by_owner_only(store: Any) -> No
 
 def test_claims_hold_under_threads(store: Any) -> None:
     winners: list[str] = []
-    barrier = threading.Barrier(6)
+    barrier = threading.Barrier(6, timeout=60)
 
     def claim(owner: str) -> None:
         barrier.wait()
