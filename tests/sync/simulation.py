@@ -282,3 +282,28 @@ def check_content(oxatis: Channel, server: SandboxServer, db: SQLiteStore, **set
             elif _canonical(mine) != _canonical(truth):
                 check.stale.append(oxid)
     return check
+
+
+def account_mismatches(oxatis: Channel, settings: dict[str, Any], db: Any, orders: int) -> tuple[list[str], int]:
+    """One account of a multi-store database against its sandbox store, by content.
+
+    Returns the order ids that differ (missing, stale, or stored although the truth is a skip)
+    and how many orders the store has that are importable.
+    """
+    wrong: list[str] = []
+    importable = 0
+    with oxatis.connect(settings) as connection:
+        assert isinstance(connection, OxatisConnection)
+        ctx = connection.mapping_context()
+        for n in range(1, orders + 1):
+            oxid = str(data.order_id_for(n))
+            truth = to_order(connection.client.order_details(oxid), ctx)
+            stored = db.get_order("oxatis", oxid, connection.account_id)
+            if isinstance(truth, SkippedOrder):
+                if stored is not None:
+                    wrong.append(oxid)
+                continue
+            importable += 1
+            if stored is None or _canonical(stored.order) != _canonical(truth):
+                wrong.append(oxid)
+    return wrong, importable

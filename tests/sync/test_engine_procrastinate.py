@@ -2,42 +2,26 @@
 
 from __future__ import annotations
 
-import json
-import os
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 
-from channel_core import Channel, SkippedOrder, to_dict
+from channel_core import Channel
 from channel_core.sync import ImportSummary
-from channel_oxatis.connection import OxatisConnection
-from channel_oxatis.mapping import to_order
-from channel_oxatis.sandbox import SandboxConfig, SandboxServer, data
+from channel_oxatis.sandbox import SandboxConfig, SandboxServer
+from tests.sync.postgres import fresh_database
+from tests.sync.simulation import account_mismatches
 
-DSN = os.environ.get("CHANNEL_TEST_POSTGRES_DSN")
 STORES, ORDERS = 8, 20
 
 
 @pytest.fixture
 def database() -> Iterator[str]:
     """A fresh database: procrastinate's schema and the orders tables."""
-    if not DSN:
-        if os.environ.get("CHANNEL_REQUIRE_POSTGRES") == "1":
-            pytest.fail("PostgreSQL is required here but CHANNEL_TEST_POSTGRES_DSN is not set")
-        pytest.skip("no PostgreSQL: set CHANNEL_TEST_POSTGRES_DSN")
-    import psycopg
-
-    name = f"engine_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield DSN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with fresh_database("engine") as dsn:
+        yield dsn
 
 
 def test_procrastinate_runs_one_sync_per_store_and_every_store_equals_its_sandbox(
@@ -86,19 +70,8 @@ def test_procrastinate_runs_one_sync_per_store_and_every_store_equals_its_sandbo
 
         with PostgresStore(database) as db:
             for token in tokens:
-                with oxatis.connect(settings[token]) as connection:
-                    assert isinstance(connection, OxatisConnection)
-                    ctx = connection.mapping_context()
-                    for n in range(1, ORDERS + 1):
-                        oxid = str(data.order_id_for(n))
-                        truth = to_order(connection.client.order_details(oxid), ctx)
-                        stored = db.get_order("oxatis", oxid, connection.account_id)
-                        if isinstance(truth, SkippedOrder):
-                            assert stored is None
-                            continue
-                        assert stored is not None, (token, oxid)
-                        expected = json.dumps(to_dict(truth), sort_keys=True)
-                        assert json.dumps(to_dict(stored.order), sort_keys=True) == expected, (token, oxid)
+                wrong, _ = account_mismatches(oxatis, settings[token], db, ORDERS)
+                assert wrong == [], (token, wrong)
             history = db.runs("oxatis")
             assert len(history) == 2 * STORES and {run["store_key"] for run in history} == set(tokens)
             assert all(run["stopped"] is None and run["summary"]["pages"] >= 1 for run in history)

@@ -7,7 +7,6 @@ so there it is required, never skipped). Each test gets its own schema.
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -22,10 +21,9 @@ from channel_core.sync import Checkpoint, Importer, NotificationRecord, SQLiteSt
 from channel_core.sync.store import WriteOutcome
 from channel_oxatis.sandbox import SandboxConfig, SandboxServer
 from tests.oxatis.conftest import sandbox_settings
+from tests.sync.postgres import fresh_database, postgres_dsn
 from tests.sync.simulation import check_content
 
-DSN = os.environ.get("CHANNEL_TEST_POSTGRES_DSN")
-REQUIRED = os.environ.get("CHANNEL_REQUIRE_POSTGRES") == "1"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
@@ -35,14 +33,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         with SQLiteStore(tmp_path / "contract.sqlite3") as sqlite:
             yield sqlite
         return
-    if not DSN:
-        if REQUIRED:
-            pytest.fail("PostgreSQL is required here but CHANNEL_TEST_POSTGRES_DSN is not set")
-        pytest.skip("no PostgreSQL: set CHANNEL_TEST_POSTGRES_DSN (scripts/throwaway-postgres start)")
     from channel_core.sync.postgres import PostgresStore
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    with PostgresStore(DSN, schema=schema) as postgres:
+    with PostgresStore(postgres_dsn(), schema=schema) as postgres:
         yield postgres
         with postgres.transaction():
             postgres._db.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -185,22 +179,13 @@ def test_an_import_equals_the_store_by_content(store: Any, oxatis: Channel) -> N
 
 def test_the_channel_command_runs_on_postgresql(tmp_path: Path) -> None:
     """``database = "postgresql://…"`` in channel.toml switches the store."""
-    if not DSN:
-        if REQUIRED:
-            pytest.fail("PostgreSQL is required here but CHANNEL_TEST_POSTGRES_DSN is not set")
-        pytest.skip("no PostgreSQL: set CHANNEL_TEST_POSTGRES_DSN")
     import json
 
-    import psycopg
     from click.testing import CliRunner
 
     from channel_core.cli import cli
 
-    name = f"cli_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        dsn = DSN.rsplit("/", 1)[0] + f"/{name}"
+    with fresh_database("cli") as dsn:
         config = tmp_path / "channel.toml"
         config.write_text(f'database = "{dsn}"\n', encoding="utf-8")
         with SandboxServer(SandboxConfig(count=12)) as server:
@@ -212,9 +197,6 @@ def test_the_channel_command_runs_on_postgresql(tmp_path: Path) -> None:
             assert json.loads(done.stdout)["imported"] == 11
             listed = CliRunner().invoke(cli, ["--config", str(config), "orders", "--format", "jsonl"], env=env)
             assert len(listed.stdout.splitlines()) == 11
-    finally:
-        with psycopg.connect(DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def test_fences_rise_and_a_stale_one_is_refused(store: Any) -> None:
