@@ -40,12 +40,13 @@ _LEVELS = {
 class LibraryLogger:
     """A structlog-style logger that follows the host: structlog when configured, else :mod:`logging`."""
 
-    __slots__ = ("_context", "_name", "_stdlib")
+    __slots__ = ("_context", "_name", "_stdlib", "_structlog")
 
     def __init__(self, name: str, context: dict[str, Any] | None = None) -> None:
         self._name = name
         self._context = context or {}
         self._stdlib = logging.getLogger(name)
+        self._structlog: Any = None  # structlog's lazy proxy, made once: it follows the host's later configure()
 
     def bind(self, **values: Any) -> LibraryLogger:
         return LibraryLogger(self._name, {**self._context, **values})
@@ -53,8 +54,9 @@ class LibraryLogger:
     def _log(self, level: str, event: str, values: dict[str, Any]) -> None:
         structlog = sys.modules.get("structlog")  # a host that never imported structlog has not configured it
         if structlog is not None and structlog.is_configured():
-            target = structlog.get_logger(self._name)
-            getattr(target, level)(event, **self._context, **values)
+            if self._structlog is None:
+                self._structlog = structlog.get_logger(self._name)
+            getattr(self._structlog, level)(event, **self._context, **values)
             return
         number = _LEVELS[level]
         if not self._stdlib.isEnabledFor(number):
