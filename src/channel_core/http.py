@@ -16,16 +16,18 @@ callable, so a channel can turn a body-level status into a retriable error.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import email.utils
 import functools
 import random
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import tenacity
@@ -43,7 +45,7 @@ from channel_core.errors import (
 from channel_core.keepalive import KeepAliveTransport
 from channel_core.logs import get_logger
 
-__all__ = ["HttpClient", "RateLimiter", "RetryPolicy", "parse_retry_after"]
+__all__ = ["HttpClient", "Limiter", "RateLimiter", "RetryPolicy", "parse_retry_after", "run_scope"]
 
 logger = get_logger(__name__)
 T = TypeVar("T")
@@ -131,6 +133,41 @@ class RateLimiter:
         return 0.0
 
 
+class Limiter(Protocol):
+    """Anything that paces requests: :class:`RateLimiter` in one process, a shared budget across many."""
+
+    def acquire(self) -> float:
+        """Wait until a request may go; return how long that took in seconds."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _RunScope:
+    label: str | None
+    budget: Limiter | None
+
+
+_RUN_SCOPE: contextvars.ContextVar[_RunScope | None] = contextvars.ContextVar("channel_core_run_scope", default=None)
+
+
+@contextlib.contextmanager
+def run_scope(*, label: str | None = None, budget: Limiter | None = None) -> Iterator[None]:
+    """Settings a host applies to every :class:`HttpClient` a channel creates inside the block.
+
+    :param label: names the run: it goes into each request's log line and, as a product comment,
+        into the ``User-Agent`` (``channel-core/1.0 (run 3f2a)``), so a store's logs show whose
+        requests they were. Never a secret.
+    :param budget: a rate budget shared with other processes (an account's
+        :class:`~channel_core.fleet.budget.PostgresRateBudget`), taken after the channel's own limiter,
+        just before each request (retries included) goes out.
+    """
+    token = _RUN_SCOPE.set(_RunScope(label, budget))
+    try:
+        yield
+    finally:
+        _RUN_SCOPE.reset(token)
+
+
 class _Wait(tenacity.wait.wait_base):
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
@@ -168,7 +205,7 @@ class HttpClient:
         base_url: str,
         timeout: httpx.Timeout | None = None,
         retry_policy: RetryPolicy | None = None,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: Limiter | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Sleep = time.sleep,
         headers: Mapping[str, str] | None = None,
@@ -186,7 +223,11 @@ class HttpClient:
         # cost more CPU per call than decoding the reply. The default transport keeps one keep-alive
         # connection per thread (:mod:`channel_core.keepalive`), so parallel calls share no lock.
         self._transport = transport or KeepAliveTransport(tls=_tls_context)
-        self._headers = httpx.Headers({"User-Agent": f"channel-core/{__version__}", **dict(headers or {})})
+        scope = _RUN_SCOPE.get()
+        self.run_label = scope.label if scope is not None else None
+        self.budget = scope.budget if scope is not None else None
+        agent = f"channel-core/{__version__}" + (f" (run {self.run_label})" if self.run_label else "")
+        self._headers = httpx.Headers({"User-Agent": agent, **dict(headers or {})})
         self._timeout = (timeout or httpx.Timeout(30.0, connect=10.0)).as_dict()
         del max_connections  # one connection per calling thread: the caller's thread count bounds them
 
@@ -310,6 +351,8 @@ class HttpClient:
     ) -> T:
         if self.rate_limiter is not None:
             self.rate_limiter.acquire()
+        if self.budget is not None:
+            self.budget.acquire()
         started = time.perf_counter()
         status: int | str = "error"
         try:
@@ -353,6 +396,7 @@ class HttpClient:
                 operation=operation,
                 status=status,
                 attempt=attempt,
+                run=self.run_label,
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
 

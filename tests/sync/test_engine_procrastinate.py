@@ -27,35 +27,46 @@ def database() -> Iterator[str]:
 def test_procrastinate_runs_one_sync_per_store_and_every_store_equals_its_sandbox(
     oxatis: Channel, database: str
 ) -> None:
-    from channel_core.sync.engine import StoreTarget, enqueue_sync, make_app
+    from datetime import timedelta
 
-    tokens = [f"shop-{n}" for n in range(STORES)]
-    with SandboxServer(SandboxConfig(count=ORDERS, token=tokens[0])) as server:
+    from channel_core.fleet.engine import enqueue_sync, make_app, prepare_database
+    from channel_core.fleet.registry import RegisteredStore, StoreRegistry
+    from channel_core.hooktypes import ChannelInfo
+    from channel_core.sync.postgres import PostgresStore
+
+    tokens = [f"shop-{n}" for n in range(STORES)]  # store keys; each store's token is in the host's "vault"
+    vault = {key: f"secret-{n}-{key[::-1]}" for n, key in enumerate(tokens)}
+    with SandboxServer(SandboxConfig(count=ORDERS, token=vault[tokens[0]])) as server:
         for n, token in enumerate(tokens[1:], start=1):
-            server.add_store(token, count=ORDERS, seed=200 + n)
-        settings = {
-            t: {"token": t, "base_url": server.url, "store_timezone": "Europe/Paris", "page_size": 6} for t in tokens
-        }
+            server.add_store(vault[token], count=ORDERS, seed=200 + n)
+        plain = {"base_url": server.url, "store_timezone": "Europe/Paris", "page_size": 6}
+        settings = {t: {"token": vault[t], **plain} for t in tokens}
+        prepare_database(database)
+        with PostgresStore(database) as db:
+            for token in tokens:  # the registry holds a reference (the vault's key), never the token itself
+                StoreRegistry(db).add(
+                    token, oxatis.info(), settings=plain, credentials=f"vault:{token}", every=timedelta(minutes=5)
+                )
         summaries: list[tuple[str, ImportSummary]] = []
         running: Counter[str] = Counter()
         overlaps: list[str] = []
         lock = threading.Lock()
 
-        def resolve(store_key: str) -> StoreTarget:  # the host's credential lookup, at run time
+        def credentials(store: RegisteredStore, info: ChannelInfo) -> dict[str, str]:  # the host's vault, at run time
+            assert store.credentials == f"vault:{store.key}" and info.name == "oxatis"
             with lock:
-                running[store_key] += 1
-                if running[store_key] > 1:
-                    overlaps.append(store_key)
-            return StoreTarget("oxatis", settings[store_key])
+                running[store.key] += 1
+                if running[store.key] > 1:
+                    overlaps.append(store.key)
+            return {"token": vault[store.key]}
 
         def finished(store_key: str, summary: ImportSummary) -> None:
             with lock:
                 running[store_key] -= 1
                 summaries.append((store_key, summary))
 
-        app = make_app(database, resolve, channels=None, on_summary=finished)
+        app = make_app(database, credentials=credentials, on_summary=finished, schedule=None)
         with app.open():
-            app.schema_manager.apply_schema()
             queued = [enqueue_sync(app, token) for token in tokens]
             again = [enqueue_sync(app, token) for token in tokens]  # still waiting: refused by queueing_lock
         assert queued == [True] * STORES and again == [False] * STORES
@@ -66,8 +77,6 @@ def test_procrastinate_runs_one_sync_per_store_and_every_store_equals_its_sandbo
 
         assert overlaps == [] and len(summaries) == 2 * STORES
         assert all(summary.completed for _, summary in summaries)
-        from channel_core.sync.postgres import PostgresStore
-
         with PostgresStore(database) as db:
             for token in tokens:
                 wrong, _ = account_mismatches(oxatis, settings[token], db, ORDERS)
@@ -75,9 +84,10 @@ def test_procrastinate_runs_one_sync_per_store_and_every_store_equals_its_sandbo
             history = db.runs("oxatis")
             assert len(history) == 2 * STORES and {run["store_key"] for run in history} == set(tokens)
             assert all(run["stopped"] is None and run["summary"]["pages"] >= 1 for run in history)
-            rows = db._db.execute("SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'").fetchone()
-            assert rows[0] == 2 * STORES
-            secrets = db._db.execute(
-                "SELECT count(*) FROM procrastinate_jobs WHERE args::text LIKE '%token%'"
-            ).fetchone()
-            assert secrets[0] == 0  # jobs carry the store key only, never its credentials
+            assert db.execute("SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'") == [(2 * STORES,)]
+            everything = " ".join(  # jobs, the registry, history: no token anywhere
+                str(row)
+                for table in ("procrastinate_jobs", "stores", "sync_runs", "checkpoints")
+                for row in db.execute(f"SELECT * FROM {table}")  # noqa: S608 - constant names
+            )
+            assert not [secret for secret in vault.values() if secret in everything]

@@ -15,8 +15,8 @@ __all__ = ["COMMANDS", "cli", "main"]
 # `channel --help` and `channel --version` stay a small multiple of a bare interpreter start.
 # name -> ("module:attribute", the one-line help `channel --help` shows; a test keeps them in step)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "list": ("channel_core.cli.stores:list_channels", "Installed channels, their versions and capabilities."),
-    "connect": ("channel_core.cli.stores:connect", "Check a store: prove the credentials, show its statuses."),
+    "list": ("channel_core.cli.channels:list_channels", "Installed channels, their versions and capabilities."),
+    "connect": ("channel_core.cli.channels:connect", "Check a store: prove the credentials, show its statuses."),
     "import": ("channel_core.cli.importing:import_orders", "One incremental sync of a store's orders."),
     "orders": ("channel_core.cli.exporting:orders", "List or export imported orders."),
     "failures": ("channel_core.cli.failures:failures", "Orders whose import failed, and retrying them."),
@@ -25,6 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sync": ("channel_core.cli.importing:sync", "Import and retry notifications repeatedly."),
     "sandbox": ("channel_core.cli.sandbox:sandbox", "Run a channel's sandbox store until Ctrl-C."),
     "demo": ("channel_core.cli.sandbox:demo", "The whole job against a sandbox, in a new database."),
+    "stores": ("channel_core.cli.fleet:stores", "The stores the workers sync (PostgreSQL): add, list, remove."),
+    "worker": ("channel_core.cli.fleet:worker", "Sync the registered stores until Ctrl-C (procrastinate)."),
+    "status": ("channel_core.cli.fleet:status", "Per store: last and next run, orders, notifications, parking."),
 }
 
 

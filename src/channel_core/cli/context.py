@@ -84,14 +84,29 @@ class Context:
                 # the first contact of a run: a wrong address or no network, not a pause to resume from
                 raise Fail(f"{exc}; check base_url and the network", EXIT_CONFIG) from None
 
+    def database(self) -> str:
+        """Where the database is: ``--db``, else ``database`` in the config file, else ``./channel.sqlite3``."""
+        with errors():
+            config = load_config(self.config_path)
+        return str(self.db_path or config.get("database") or DEFAULT_DB)
+
+    def postgres(self, command: str) -> str:
+        """The PostgreSQL DSN for a command that needs one (the many-stores commands)."""
+        target = self.database()
+        if not target.startswith(("postgresql://", "postgres://")):
+            raise Fail(
+                f'`channel {command}` needs PostgreSQL: set database = "postgresql://..." in channel.toml '
+                "or pass --db postgresql://...",
+                EXIT_CONFIG,
+            )
+        return target
+
     def store(self, *, must_exist: bool = False) -> SQLiteStore | PostgresStore:
         """The database: ``--db``, else ``database`` in the config file, else ``./channel.sqlite3``.
 
         :param must_exist: for commands that only read it: a missing file is an error, not a new empty database.
         """
-        with errors():
-            config = load_config(self.config_path)
-        target = str(self.db_path or config.get("database") or DEFAULT_DB)
+        target = self.database()
         if target.startswith(("postgresql://", "postgres://")):
             from channel_core.sync.postgres import PostgresStore
 
@@ -113,6 +128,19 @@ class Context:
             raise Fail(database_message(path, exc), EXIT_CONFIG) from None
         except ConfigurationError as exc:
             raise Fail(str(exc), EXIT_CONFIG) from None
+
+
+def parse_interval(value: str, option: str) -> float:
+    """``30s``, ``5m``, ``1h`` or plain seconds, at least one second; ``option`` names it in the error."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    text = value.strip().lower()
+    try:
+        seconds = float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
+    except (ValueError, IndexError):
+        raise Fail(f"{option} must look like 30s, 5m or 1h, got {value!r}", EXIT_CONFIG) from None
+    if not seconds >= 1:  # also refuses NaN
+        raise Fail(f"{option} must be at least 1s, got {value!r}", EXIT_CONFIG)
+    return seconds
 
 
 def database_message(path: Path | str, exc: BaseException) -> str:

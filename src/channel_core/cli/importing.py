@@ -26,6 +26,7 @@ from channel_core.cli.context import (
     err,
     errors,
     out,
+    parse_interval,
     pass_context,
     set_option,
 )
@@ -138,18 +139,6 @@ def stop_on_interrupt(stop: threading.Event) -> Iterator[None]:
             signal.signal(signal.SIGINT, previous)
 
 
-def _parse_every(value: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
-    text = value.strip().lower()
-    try:
-        seconds = float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
-    except (ValueError, IndexError):
-        raise Fail(f"--every must look like 30s, 5m or 1h, got {value!r}", EXIT_CONFIG) from None
-    if not seconds >= 1:  # also refuses NaN
-        raise Fail(f"--every must be at least 1s, got {value!r}", EXIT_CONFIG)
-    return seconds
-
-
 @click.command()
 @click.argument("channel_name", metavar="CHANNEL")
 @click.option("--every", default="5m", show_default=True, help="Interval between runs (30s, 5m, 1h).")
@@ -158,7 +147,7 @@ def _parse_every(value: str) -> float:
 @pass_context
 def sync(ctx: Context, channel_name: str, every: str, runs: int | None, overrides: tuple[str, ...]) -> None:
     """Import and retry pending notifications repeatedly; Ctrl-C stops after the current page."""
-    interval = _parse_every(every)
+    interval = parse_interval(every, "--every")
     channel, connection = ctx.connect(channel_name, overrides)
     stop = threading.Event()
     code = EXIT_OK

@@ -17,7 +17,7 @@ from channel_core.errors import ConfigurationError
 from channel_core.hooktypes import ChannelInfo
 from channel_core.secret import Secret
 
-__all__ = ["DEFAULT_CONFIG", "load_config", "masked", "resolve_settings"]
+__all__ = ["DEFAULT_CONFIG", "load_config", "masked", "parse_value", "resolve_settings"]
 
 DEFAULT_CONFIG = "channel.toml"
 
@@ -60,7 +60,7 @@ def check_config(config: Mapping[str, Any], path: Path) -> None:
             raise ConfigurationError(f"{path}: [channels.{name}] must be a table, got {section!r}")
 
 
-def _parse_value(raw: str) -> Any:
+def parse_value(raw: str) -> Any:
     try:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
@@ -85,7 +85,7 @@ def resolve_settings(
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigurationError(f"--set expects key=value, got {item!r}")
-        settings[key.strip()] = _parse_value(raw.strip())
+        settings[key.strip()] = parse_value(raw.strip())
     known = {spec.name for spec in info.settings}
     unknown = sorted(set(settings) - known)
     if unknown:

@@ -83,6 +83,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX sync_runs_by_store ON sync_runs (channel, account_id, finished_at DESC);
     """,
+    """
+    CREATE TABLE stores (
+        store_key TEXT PRIMARY KEY, channel TEXT NOT NULL, settings JSONB NOT NULL, credentials TEXT NOT NULL,
+        every_seconds DOUBLE PRECISION NOT NULL, next_run TIMESTAMPTZ NOT NULL,
+        requests_per_second DOUBLE PRECISION, quota_reset TEXT NOT NULL, quota_timezone TEXT NOT NULL,
+        parked_until TIMESTAMPTZ, parked_reason TEXT, account_id TEXT, last_run_at TIMESTAMPTZ,
+        created_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX stores_due ON stores (next_run);
+    CREATE TABLE rate_budgets (budget_key TEXT PRIMARY KEY, next_slot TIMESTAMPTZ NOT NULL);
+    """,
 )
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -149,6 +160,16 @@ class PostgresStore:
     def transaction(self) -> Iterator[None]:
         with self._lock, self._db.transaction():
             yield
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement on this store's connection (its schema); the rows it returns, if any.
+
+        For the modules built on the same tables (:mod:`channel_core.fleet`) and a host's own reports;
+        inside :meth:`transaction` it joins that transaction.
+        """
+        with self._lock:
+            cursor = self._db.execute(sql, params)
+            return list(cursor.fetchall()) if cursor.description is not None else []
 
     def _one(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         with self._lock:

@@ -15,7 +15,7 @@ import email.utils
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -73,6 +73,16 @@ class SandboxConfig:
     variants: frozenset[str] = frozenset()  # reply variants of a real store: see sandbox.variants.VARIANTS
 
 
+@dataclass(frozen=True, slots=True)
+class SandboxRequest:
+    """One call the sandbox answered, as a store's access log would show it."""
+
+    token: str
+    method: str
+    at: float  # time.monotonic() when it arrived
+    user_agent: str
+
+
 class SandboxServer:
     """A running sandbox. Use as a context manager, or ``start()``/``stop()``."""
 
@@ -109,6 +119,10 @@ class SandboxServer:
         # one sandbox, many stores: each token is a merchant's store with its own orders (add_store)
         self._tenants: dict[str, tuple[SandboxStore, Operations]] = {self.config.token: (self.store, self.operations)}
         self.calls_by_token: Counter[str] = Counter()
+        # every answered call: who (token), what, when (monotonic), and the client's User-Agent
+        self.requests: deque[SandboxRequest] = deque(maxlen=1_000_000)
+        self._quotas: dict[str, int] = {}  # token -> calls a day before StatusCode 504
+        self._quota_used: Counter[str] = Counter()
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -144,14 +158,29 @@ class SandboxServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def add_store(self, token: str, *, count: int = 200, seed: int = 7) -> SandboxStore:
-        """Host another merchant's store on this sandbox, reached with ``token``; returns its store."""
+    def add_store(self, token: str, *, count: int = 200, seed: int = 7, quota: int | None = None) -> SandboxStore:
+        """Host another merchant's store on this sandbox, reached with ``token``; returns its store.
+
+        :param quota: the store's daily call quota: calls beyond it get StatusCode 504 until
+            :meth:`reset_quota` (the day turning, §1.7).
+        """
         store = SandboxStore(count=count, seed=seed, timezone=self.config.timezone, clock=self.config.clock)
         with self._lock:
             if token in self._tenants:
                 raise ValueError(f"the sandbox already has a store for token {token!r}")
             self._tenants[token] = (store, Operations(store))
+            if quota is not None:
+                self._quotas[token] = quota
         return store
+
+    def tenant(self, token: str) -> SandboxStore:
+        """The store reached with ``token``."""
+        return self._tenants[token][0]
+
+    def reset_quota(self, token: str) -> None:
+        """A new day for ``token``'s quota."""
+        with self._lock:
+            self._quota_used[token] = 0
 
     def add_fault(self, kind: str, **kwargs: Any) -> Fault:
         fault = Fault(kind, **kwargs)
@@ -193,7 +222,7 @@ class SandboxServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 try:
-                    sandbox._handle(self.path, body)
+                    sandbox._handle(self.path, body, self.headers.get("User-Agent", ""))
                 except Reply as reply:
                     if reply.status == -1:
                         self.close_connection = True
@@ -229,7 +258,7 @@ class SandboxServer:
                     return fault
         return None
 
-    def _handle(self, path: str, body: bytes) -> None:
+    def _handle(self, path: str, body: bytes, user_agent: str = "") -> None:
         form = {k.lower(): v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
         method = form.get("method", "")
         service = path.rsplit("/", 1)[-1].removesuffix(".aspx").lower()
@@ -242,9 +271,15 @@ class SandboxServer:
             raise xml_error(503, "Unauthorized")
         if method not in SERVICES[service]:
             raise xml_error(500, f"Unknown method '{method}'")
+        token = form.get("token", "")
         with self._lock:
             self.calls[method] += 1
-            self.calls_by_token[form.get("token", "")] += 1
+            self.calls_by_token[token] += 1
+            self.requests.append(SandboxRequest(token, method, time.monotonic(), user_agent))
+            self._quota_used[token] += 1
+            over_quota = token in self._quotas and self._quota_used[token] > self._quotas[token]
+        if over_quota:
+            raise xml_error(504, "Daily web services calls limit reached")
         if self.on_request is not None:
             self.on_request(method)
         if self.config.latency:

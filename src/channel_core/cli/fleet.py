@@ -1,0 +1,257 @@
+"""``channel stores``, ``channel worker`` and ``channel status``: many stores on PostgreSQL and procrastinate."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+from rich.table import Table
+
+from channel_core.cli.context import (
+    EXIT_CONFIG,
+    Context,
+    Fail,
+    errors,
+    out,
+    parse_interval,
+    pass_context,
+)
+from channel_core.cli.settings import parse_value
+
+WORKER_EXTRA = "pip install 'channel-integrations[engine]'"
+
+
+@contextmanager
+def _registry(ctx: Context, command: str) -> Iterator[Any]:
+    dsn = ctx.postgres(command)
+    with errors():
+        from channel_core.fleet.registry import StoreRegistry
+        from channel_core.sync.postgres import PostgresStore
+
+        with PostgresStore(dsn) as db:
+            yield StoreRegistry(db)
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%m-%d %H:%M:%S") if value is not None else "-"
+
+
+@click.group()
+def stores() -> None:
+    """The stores the workers sync (PostgreSQL): add, list, remove, run now."""
+
+
+@stores.command("add")
+@click.argument("key")
+@click.argument("channel_name", metavar="CHANNEL")
+@click.option(
+    "--credentials",
+    required=True,
+    metavar="REF",
+    help="Where the worker finds the secrets: env:PREFIX reads PREFIX_TOKEN, PREFIX_APP_ID...",
+)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="A non-secret setting.")
+@click.option("--every", default="15m", show_default=True, help="Sync interval (30s, 5m, 1h).")
+@click.option("--rate", type=float, default=None, help="Requests per second for the account, shared by all workers.")
+@click.option("--quota-reset", default="00:00", show_default=True, help="When the daily quota resets (HH:MM).")
+@click.option("--quota-timezone", default="UTC", show_default=True, help="The time zone of --quota-reset.")
+@click.option("--replace", is_flag=True, help="Replace a store already registered under KEY.")
+@pass_context
+def add(
+    ctx: Context,
+    key: str,
+    channel_name: str,
+    credentials: str,
+    overrides: tuple[str, ...],
+    every: str,
+    rate: float | None,
+    quota_reset: str,
+    quota_timezone: str,
+    replace: bool,
+) -> None:
+    """Register a store under KEY; it is due at once."""
+    interval = parse_interval(every, "--every")
+    channel = ctx.channel(channel_name)
+    settings: dict[str, Any] = {}
+    for item in overrides:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise Fail(f"--set expects key=value, got {item!r}", EXIT_CONFIG)
+        settings[name.strip()] = parse_value(raw.strip())
+    with _registry(ctx, "stores add") as registry, errors():
+        store = registry.add(
+            key,
+            channel.info(),
+            settings=settings,
+            credentials=credentials,
+            every=timedelta(seconds=interval),
+            requests_per_second=rate,
+            quota_reset=quota_reset,
+            quota_timezone=quota_timezone,
+            replace=replace,
+        )
+    out.print(f"store {store.key} ({store.channel}) registered; syncs every {every}", markup=False)
+
+
+@stores.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def list_stores(ctx: Context, as_json: bool) -> None:
+    """The registered stores, their schedule and parking (never a secret)."""
+    with _registry(ctx, "stores list") as registry:
+        rows = registry.stores()
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "key": s.key,
+                        "channel": s.channel,
+                        "settings": dict(s.settings),
+                        "credentials": s.credentials,
+                        "every_seconds": s.every.total_seconds(),
+                        "next_run": s.next_run.isoformat(),
+                        "requests_per_second": s.requests_per_second,
+                        "parked_until": s.parked_until.isoformat() if s.parked_until else None,
+                        "parked_reason": s.parked_reason,
+                        "account_id": s.account_id,
+                    }
+                    for s in rows
+                ],
+                indent=2,
+            )
+        )
+        return
+    table = Table(title="times in UTC", title_justify="left")
+    for column in ("store", "channel", "account", "every", "next run", "rate/s", "parked until"):
+        table.add_column(column)
+    for s in rows:
+        table.add_row(
+            s.key,
+            s.channel,
+            s.account_id or "-",
+            str(s.every),
+            _when(s.next_run),
+            f"{s.requests_per_second:g}" if s.requests_per_second else "-",
+            _when(s.parked_until),
+        )
+    out.print(table)
+
+
+@stores.command("remove")
+@click.argument("key")
+@pass_context
+def remove(ctx: Context, key: str) -> None:
+    """Stop syncing KEY (its orders and history stay)."""
+    with _registry(ctx, "stores remove") as registry:
+        if not registry.remove(key):
+            raise Fail(f"no store {key} in the registry (see `channel stores list`)", EXIT_CONFIG)
+    out.print(f"store {key} removed", markup=False)
+
+
+@stores.command("run")
+@click.argument("key")
+@pass_context
+def run_now(ctx: Context, key: str) -> None:
+    """Make KEY due now, lifting a quota parking."""
+    with _registry(ctx, "stores run") as registry:
+        if not registry.run_now(key):
+            raise Fail(f"no store {key} in the registry (see `channel stores list`)", EXIT_CONFIG)
+    out.print(f"store {key} is due; a running worker picks it up within its tick", markup=False)
+
+
+def _cron(seconds: float) -> str:
+    whole = int(seconds)
+    divides_minute = whole < 60 and 60 % whole == 0
+    divides_hour = whole % 60 == 0 and 60 % (whole // 60) == 0
+    if whole != seconds or not (divides_minute or divides_hour):
+        raise Fail(f"--tick must divide a minute or an hour evenly (1s..30s, 1m..30m), got {seconds:g}s", EXIT_CONFIG)
+    return f"* * * * * */{whole}" if whole < 60 else f"*/{whole // 60} * * * *"
+
+
+@click.command()
+@click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True, help="Jobs at once.")
+@click.option("--once", is_flag=True, help="Queue the due stores, run every waiting job, then exit.")
+@click.option("--tick", default="10s", show_default=True, help="How often due stores are queued.")
+@click.option(
+    "--stalled-after",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    show_default=True,
+    help="Seconds without a heartbeat before another worker takes over a worker's jobs.",
+)
+@pass_context
+def worker(ctx: Context, concurrency: int, once: bool, tick: str, stalled_after: float) -> None:
+    """Sync the registered stores (PostgreSQL and procrastinate) until Ctrl-C; run several for more throughput."""
+    dsn = ctx.postgres("worker")
+    cron = _cron(parse_interval(tick, "--tick"))
+    try:
+        from channel_core.fleet.engine import enqueue_due, make_app, prepare_database
+    except ImportError:  # pragma: no cover - only without the extra installed
+        raise Fail(f"`channel worker` needs procrastinate: {WORKER_EXTRA}", EXIT_CONFIG) from None
+    with errors():
+        prepare_database(dsn)
+        app = make_app(dsn, channels=ctx.channels, schedule=None if once else cron, stalled_after=stalled_after)
+        with app.open():
+            queued = enqueue_due(app, dsn)
+    out.print(f"worker: {len(queued)} store(s) queued; {concurrency} job(s) at once", markup=False)
+    app.run_worker(
+        concurrency=concurrency,
+        wait=not once,
+        install_signal_handlers=True,
+        update_heartbeat_interval=max(0.5, min(10.0, stalled_after / 3)),
+        stalled_worker_timeout=stalled_after,
+    )
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def status(ctx: Context, as_json: bool) -> None:
+    """Per store: last run, next run, orders, failures and notifications still to send, parking."""
+    with _registry(ctx, "status") as registry:
+        states = registry.states()
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "key": st.store.key,
+                        "channel": st.store.channel,
+                        "account_id": st.store.account_id,
+                        "last_run": st.last_run.isoformat() if st.last_run else None,
+                        "last_stopped": st.last_stopped,
+                        "next_run": st.store.next_run.isoformat(),
+                        "parked_until": st.store.parked_until.isoformat() if st.store.parked_until else None,
+                        "parked_reason": st.store.parked_reason,
+                        "orders": st.orders,
+                        "failed_orders": st.failed_orders,
+                        "pending_notifications": st.pending_notifications,
+                        "failed_notifications": st.failed_notifications,
+                    }
+                    for st in states
+                ],
+                indent=2,
+            )
+        )
+        return
+    table = Table(title="times in UTC", title_justify="left")
+    for column in ("store", "last run", "result", "next run", "orders", "failed", "to notify", "not sent", "parked"):
+        table.add_column(column)
+    for st in states:
+        table.add_row(
+            st.store.key,
+            _when(st.last_run),
+            st.last_stopped or ("completed" if st.last_run else "-"),
+            _when(st.store.next_run),
+            str(st.orders),
+            str(st.failed_orders),
+            str(st.pending_notifications),
+            str(st.failed_notifications),
+            f"until {_when(st.store.parked_until)}: {st.store.parked_reason}" if st.store.parked_until else "-",
+        )
+    out.print(table)

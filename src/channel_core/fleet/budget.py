@@ -1,0 +1,81 @@
+"""A rate budget per account, shared by every worker: one token-spacing row in PostgreSQL.
+
+Each request takes the account's next slot with one atomic statement on the ``rate_budgets``
+row (``next_slot = greatest(next_slot, now) + spacing``) and sleeps until that slot. Slots come
+from PostgreSQL's clock, so workers on several machines space their requests as one. The
+spacing is ``(1 + margin) / rate``: a request that leaves a few milliseconds late cannot bring
+``rate + 1`` requests into one second at the store.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from channel_core.errors import ConfigurationError
+
+__all__ = ["PostgresRateBudget"]
+
+DEFAULT_MARGIN = 0.1
+
+
+class PostgresRateBudget:
+    """At most ``rate`` requests per second for ``key``, across all processes sharing the database.
+
+    :param dsn: the database of :class:`~channel_core.sync.postgres.PostgresStore` (its migrations
+        create ``rate_budgets``).
+    :param key: the account's budget key (the registry uses ``<channel>:<store key>``).
+    :param margin: extra spacing, as a share of the interval, absorbing send jitter.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        key: str,
+        rate: float,
+        *,
+        schema: str = "public",
+        margin: float = DEFAULT_MARGIN,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        import psycopg
+
+        if not rate > 0:
+            raise ConfigurationError(f"rate budget {key}: the rate must be positive, got {rate}")
+        self.key, self.rate = key, rate
+        self.spacing = (1.0 + margin) / rate
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        try:
+            self._db = psycopg.connect(dsn, autocommit=True, options=f"-c search_path={schema}")
+        except psycopg.OperationalError as exc:
+            raise ConfigurationError(f"could not connect to PostgreSQL: {str(exc).strip()}") from None
+
+    def acquire(self) -> float:
+        """Take the account's next slot and wait for it; return the wait in seconds."""
+        with self._lock:
+            row = self._db.execute(
+                "INSERT INTO rate_budgets AS b (budget_key, next_slot) "
+                "VALUES (%(key)s, clock_timestamp() + make_interval(secs => %(spacing)s)) "
+                "ON CONFLICT (budget_key) DO UPDATE "
+                "SET next_slot = greatest(b.next_slot, clock_timestamp()) + make_interval(secs => %(spacing)s) "
+                "RETURNING extract(epoch FROM b.next_slot - clock_timestamp())::float8 - %(spacing)s",
+                {"key": self.key, "spacing": self.spacing},
+            ).fetchone()
+        wait = max(0.0, float(row[0])) if row is not None else 0.0
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> PostgresRateBudget:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresRateBudget(key={self.key!r}, rate={self.rate})"  # never the DSN

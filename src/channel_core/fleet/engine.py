@@ -1,0 +1,261 @@
+"""Many stores on procrastinate, the PostgreSQL task engine: one running sync per store, nothing home-made.
+
+``pip install 'channel-integrations[engine]'``. A host builds the app once with :func:`make_app`
+and runs workers (``channel worker``, ``app.run_worker(...)`` or ``procrastinate worker``).
+Three tasks:
+
+* ``channel_core.schedule_stores`` (periodic, every 10 s by default): hands the due stores of the
+  :class:`~channel_core.fleet.registry.StoreRegistry` to ``sync_store``, and recovers the jobs of
+  workers that stopped sending heartbeats (``kill -9``, a lost machine).
+* ``channel_core.sync_store``: one :class:`Importer` pass and the store's due notifications.
+* ``channel_core.notify_shipment``: one shipment notification (:func:`enqueue_shipment`).
+
+Rules:
+
+* **One sync per store**: sync jobs carry the lock ``sync:<store>``, so procrastinate never runs two
+  at once; the fence (:meth:`OrderStore.take_fence`) still stops a run that lost its store some
+  other way. ``queueing_lock`` is the same key: a store already waiting is not queued twice.
+* **No engine retries** for syncs: the next sync resumes from the checkpoint, and a retry waiting on
+  its backoff would hold the store's lock (procrastinate issues #1599, #1543, #1446). A sync whose
+  worker died is marked failed and the store queued afresh.
+* **One budget per account**: a store with ``requests_per_second`` gets a
+  :class:`~channel_core.fleet.budget.PostgresRateBudget` that every worker's requests share.
+* **Credentials stay with the host**: jobs carry the store key only; the ``credentials`` resolver
+  turns the registry's reference into secrets inside the job. Nothing secret reaches PostgreSQL.
+* **History**: every run's summary goes to ``sync_runs`` (:meth:`PostgresStore.runs`), and a quota
+  stop parks the store until its quota resets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from channel_core.errors import ChannelError, ConfigurationError, QuotaExhaustedError
+from channel_core.fleet.budget import PostgresRateBudget
+from channel_core.fleet.credentials import CredentialResolver, environment_credentials, store_settings
+from channel_core.fleet.registry import RegisteredStore, StoreRegistry
+from channel_core.hooktypes import Connection
+from channel_core.http import run_scope
+from channel_core.logs import get_logger
+from channel_core.models import Shipment, from_dict, to_dict
+from channel_core.registry import Channel, Channels
+from channel_core.sync.importer import Importer, ImportSummary
+from channel_core.sync.notifier import Notifier
+from channel_core.sync.postgres import PostgresStore
+
+__all__ = [
+    "NOTIFY_TASK",
+    "SCHEDULE_TASK",
+    "SYNC_QUEUE",
+    "SYNC_TASK",
+    "enqueue_due",
+    "enqueue_shipment",
+    "enqueue_sync",
+    "make_app",
+    "prepare_database",
+]
+
+logger = get_logger(__name__)
+
+SYNC_TASK = "channel_core.sync_store"
+NOTIFY_TASK = "channel_core.notify_shipment"
+SCHEDULE_TASK = "channel_core.schedule_stores"
+SYNC_QUEUE = "channel-sync"
+NOTIFY_QUEUE = "channel-notify"
+SCHEDULE_QUEUE = "channel-schedule"
+DEFAULT_SCHEDULE = "* * * * * */10"  # cron with seconds: every 10 s
+
+
+def _sync_lock(store_key: str) -> str:
+    return f"sync:{store_key}"
+
+
+class _Runner:
+    """What every job does around its work: find the store, resolve its secrets, connect within its budget."""
+
+    def __init__(self, dsn: str, schema: str, credentials: CredentialResolver, channels: Channels | None) -> None:
+        self.dsn, self.schema, self.credentials = dsn, schema, credentials
+        self._channels = channels
+
+    def channel(self, store: RegisteredStore) -> Channel:
+        if self._channels is None:
+            self._channels = Channels.discover()
+        return self._channels[store.channel]
+
+    @contextmanager
+    def connected(self, store: RegisteredStore, label: str) -> Iterator[tuple[Channel, Connection]]:
+        channel = self.channel(store)
+        settings = store_settings(store, channel.info(), self.credentials)
+        budget = None
+        if store.requests_per_second is not None:
+            budget = PostgresRateBudget(
+                self.dsn, f"{store.channel}:{store.key}", store.requests_per_second, schema=self.schema
+            )
+        try:
+            with run_scope(label=label, budget=budget), channel.connect(settings) as connection:
+                yield channel, connection
+        finally:
+            if budget is not None:
+                budget.close()
+
+
+def make_app(
+    dsn: str,
+    *,
+    credentials: CredentialResolver = environment_credentials,
+    schema: str = "public",
+    channels: Channels | None = None,
+    on_summary: Callable[[str, ImportSummary], None] | None = None,
+    schedule: str | None = DEFAULT_SCHEDULE,
+    stalled_after: float = 30.0,
+) -> Any:
+    """A ``procrastinate.App`` with the scheduling, sync and notification tasks.
+
+    :param dsn: the PostgreSQL database holding procrastinate's queue, the registry and the orders.
+    :param credentials: turns a store's credentials reference into its secret settings, at run time.
+    :param schema: the schema of the registry and orders tables (:class:`PostgresStore`).
+    :param on_summary: called with each finished sync's summary (metrics, a host's own history).
+    :param schedule: the cron (seconds first-class: six fields) of the scheduling task; ``None``: no
+        periodic scheduling (the host calls :func:`enqueue_due` or :func:`enqueue_sync` itself).
+    :param stalled_after: seconds without a heartbeat after which a worker's jobs are recovered.
+    """
+    try:
+        import procrastinate
+        from procrastinate import JobContext
+        from procrastinate.jobs import Status
+    except ImportError:  # pragma: no cover - only without the extra installed
+        raise ConfigurationError(
+            "the task engine needs procrastinate: pip install 'channel-integrations[engine]'"
+        ) from None
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=dsn))
+    runner = _Runner(dsn, schema, credentials, channels)
+
+    @app.task(name=SYNC_TASK, queue=SYNC_QUEUE, retry=False, pass_context=True)
+    def sync_store(context: JobContext, store_key: str) -> dict[str, Any]:
+        with PostgresStore(dsn, schema=schema) as db:
+            registry = StoreRegistry(db)
+            store = registry.get(store_key)
+            if store is None:
+                logger.warning("sync_store_unknown", store=store_key)
+                return {"stopped": "not registered"}
+            label = f"{store_key}/{context.job.id if context.job else uuid.uuid4().hex[:8]}"
+            account = store.account_id or ""
+            try:
+                with runner.connected(store, label) as (channel, connection):
+                    account = connection.account_id
+                    summary = Importer(channel, connection, db).run()
+                    retried = Notifier(channel, connection, db).retry_pending()
+            except (ChannelError, ConfigurationError) as exc:  # before or around the import: no summary
+                stopped = "quota" if isinstance(exc, QuotaExhaustedError) else "error"
+                db.record_run(store.channel, account, {"stopped": stopped, "stop_error": str(exc)}, store_key)
+                registry.finished(store_key, account, stopped, str(exc))
+                logger.warning("sync_store_stopped", store=store_key, reason=stopped, error=str(exc))
+                return {"stopped": stopped, "stop_error": str(exc)}
+            result = {**summary.as_dict(), "notifications_retried": len(retried)}
+            db.record_run(store.channel, account, result, store_key)
+            registry.finished(store_key, account, summary.stopped, summary.stop_error)
+        if on_summary is not None:
+            on_summary(store_key, summary)
+        return result
+
+    @app.task(name=NOTIFY_TASK, queue=NOTIFY_QUEUE, retry=False, pass_context=True)
+    def notify_shipment(context: JobContext, store_key: str, shipment: dict[str, Any]) -> dict[str, Any]:
+        with PostgresStore(dsn, schema=schema) as db:
+            store = StoreRegistry(db).get(store_key)
+            if store is None:
+                raise ConfigurationError(f"store {store_key} is not registered")
+            label = f"{store_key}/{context.job.id if context.job else uuid.uuid4().hex[:8]}"
+            with runner.connected(store, label) as (channel, connection):
+                outcome = Notifier(channel, connection, db).notify(from_dict(Shipment, shipment))
+        return {
+            "notification_id": outcome.notification_id,
+            "status": str(outcome.result.status),
+            "pending": outcome.pending,
+            "message": outcome.result.message,
+        }
+
+    async def schedule_stores(timestamp: int) -> dict[str, Any]:
+        recovered = 0
+        for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
+            if job.task_name == SYNC_TASK:  # its worker died: fail it (freeing the lock), queue the store afresh
+                await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+                await _defer_sync_async(app, str(job.task_kwargs["store_key"]))
+            elif job.task_name == NOTIFY_TASK:  # the ledger's claim and current-state check make a retry safe
+                await app.job_manager.retry_job(job)
+            recovered += 1
+        queued = await enqueue_due_async(app, dsn, schema)
+        return {"queued": queued, "recovered": recovered}
+
+    task = app.task(name=SCHEDULE_TASK, queue=SCHEDULE_QUEUE, retry=False)(schedule_stores)
+    if schedule is not None:
+        app.periodic(cron=schedule, periodic_id="channel-schedule")(task)
+    return app
+
+
+def prepare_database(dsn: str, schema: str = "public") -> None:
+    """Create or upgrade procrastinate's schema and the channel tables, once, however many workers start."""
+    import psycopg
+    from procrastinate.schema import SchemaManager
+
+    with PostgresStore(dsn, schema=schema):
+        pass  # its migrations run under their own advisory lock
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute("SELECT pg_advisory_lock(hashtext('channel_core.procrastinate_schema'))")
+        try:
+            row = db.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()
+            if row is None or row[0] is None:
+                db.execute(SchemaManager.get_schema())
+        finally:
+            db.execute("SELECT pg_advisory_unlock(hashtext('channel_core.procrastinate_schema'))")
+
+
+def enqueue_sync(app: Any, store_key: str) -> bool:
+    """Queue one sync of ``store_key``; ``False`` when one is already waiting for it."""
+    import procrastinate.exceptions
+
+    key = _sync_lock(store_key)
+    try:
+        app.tasks[SYNC_TASK].configure(lock=key, queueing_lock=key).defer(store_key=store_key)
+    except procrastinate.exceptions.AlreadyEnqueued:
+        return False
+    return True
+
+
+async def _defer_sync_async(app: Any, store_key: str) -> bool:
+    import procrastinate.exceptions
+
+    key = _sync_lock(store_key)
+    try:
+        await app.tasks[SYNC_TASK].configure(lock=key, queueing_lock=key).defer_async(store_key=store_key)
+    except procrastinate.exceptions.AlreadyEnqueued:
+        return False
+    return True
+
+
+def _claim_due(dsn: str, schema: str) -> list[str]:
+    with PostgresStore(dsn, schema=schema) as db:
+        return StoreRegistry(db).claim_due()
+
+
+def enqueue_due(app: Any, dsn: str, schema: str = "public") -> list[str]:
+    """Queue a sync of every registered store that is due; the keys queued."""
+    return [key for key in _claim_due(dsn, schema) if enqueue_sync(app, key)]
+
+
+async def enqueue_due_async(app: Any, dsn: str, schema: str = "public") -> list[str]:
+    keys = await asyncio.to_thread(_claim_due, dsn, schema)
+    return [key for key in keys if await _defer_sync_async(app, key)]
+
+
+def enqueue_shipment(app: Any, store_key: str, shipment: Shipment) -> int:
+    """Queue a shipment notification for a registered store; the job id.
+
+    Safe to repeat: the ledger gives the same shipment the same notification id, and the
+    channel checks the store's current state before it writes.
+    """
+    job_id: int = app.tasks[NOTIFY_TASK].defer(store_key=store_key, shipment=to_dict(shipment))
+    return job_id

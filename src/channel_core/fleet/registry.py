@@ -1,0 +1,264 @@
+"""The store registry: the merchants' stores a host syncs, when each is due, and which are parked.
+
+One row per store in the ``stores`` table of :class:`~channel_core.sync.postgres.PostgresStore`'s
+schema. A row holds the channel, its non-secret settings, a *reference* to the credentials
+(resolved by :mod:`channel_core.fleet.credentials` when a sync runs), the sync interval, the
+next run, and the time of day the store's daily quota resets. Every time is PostgreSQL's own
+clock (``now()``), the one clock all workers share.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from channel_core.errors import ConfigurationError
+from channel_core.hooktypes import ChannelInfo
+from channel_core.secret import Secret
+from channel_core.sync.postgres import PostgresStore
+
+__all__ = ["RegisteredStore", "StoreRegistry", "StoreState", "next_quota_reset"]
+
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+_COLUMNS = (
+    "store_key, channel, settings, credentials, every_seconds, next_run, requests_per_second, "
+    "quota_reset, quota_timezone, parked_until, parked_reason, account_id, last_run_at"
+)
+MIN_INTERVAL = timedelta(seconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredStore:
+    """One connected store, as the registry keeps it: nothing secret.
+
+    :ivar key: the host's name for the store, unique in the registry.
+    :ivar credentials: a reference the host's resolver understands (``env:ACME`` by default).
+    :ivar requests_per_second: the account's rate budget shared by every worker; ``None``: none.
+    :ivar quota_reset: when the daily quota resets, as a time of day in ``quota_timezone``.
+    :ivar account_id: the store's account, known after its first sync.
+    """
+
+    key: str
+    channel: str
+    settings: Mapping[str, Any]
+    credentials: str
+    every: timedelta
+    next_run: datetime
+    requests_per_second: float | None = None
+    quota_reset: time = time(0, 0)
+    quota_timezone: str = "UTC"
+    parked_until: datetime | None = None
+    parked_reason: str | None = None
+    account_id: str | None = None
+    last_run_at: datetime | None = None
+
+    @classmethod
+    def _from_row(cls, row: Sequence[Any]) -> RegisteredStore:
+        return cls(
+            key=row[0],
+            channel=row[1],
+            settings=dict(row[2]),
+            credentials=row[3],
+            every=timedelta(seconds=row[4]),
+            next_run=row[5],
+            requests_per_second=row[6],
+            quota_reset=time.fromisoformat(row[7]),
+            quota_timezone=row[8],
+            parked_until=row[9],
+            parked_reason=row[10],
+            account_id=row[11],
+            last_run_at=row[12],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreState:
+    """What ``channel status`` shows for one store."""
+
+    store: RegisteredStore
+    last_run: datetime | None
+    last_stopped: str | None
+    orders: int
+    failed_orders: int
+    pending_notifications: int
+    failed_notifications: int
+
+
+def next_quota_reset(now: datetime, reset: time, timezone: str) -> datetime:
+    """The first instant after ``now`` at which the wall clock of ``timezone`` reads ``reset`` (UTC)."""
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    candidate = datetime.combine(local.date(), reset, tzinfo=zone)
+    while candidate.astimezone(UTC) <= now.astimezone(UTC):
+        candidate = datetime.combine(candidate.date() + timedelta(days=1), reset, tzinfo=zone)
+    return candidate.astimezone(UTC)
+
+
+def _check_settings(info: ChannelInfo, settings: Mapping[str, Any]) -> dict[str, Any]:
+    known = {spec.name: spec for spec in info.settings}
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown {info.name} setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    secret = sorted(name for name in settings if known[name].secret or isinstance(settings[name], Secret))
+    if secret:
+        raise ConfigurationError(
+            f"{', '.join(secret)} is secret and never goes into the registry: give the store a credentials "
+            "reference instead (env:PREFIX reads PREFIX_" + secret[0].upper() + " when the sync runs)"
+        )
+    try:
+        return dict(json.loads(json.dumps(dict(settings))))
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"store settings must be plain values: {exc}") from None
+
+
+class StoreRegistry:
+    """The ``stores`` table: add, list and remove stores; hand due stores to the scheduler.
+
+    :param db: the :class:`PostgresStore` whose schema holds the registry (its connection is shared).
+    """
+
+    def __init__(self, db: PostgresStore) -> None:
+        self.db = db
+
+    def add(
+        self,
+        key: str,
+        info: ChannelInfo,
+        *,
+        settings: Mapping[str, Any],
+        credentials: str,
+        every: timedelta,
+        requests_per_second: float | None = None,
+        quota_reset: str = "00:00",
+        quota_timezone: str = "UTC",
+        replace: bool = False,
+    ) -> RegisteredStore:
+        """Register a store, due at once. Refuses secrets in ``settings`` and a key already taken
+        (unless ``replace``, which keeps the store's account and schedule)."""
+        if not _KEY.match(key):
+            raise ConfigurationError(
+                f"store key {key!r}: use 1-100 letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
+            )
+        plain = _check_settings(info, settings)
+        if not credentials.strip():
+            raise ConfigurationError(f"store {key}: a credentials reference is required (env:PREFIX by default)")
+        if every < MIN_INTERVAL:
+            raise ConfigurationError(f"store {key}: the sync interval must be at least 1 second, got {every}")
+        if requests_per_second is not None and not requests_per_second > 0:
+            raise ConfigurationError(f"store {key}: requests per second must be positive, got {requests_per_second}")
+        try:
+            reset = time.fromisoformat(quota_reset)
+        except ValueError:
+            raise ConfigurationError(f"store {key}: quota reset {quota_reset!r} is not a time of day (HH:MM)") from None
+        try:
+            ZoneInfo(quota_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigurationError(f"store {key}: unknown time zone {quota_timezone!r}") from None
+        values = (
+            key,
+            info.name,
+            json.dumps(plain),
+            credentials.strip(),
+            every.total_seconds(),
+            requests_per_second,
+            reset.isoformat("minutes"),
+            quota_timezone,
+        )
+        conflict = (
+            "DO UPDATE SET channel=EXCLUDED.channel, settings=EXCLUDED.settings, credentials=EXCLUDED.credentials, "
+            "every_seconds=EXCLUDED.every_seconds, requests_per_second=EXCLUDED.requests_per_second, "
+            "quota_reset=EXCLUDED.quota_reset, quota_timezone=EXCLUDED.quota_timezone"
+            if replace
+            else "DO NOTHING"
+        )
+        rows = self.db.execute(
+            "INSERT INTO stores (store_key, channel, settings, credentials, every_seconds, next_run, "  # noqa: S608
+            "requests_per_second, quota_reset, quota_timezone, created_at) "
+            f"VALUES (%s,%s,%s::jsonb,%s,%s,now(),%s,%s,%s,now()) ON CONFLICT (store_key) {conflict} "
+            f"RETURNING {_COLUMNS}",
+            values,
+        )
+        if not rows:
+            raise ConfigurationError(f"store {key} is already registered (remove it first, or replace it)")
+        return RegisteredStore._from_row(rows[0])
+
+    def remove(self, key: str) -> bool:
+        """Forget a store (its orders and history stay); ``False`` when it was not registered."""
+        return bool(self.db.execute("DELETE FROM stores WHERE store_key=%s RETURNING store_key", (key,)))
+
+    def get(self, key: str) -> RegisteredStore | None:
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM stores WHERE store_key=%s", (key,))  # noqa: S608
+        return RegisteredStore._from_row(rows[0]) if rows else None
+
+    def stores(self) -> list[RegisteredStore]:
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM stores ORDER BY 1")  # noqa: S608 - constant columns
+        return [RegisteredStore._from_row(row) for row in rows]
+
+    def claim_due(self, limit: int = 500) -> list[str]:
+        """The stores due now, each moved to its next run in the same statement (so two schedulers
+        never hand out one store twice); parked stores wait for their reset time."""
+        rows = self.db.execute(
+            "UPDATE stores SET next_run = now() + make_interval(secs => every_seconds) WHERE store_key IN ("
+            "  SELECT store_key FROM stores WHERE next_run <= now() AND (parked_until IS NULL OR parked_until <= now())"
+            "  ORDER BY next_run LIMIT %s FOR UPDATE SKIP LOCKED"
+            ") RETURNING store_key",
+            (limit,),
+        )
+        return sorted(row[0] for row in rows)
+
+    def run_now(self, key: str) -> bool:
+        """Make a store due at once and lift its parking (an operator's ``channel stores run``)."""
+        rows = self.db.execute(
+            "UPDATE stores SET next_run=now(), parked_until=NULL, parked_reason=NULL WHERE store_key=%s "
+            "RETURNING store_key",
+            (key,),
+        )
+        return bool(rows)
+
+    def finished(self, key: str, account_id: str, stopped: str | None, error: str | None = None) -> None:
+        """Note a finished sync. A quota stop parks the store until its quota resets."""
+        store = self.get(key)
+        if store is None:  # removed while it ran
+            return
+        if stopped == "quota":
+            now = self.db.execute("SELECT now()")[0][0]
+            until = next_quota_reset(now, store.quota_reset, store.quota_timezone)
+            self.db.execute(
+                "UPDATE stores SET account_id=%s, last_run_at=now(), parked_until=%s, parked_reason=%s, "
+                "next_run=greatest(next_run, %s) WHERE store_key=%s",
+                (account_id, until, error or "daily quota spent", until, key),
+            )
+            return
+        self.db.execute(
+            "UPDATE stores SET account_id=%s, last_run_at=now(), parked_until=NULL, parked_reason=NULL "
+            "WHERE store_key=%s",
+            (account_id, key),
+        )
+
+    def states(self) -> list[StoreState]:
+        """Every store with its last run, orders, failed orders and notifications still to send."""
+        rows = self.db.execute(
+            f"SELECT {', '.join('s.' + c.strip() for c in _COLUMNS.split(','))}, "  # noqa: S608 - constants
+            "(SELECT max(finished_at) FROM sync_runs r WHERE r.store_key = s.store_key), "
+            "(SELECT stopped FROM sync_runs r WHERE r.store_key = s.store_key ORDER BY finished_at DESC, id DESC "
+            " LIMIT 1), "
+            "(SELECT count(*) FROM orders o WHERE o.channel = s.channel AND o.account_id = s.account_id), "
+            "(SELECT count(*) FROM failed f WHERE f.channel = s.channel AND f.account_id = s.account_id), "
+            "(SELECT count(*) FROM notifications n WHERE n.channel = s.channel AND n.account_id = s.account_id "
+            " AND n.status = 'pending'), "
+            "(SELECT count(*) FROM notifications n WHERE n.channel = s.channel AND n.account_id = s.account_id "
+            " AND n.status IN ('failed', 'parked')) "
+            "FROM stores s ORDER BY s.store_key"
+        )
+        width = len(_COLUMNS.split(","))
+        return [
+            StoreState(RegisteredStore._from_row(row[:width]), row[width], row[width + 1], *map(int, row[width + 2 :]))
+            for row in rows
+        ]
