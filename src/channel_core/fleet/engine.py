@@ -29,6 +29,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -68,6 +69,12 @@ SYNC_QUEUE = "channel-sync"
 NOTIFY_QUEUE = "channel-notify"
 SCHEDULE_QUEUE = "channel-schedule"
 DEFAULT_SCHEDULE = "* * * * * */10"  # cron with seconds: every 10 s
+
+
+def _label(store_key: str, kind: str, context: Any) -> str:
+    """Names one job's requests in logs and the User-Agent: the store, the job, the worker process."""
+    job = context.job.id if context.job is not None else uuid.uuid4().hex[:8]
+    return f"{store_key}/{kind}-{job}/pid-{os.getpid()}"
 
 
 def _sync_lock(store_key: str) -> str:
@@ -142,7 +149,7 @@ def make_app(
             if store is None:
                 logger.warning("sync_store_unknown", store=store_key)
                 return {"stopped": "not registered"}
-            label = f"{store_key}/{context.job.id if context.job else uuid.uuid4().hex[:8]}"
+            label = _label(store_key, "sync", context)
             account = store.account_id or ""
             try:
                 with runner.connected(store, label) as (channel, connection):
@@ -168,7 +175,7 @@ def make_app(
             store = StoreRegistry(db).get(store_key)
             if store is None:
                 raise ConfigurationError(f"store {store_key} is not registered")
-            label = f"{store_key}/{context.job.id if context.job else uuid.uuid4().hex[:8]}"
+            label = _label(store_key, "notify", context)
             with runner.connected(store, label) as (channel, connection):
                 outcome = Notifier(channel, connection, db).notify(from_dict(Shipment, shipment))
         return {
