@@ -93,7 +93,7 @@ class Fleet:
         import psycopg
 
         with psycopg.connect(self.dsn, autocommit=True) as db:
-            return list(db.execute(sql, tuple(params)).fetchall())  # type: ignore[arg-type]
+            return list(db.execute(sql, tuple(params)).fetchall())
 
 
 @contextmanager
