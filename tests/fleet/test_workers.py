@@ -69,10 +69,10 @@ def test_two_worker_processes_sync_twenty_stores_and_notify_once(
 
     def synced_twice_since_notified() -> bool:
         rows = state.query(
-            "SELECT store_key, count(*) FROM sync_runs WHERE finished_at > %s AND stopped IS NULL GROUP BY 1",
+            "SELECT store_key, count(*), bool_or(stopped IS NULL) FROM sync_runs WHERE finished_at > %s GROUP BY 1",
             [settled],
         )
-        return len(rows) == STORES and all(count >= 2 for _, count in rows)
+        return len(rows) == STORES and all(count >= 2 and completed for _, count, completed in rows)
 
     wait_for(synced_twice_since_notified, timeout=300, what="two syncs of every store", workers=workers)
     state.stop_workers()
