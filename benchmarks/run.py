@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -147,14 +148,14 @@ class _RateProbe:
         original = server._handle
         lock = threading.Lock()
 
-        def handle(path: str, body: bytes) -> None:
+        def handle(path: str, body: bytes, user_agent: str = "") -> None:
             now = time.monotonic()
             with lock:
                 self.times.append(now)
                 while self.times and now - self.times[0] > 1.0:
                     self.times.popleft()
                 self.peak = max(self.peak, len(self.times))
-            original(path, body)
+            original(path, body, user_agent)
 
         server._handle = handle  # type: ignore[method-assign]
 
@@ -406,49 +407,100 @@ def bench_busy(count: int = 1000, edits_per_page: int = 3, seed: int = 1) -> dic
     }
 
 
-def bench_engine(stores: int = 20, orders: int = 200, latency: float = 0.05) -> dict[str, Any]:
-    """procrastinate on a throwaway PostgreSQL: stores synced per minute with 1 and 2 workers, overhead per job."""
+def _new_database(dsn: str) -> str:
     import uuid
 
-    import procrastinate
     import psycopg
 
-    from channel_core.sync.engine import StoreTarget, enqueue_sync, make_app
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return dsn.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _fleet_round(dsn: str, processes: int, stores: int, orders: int, latency: float, concurrency: int) -> float:
+    """Seconds for ``processes`` ``channel worker --once`` processes to sync ``stores`` registered stores."""
+    from datetime import timedelta
+
+    from channel_core.fleet.engine import enqueue_due, make_app, prepare_database
+    from channel_core.fleet.registry import StoreRegistry
+    from channel_core.sync.postgres import PostgresStore
+
+    database = _new_database(dsn)
+    tokens = {f"shop-{n}": f"bench-token-{n}" for n in range(stores)}
+    config = SandboxConfig(count=orders, token=tokens["shop-0"], latency=latency, timezone="UTC")
+    with SandboxServer(config) as server:
+        for n, key in enumerate(list(tokens)[1:], start=1):
+            server.add_store(tokens[key], count=orders, seed=n)
+        prepare_database(database)
+        oxatis = Channels.discover()["oxatis"]
+        with PostgresStore(database) as db:
+            for key in tokens:
+                StoreRegistry(db).add(
+                    key,
+                    oxatis.info(),
+                    settings={"base_url": server.url, "store_timezone": "UTC", "requests_per_second": 1e5},
+                    credentials="env:" + key.upper().replace("-", "_"),
+                    every=timedelta(hours=1),
+                )
+        app = make_app(database, schedule=None)
+        with app.open():
+            enqueue_due(app, database)
+        env = {**os.environ, **{key.upper().replace("-", "_") + "_TOKEN": token for key, token in tokens.items()}}
+        command = [sys.executable, "-m", "channel_core", "--db", database, "worker", "--once"]
+        command += ["--concurrency", str(concurrency)]
+        began = time.perf_counter()
+        workers = [
+            subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+            for _ in range(processes)
+        ]
+        codes = [worker.wait() for worker in workers]
+        elapsed = time.perf_counter() - began
+        with PostgresStore(database) as db:
+            synced = db.execute("SELECT count(DISTINCT store_key) FROM sync_runs WHERE stopped IS NULL")[0][0]
+    if codes != [0] * processes or synced != stores:
+        raise RuntimeError(f"fleet round failed: exit codes {codes}, {synced} of {stores} stores synced")
+    return elapsed
+
+
+def _import_rate(store_factory: Callable[[], Any], orders: int) -> float:
+    """Orders per second for one first import of ``orders`` orders (sandbox at 0 ms) into the given store."""
+    oxatis = Channels.discover()["oxatis"]
+    with SandboxServer(SandboxConfig(count=orders, timezone="UTC")) as server, store_factory() as store:
+        settings = _settings(server, page_size=100, requests_per_second=1e6)
+        began = time.perf_counter()
+        summary = Importer(oxatis, oxatis.connect(settings), store).run()
+        elapsed = time.perf_counter() - began
+    if not summary.completed:
+        raise RuntimeError(f"import stopped: {summary.stopped}")
+    return orders / elapsed
+
+
+def bench_engine(stores: int = 20, orders: int = 200, latency: float = 0.05) -> dict[str, Any]:
+    """procrastinate on a throwaway PostgreSQL: stores synced per minute by 1 and 2 ``channel worker``
+    processes, engine overhead per job, and PostgreSQL against SQLite for one store's import."""
+    import procrastinate
+
+    from channel_core.sync.postgres import PostgresStore
 
     script = Path(__file__).resolve().parents[1] / "scripts" / "throwaway-postgres"
     started = subprocess.run([str(script), "start"], check=True, capture_output=True, text=True)  # noqa: S603
     dsn, cluster = started.stdout.split()
     try:
-        results: dict[str, Any] = {"stores": stores, "orders_per_store": orders, "latency_ms": latency * 1000}
-        tokens = [f"bench-{n}" for n in range(stores)]
-        for workers in (1, 2):
-            name = f"bench_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(dsn, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{name}"')
-            database = dsn.rsplit("/", 1)[0] + f"/{name}"
-            config = SandboxConfig(count=orders, token=tokens[0], latency=latency)
-            with SandboxServer(config) as server:
-                for n, token in enumerate(tokens[1:], start=1):
-                    server.add_store(token, count=orders, seed=n)
-                settings = {"base_url": server.url, "store_timezone": "Europe/Paris", "requests_per_second": 1e5}
-                app = make_app(database, lambda key, common=settings: StoreTarget("oxatis", {"token": key, **common}))
-                with app.open():
-                    app.schema_manager.apply_schema()
-                    for token in tokens:
-                        enqueue_sync(app, token)
-                began = time.perf_counter()
-                app.run_worker(queues=["channel-sync"], wait=False, concurrency=workers, install_signal_handlers=False)
-                elapsed = time.perf_counter() - began
-            results[f"stores_per_minute_{workers}_worker{'s' if workers > 1 else ''}"] = round(stores / elapsed * 60, 1)
-        results["ratio_2_to_1_workers"] = round(
-            results["stores_per_minute_2_workers"] / results["stores_per_minute_1_worker"], 2
+        results: dict[str, Any] = {
+            "stores": stores,
+            "orders_per_store": orders,
+            "latency_ms": latency * 1000,
+            "jobs_per_worker_process": 2,
+        }
+        for processes in (1, 2):
+            elapsed = _fleet_round(dsn, processes, stores, orders, latency, concurrency=2)
+            label = f"stores_per_minute_{processes}_worker_process{'es' if processes > 1 else ''}"
+            results[label] = round(stores / elapsed * 60, 1)
+        results["ratio_2_to_1_worker_processes"] = round(
+            results["stores_per_minute_2_worker_processes"] / results["stores_per_minute_1_worker_process"], 2
         )
-        name = f"bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        noop_app = procrastinate.App(
-            connector=procrastinate.PsycopgConnector(conninfo=dsn.rsplit("/", 1)[0] + f"/{name}")
-        )
+        noop_app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=_new_database(dsn)))
 
         @noop_app.task(name="bench.noop", queue="noop")
         def noop() -> None:
@@ -462,7 +514,14 @@ def bench_engine(stores: int = 20, orders: int = 200, latency: float = 0.05) -> 
         began = time.perf_counter()
         noop_app.run_worker(queues=["noop"], wait=False, concurrency=1, install_signal_handlers=False)
         results["engine_overhead_ms_per_job"] = round((time.perf_counter() - began) / jobs * 1000, 2)
-        results["note"] = "workers are threads of one worker process (concurrency), not separate processes"
+        import_orders = 2000
+        with tempfile.TemporaryDirectory() as tmp:
+            sqlite_rate = _import_rate(lambda: SQLiteStore(Path(tmp) / "one.sqlite3"), import_orders)
+        postgres_db = _new_database(dsn)
+        postgres_rate = _import_rate(lambda: PostgresStore(postgres_db), import_orders)
+        results["one_store_import_orders_per_s_sqlite"] = round(sqlite_rate)
+        results["one_store_import_orders_per_s_postgresql"] = round(postgres_rate)
+        results["ratio_postgresql_to_sqlite"] = round(postgres_rate / sqlite_rate, 2)
         return results
     finally:
         subprocess.run([str(script), "stop", cluster], check=False)  # noqa: S603

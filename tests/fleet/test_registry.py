@@ -1,0 +1,234 @@
+"""The store registry, credential references, quota parking and the shared rate budget, on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from channel_core import Channel
+from channel_core.cli.app import cli
+from channel_core.errors import ConfigurationError
+from channel_core.fleet.credentials import environment_credentials, store_settings
+from channel_core.fleet.registry import RegisteredStore, next_quota_reset
+from channel_core.secret import Secret
+from tests.fleet.harness import busiest_second
+from tests.sync.postgres import fresh_database
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    with fresh_database("registry") as dsn:
+        yield dsn
+
+
+def _registry(dsn: str):  # type: ignore[no-untyped-def]
+    from channel_core.fleet.registry import StoreRegistry
+    from channel_core.sync.postgres import PostgresStore
+
+    return StoreRegistry(PostgresStore(dsn))
+
+
+def test_the_registry_refuses_secrets_and_bad_values_naming_what_is_wrong(oxatis: Channel, database: str) -> None:
+    registry = _registry(database)
+    info = oxatis.info()
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"settings": {"token": "tok-very-secret"}}, "token is secret"),
+        ({"settings": {"app_id": Secret("app-very-secret")}}, "app_id is secret"),
+        ({"settings": {"colour": "blue"}}, "unknown oxatis setting(s): colour"),
+        ({"credentials": " "}, "a credentials reference is required"),
+        ({"every": timedelta(seconds=0.5)}, "at least 1 second"),
+        ({"requests_per_second": 0.0}, "must be positive"),
+        ({"quota_reset": "25:99"}, "is not a time of day"),
+        ({"quota_timezone": "Mars/Olympus"}, "unknown time zone"),
+    ]
+    for change, message in cases:
+        arguments = {"settings": {}, "credentials": "env:SHOP", "every": timedelta(minutes=5), **change}
+        with pytest.raises(ConfigurationError) as caught:
+            registry.add("shop", info, **arguments)
+        assert message in str(caught.value) and "very-secret" not in str(caught.value)
+    with pytest.raises(ConfigurationError, match="store key 'bad key!'"):
+        registry.add("bad key!", info, settings={}, credentials="env:SHOP", every=timedelta(minutes=5))
+    assert registry.stores() == []
+
+    registry.add("shop", info, settings={"page_size": 20}, credentials="env:SHOP", every=timedelta(minutes=5))
+    with pytest.raises(ConfigurationError, match="already registered"):
+        registry.add("shop", info, settings={}, credentials="env:SHOP", every=timedelta(minutes=5))
+    replaced = registry.add("shop", info, settings={}, credentials="env:OTHER", every=timedelta(hours=1), replace=True)
+    assert (replaced.credentials, replaced.every, dict(replaced.settings)) == ("env:OTHER", timedelta(hours=1), {})
+    assert registry.remove("shop") and not registry.remove("shop")
+
+
+def test_each_due_store_is_handed_out_once_however_many_schedulers_ask(oxatis: Channel, database: str) -> None:
+    registry = _registry(database)
+    keys = [f"shop-{n}" for n in range(30)]
+    for key in keys:
+        registry.add(key, oxatis.info(), settings={}, credentials="env:S", every=timedelta(minutes=5))
+    claimed: list[str] = []
+    barrier = threading.Barrier(4, timeout=30)
+    lock = threading.Lock()
+
+    def schedule() -> None:
+        mine = _registry(database)
+        barrier.wait()
+        for _ in range(5):
+            got = mine.claim_due(limit=4)
+            with lock:
+                claimed.extend(got)
+
+    threads = [threading.Thread(target=schedule) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == sorted(keys)  # every store once, none twice
+    assert registry.claim_due() == []  # next runs moved 5 minutes on
+    assert all(store.next_run > datetime.now(UTC) + timedelta(minutes=4) for store in registry.stores())
+
+
+def test_a_quota_stop_parks_the_store_until_its_reset_and_run_now_lifts_it(oxatis: Channel, database: str) -> None:
+    from channel_core.fleet.engine import enqueue_due, make_app, prepare_database
+    from channel_oxatis.sandbox import SandboxConfig, SandboxServer
+
+    with SandboxServer(SandboxConfig(count=30, token="tok-plenty", timezone="UTC")) as server:
+        server.add_store("tok-limited", count=30, seed=9, quota=12)  # the day's calls run out mid-import
+        prepare_database(database)
+        registry = _registry(database)
+        common = {"base_url": server.url, "store_timezone": "UTC", "page_size": 10, "retry_attempts": 1}
+        for key in ("plenty", "limited"):
+            registry.add(
+                key,
+                oxatis.info(),
+                settings=common,
+                credentials=f"vault:{key}",
+                every=timedelta(seconds=1),
+                quota_reset="03:30",
+                quota_timezone="Europe/Paris",
+            )
+        vault = {"plenty": "tok-plenty", "limited": "tok-limited"}
+        app = make_app(database, credentials=lambda store, info: {"token": vault[store.key]}, schedule=None)
+        with app.open():
+            assert sorted(enqueue_due(app, database)) == ["limited", "plenty"]
+        app.run_worker(wait=False, concurrency=1, install_signal_handlers=False)
+
+        limited, plenty = registry.get("limited"), registry.get("plenty")
+        assert limited is not None and plenty is not None
+        assert plenty.parked_until is None and plenty.account_id
+        assert limited.parked_until is not None and "quota" in (limited.parked_reason or "")
+        assert limited.parked_until.astimezone(UTC) == next_quota_reset(
+            limited.last_run_at or datetime.now(UTC), clock_time(3, 30), "Europe/Paris"
+        )
+        time.sleep(1.1)  # both are due again by their interval; the parked one waits for its reset
+        assert registry.claim_due() == ["plenty"]
+        states = {state.store.key: state for state in registry.states()}
+        assert states["limited"].last_stopped == "quota" and states["plenty"].last_stopped is None
+        assert states["plenty"].orders > 0
+
+        server.reset_quota("tok-limited")
+        assert registry.run_now("limited")
+        assert registry.claim_due() == ["limited"]
+
+
+def test_the_next_quota_reset_follows_the_stores_wall_clock() -> None:
+    paris = "Europe/Paris"
+    before_spring = datetime(2026, 3, 28, 23, 0, tzinfo=UTC)  # 00:00 Paris on the 29th, the short night
+    assert next_quota_reset(before_spring, clock_time(0, 0), paris) == datetime(2026, 3, 29, 23, 0, tzinfo=UTC) - (
+        timedelta(hours=1)
+    )
+    autumn = datetime(2026, 10, 24, 23, 30, tzinfo=UTC)  # 01:30 Paris on the 25th, before the clocks go back
+    assert next_quota_reset(autumn, clock_time(0, 0), paris) == datetime(2026, 10, 25, 23, 0, tzinfo=UTC)
+    assert next_quota_reset(datetime(2026, 6, 1, 12, tzinfo=UTC), clock_time(12, 0), "UTC") == datetime(
+        2026, 6, 2, 12, tzinfo=UTC
+    )
+
+
+def _store(credentials: str) -> RegisteredStore:
+    return RegisteredStore(
+        key="acme",
+        channel="oxatis",
+        settings={"base_url": "http://127.0.0.1:1"},
+        credentials=credentials,
+        every=timedelta(minutes=5),
+        next_run=datetime.now(UTC),
+    )
+
+
+def test_environment_credentials_read_prefixed_variables_and_name_what_is_missing(oxatis: Channel) -> None:
+    info = oxatis.info()
+    resolved = environment_credentials(_store("env:ACME"), info, {"ACME_TOKEN": "tok-1", "ACME_APP_ID": "app-2"})
+    assert isinstance(resolved["token"], Secret) and resolved["token"].reveal() == "tok-1"
+    assert "tok-1" not in repr(resolved) and "app-2" not in repr(resolved)
+    with pytest.raises(ConfigurationError, match="set ACME_TOKEN in the worker's environment"):
+        environment_credentials(_store("env:ACME"), info, {})
+    with pytest.raises(ConfigurationError, match="is not env:PREFIX"):
+        environment_credentials(_store("vault:acme"), info, {})
+    settings = store_settings(_store("env:ACME"), info, lambda store, info: {"token": "from-the-vault"})
+    assert isinstance(settings["token"], Secret) and settings["base_url"] == "http://127.0.0.1:1"
+    with pytest.raises(ConfigurationError, match="unknown oxatis setting"):
+        store_settings(_store("env:ACME"), info, lambda store, info: {"password": "x"})
+
+
+def test_one_budget_spaces_requests_from_every_holder(database: str) -> None:
+    from channel_core.fleet.budget import PostgresRateBudget
+    from channel_core.fleet.engine import prepare_database
+
+    prepare_database(database)
+    rate, per_holder = 20.0, 15
+    granted: list[float] = []
+    lock = threading.Lock()
+
+    def take() -> None:
+        with PostgresRateBudget(database, "oxatis:shop", rate) as budget:
+            for _ in range(per_holder):
+                budget.acquire()
+                with lock:
+                    granted.append(time.monotonic())
+
+    threads = [threading.Thread(target=take) for _ in range(3)]  # three workers' connections, one account
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(granted) == 3 * per_holder and busiest_second(granted) <= rate
+    with PostgresRateBudget(database, "oxatis:another-shop", rate) as other:
+        assert other.acquire() == 0.0  # another account's budget is its own
+
+
+def test_the_stores_commands_need_postgresql_and_manage_the_registry(
+    oxatis: Channel, database: str, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    sqlite = runner.invoke(cli, ["--db", str(tmp_path / "one.sqlite3"), "stores", "list"])
+    assert sqlite.exit_code == 2 and "needs PostgreSQL" in sqlite.output
+
+    def run(*args: str) -> str:
+        result = runner.invoke(cli, ["--db", database, *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run("stores", "add", "acme", "oxatis", "--credentials", "env:ACME", "--set", "page_size=20", "--rate", "5")
+    refused = runner.invoke(
+        cli, ["--db", database, "stores", "add", "evil", "oxatis", "--credentials", "env:E", "--set", "token=abc123"]
+    )
+    assert refused.exit_code == 2 and "token is secret" in refused.output and "abc123" not in refused.output
+    listed = json.loads(run("stores", "list", "--json"))
+    assert [(s["key"], s["settings"], s["credentials"], s["requests_per_second"]) for s in listed] == [
+        ("acme", {"page_size": 20}, "env:ACME", 5.0)
+    ]
+    status = json.loads(run("status", "--json"))
+    assert status[0]["key"] == "acme" and status[0]["last_run"] is None and status[0]["orders"] == 0
+    assert "acme" in run("status") and "acme" in run("stores", "list")
+    run("stores", "run", "acme")
+    run("stores", "remove", "acme")
+    gone = runner.invoke(cli, ["--db", database, "stores", "remove", "acme"])
+    assert gone.exit_code == 2 and "no store acme" in gone.output
+    bad_tick = runner.invoke(cli, ["--db", database, "worker", "--tick", "7s"])
+    assert bad_tick.exit_code == 2 and "--tick must divide" in bad_tick.output
