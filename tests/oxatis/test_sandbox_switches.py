@@ -178,3 +178,45 @@ def test_order_whose_product_is_gone_still_imports_without_location(oxatis: Chan
     imported = next(o for p in pages for o in p.orders if o.order_id == "100002")
     assert [line.location for line in imported.items] == [None] * len(items)
     assert not [f for p in pages for f in p.failed]
+
+
+def test_one_sandbox_process_hosts_many_stores_each_with_its_own_orders_and_quota(oxatis: Channel) -> None:
+    import subprocess
+    import sys
+
+    from channel_oxatis.sandbox import SandboxConfig
+
+    command = [sys.executable, "-m", "channel_oxatis.sandbox", "--port", "0", "--orders", "12", "--stores", "3"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert "3 stores of 12 orders" in banner
+        url = banner.split(" on ", 1)[1].split(" ", 1)[0]
+        first_orders = {}
+        for token in ("sandbox-token", "sandbox-token-3"):
+            with oxatis.connect({"token": token, "base_url": url, "store_timezone": "UTC"}) as connection:
+                pages = list(
+                    oxatis.fetch_orders(connection, OrderQuery(modified_since=datetime(2000, 1, 1, tzinfo=UTC)))
+                )
+            first_orders[token] = [o.buyer.email for page in pages for o in page.orders]
+            assert len(first_orders[token]) >= 10
+        assert first_orders["sandbox-token"] != first_orders["sandbox-token-3"]  # seeded apart
+        with pytest.raises(AuthenticationError):
+            oxatis.connect({"token": "sandbox-token-4", "base_url": url, "store_timezone": "UTC"})
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+    with SandboxServer(SandboxConfig(count=5, timezone="UTC")) as server:  # a per-store quota, and its new day
+        common = {"base_url": server.url, "store_timezone": "UTC", "retry_attempts": 1}
+        oxatis.connect({"token": server.config.token, **common}).close()
+        connect_calls = server.calls_by_token[server.config.token]
+        server.add_store("limited", count=5, quota=connect_calls)  # enough to connect, not to list
+        with oxatis.connect({"token": "limited", **common}) as connection, pytest.raises(QuotaExhaustedError):
+            list(oxatis.fetch_orders(connection, OrderQuery(modified_since=datetime(2000, 1, 1, tzinfo=UTC))))
+        with pytest.raises(QuotaExhaustedError):
+            oxatis.connect({"token": "limited", **common})
+        server.reset_quota("limited")
+        oxatis.connect({"token": "limited", **common}).close()  # a new day
+        assert {r.token for r in server.requests} == {server.config.token, "limited"}

@@ -15,6 +15,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--orders", type=int, default=200, help="number of seeded orders (10 to 100000)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--token", default="sandbox-token", help="the token the store accepts")
+    parser.add_argument(
+        "--stores",
+        type=int,
+        default=1,
+        help="host N merchants' stores, reached with TOKEN, TOKEN-2 ... TOKEN-N (each its own orders)",
+    )
     parser.add_argument("--app-id", default=None, help="require this AppId (default: any)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every call")
     parser.add_argument("--timezone", default="Europe/Paris")
@@ -77,10 +83,10 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     server = SandboxServer(config_from_args(args), host=args.host, port=args.port)
-    print(
-        f"Oxatis sandbox on {server.url} ({args.orders} orders, seed {args.seed}); Ctrl-C stops it.",
-        flush=True,
-    )
+    for n in range(2, args.stores + 1):
+        server.add_store(f"{args.token}-{n}", count=args.orders, seed=args.seed + n)
+    stores = f"{args.stores} stores of {args.orders} orders" if args.stores > 1 else f"{args.orders} orders"
+    print(f"Oxatis sandbox on {server.url} ({stores}, seed {args.seed}); Ctrl-C stops it.", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
