@@ -232,3 +232,23 @@ def test_the_stores_commands_need_postgresql_and_manage_the_registry(
     assert gone.exit_code == 2 and "no store acme" in gone.output
     bad_tick = runner.invoke(cli, ["--db", database, "worker", "--tick", "7s"])
     assert bad_tick.exit_code == 2 and "--tick must divide" in bad_tick.output
+
+
+def test_an_overslept_slot_is_traded_for_a_fresh_one(database: str) -> None:
+    from channel_core.fleet.budget import PostgresRateBudget
+    from channel_core.fleet.engine import prepare_database
+
+    prepare_database(database)
+    now = [0.0]
+    sleeps: list[float] = []
+    oversleep = [0.5, 0.0]  # the first wait overshoots by half a second (a descheduled thread), the next does not
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds + (oversleep.pop(0) if oversleep else 0.0)
+
+    with PostgresRateBudget(database, "oxatis:late", 2.0, sleep=sleep, clock=lambda: now[0]) as budget:
+        assert budget.acquire() == 0.0 and sleeps == []  # the first slot is now
+        budget.acquire()
+    assert len(sleeps) == 2  # the overslept slot was given up, a later one taken
+    assert sleeps[1] > sleeps[0] > 0.4  # 1.1 / 2 = 0.55 s apart on PostgreSQL's clock

@@ -3,12 +3,14 @@
 Each request takes the account's next slot with one atomic statement on the ``rate_budgets``
 row (``next_slot = greatest(next_slot, now) + spacing``) and sleeps until that slot. Slots come
 from PostgreSQL's clock, so workers on several machines space their requests as one. The
-spacing is ``(1 + margin) / rate``: a request that leaves a few milliseconds late cannot bring
-``rate + 1`` requests into one second at the store.
+spacing is ``(1 + margin) / rate``: a request that reaches the store up to ``margin`` seconds
+after its slot (100 ms by default) cannot bring ``rate + 1`` requests into one second there. A
+slot overslept by more than half the margin, on a busy machine, is traded for a fresh one.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +20,7 @@ from channel_core.errors import ConfigurationError
 __all__ = ["PostgresRateBudget"]
 
 DEFAULT_MARGIN = 0.1
+MAX_SLOTS_PER_REQUEST = 3
 
 
 class PostgresRateBudget:
@@ -38,14 +41,18 @@ class PostgresRateBudget:
         schema: str = "public",
         margin: float = DEFAULT_MARGIN,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         import psycopg
 
+        if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", schema):
+            raise ConfigurationError(f"schema must be a plain lower-case identifier, got {schema!r}")
         if not rate > 0:
             raise ConfigurationError(f"rate budget {key}: the rate must be positive, got {rate}")
         self.key, self.rate = key, rate
         self.spacing = (1.0 + margin) / rate
-        self._sleep = sleep
+        self.late_limit = margin / 2  # seconds a slot may be overslept and still used
+        self._sleep, self._clock = sleep, clock
         self._lock = threading.Lock()
         try:
             self._db = psycopg.connect(dsn, autocommit=True, options=f"-c search_path={schema}")
@@ -53,20 +60,32 @@ class PostgresRateBudget:
             raise ConfigurationError(f"could not connect to PostgreSQL: {str(exc).strip()}") from None
 
     def acquire(self) -> float:
-        """Take the account's next slot and wait for it; return the wait in seconds."""
-        with self._lock:
-            row = self._db.execute(
-                "INSERT INTO rate_budgets AS b (budget_key, next_slot) "
-                "VALUES (%(key)s, clock_timestamp() + make_interval(secs => %(spacing)s)) "
-                "ON CONFLICT (budget_key) DO UPDATE "
-                "SET next_slot = greatest(b.next_slot, clock_timestamp()) + make_interval(secs => %(spacing)s) "
-                "RETURNING extract(epoch FROM b.next_slot - clock_timestamp())::float8 - %(spacing)s",
-                {"key": self.key, "spacing": self.spacing},
-            ).fetchone()
-        wait = max(0.0, float(row[0])) if row is not None else 0.0
-        if wait > 0:
+        """Take the account's next slot and wait for it; return the wait in seconds.
+
+        A slot overslept by more than half the margin (a busy machine) is given up for a fresh one: a
+        request sent that late could land too close to the requests of the slots after it.
+        """
+        waited = 0.0
+        for _ in range(MAX_SLOTS_PER_REQUEST):
+            with self._lock:
+                row = self._db.execute(
+                    "INSERT INTO rate_budgets AS b (budget_key, next_slot) "
+                    "VALUES (%(key)s, clock_timestamp() + make_interval(secs => %(spacing)s)) "
+                    "ON CONFLICT (budget_key) DO UPDATE "
+                    "SET next_slot = greatest(b.next_slot, clock_timestamp()) + make_interval(secs => %(spacing)s) "
+                    "RETURNING extract(epoch FROM b.next_slot - clock_timestamp())::float8 - %(spacing)s",
+                    {"key": self.key, "spacing": self.spacing},
+                ).fetchone()
+            wait = max(0.0, float(row[0])) if row is not None else 0.0
+            if wait <= 0:
+                break  # the slot is now
+            slot = self._clock() + wait
             self._sleep(wait)
-        return wait
+            late = max(0.0, self._clock() - slot)
+            waited += wait + late
+            if late <= self.late_limit:
+                break
+        return waited
 
     def close(self) -> None:
         self._db.close()

@@ -118,6 +118,7 @@ class PostgresStore:
             raise ConfigurationError(f"schema must be a plain lower-case identifier, got {schema!r}")
         self.schema = schema
         self._lock = threading.RLock()
+        self._depth = 0  # transaction() nesting on this connection
         try:
             self._db = psycopg.connect(dsn, autocommit=True)
         except psycopg.OperationalError as exc:
@@ -158,8 +159,21 @@ class PostgresStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._lock, self._db.transaction():
-            yield
+        """One transaction; nested calls join the outer one (no savepoints, as on SQLite): all or nothing."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._depth = 1
+            try:
+                with self._db.transaction():
+                    yield
+            finally:
+                self._depth = 0
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[tuple[Any, ...]]:
         """Run one statement on this store's connection (its schema); the rows it returns, if any.
@@ -247,26 +261,43 @@ class PostgresStore:
         digest = fingerprint_of(data)
         now = _now()
         key = (order.channel, account_id, order.order_id)
-        with self.transaction():
-            row = self._db.execute(
-                "SELECT fingerprint FROM orders WHERE channel=%s AND account_id=%s AND order_id=%s FOR UPDATE", key
-            ).fetchone()
-            if row is not None and row[0] == digest:
-                outcome = WriteOutcome.UNCHANGED
-            else:
-                self._db.execute(
-                    "INSERT INTO orders VALUES (%s,%s,%s,%s,%s,%s,%s,%s::jsonb,%s,%s) "
-                    "ON CONFLICT (channel, account_id, order_id) DO UPDATE SET order_number=EXCLUDED.order_number, "
-                    "status=EXCLUDED.status, modified_at=EXCLUDED.modified_at, fingerprint=EXCLUDED.fingerprint, "
-                    "data=EXCLUDED.data, updated_at=EXCLUDED.updated_at",
-                    (*key, order.order_number, order.status.value, order.modified_at, digest, data, now, now),
-                )
-                outcome = WriteOutcome.INSERTED if row is None else WriteOutcome.UPDATED
-            self._db.execute("DELETE FROM skipped WHERE channel=%s AND account_id=%s AND order_id=%s", key)
-            self.clear_failed(*key)
-            if version is not None:
-                self.save_version(*key, version)
-        return outcome
+        # One round trip per order: the upsert (skipped when the fingerprint is unchanged), clearing its skip
+        # and failure records, and its version. Every CTE sees the snapshot before the statement, so `old`
+        # is the fingerprint as it was.
+        version_cte = (
+            ", v AS (INSERT INTO versions VALUES (%(c)s,%(a)s,%(o)s,%(version)s) "
+            "ON CONFLICT (channel, account_id, order_id) DO UPDATE SET version=EXCLUDED.version)"
+            if version is not None
+            else ""
+        )
+        row = self._one(
+            "WITH old AS (SELECT fingerprint FROM orders "  # noqa: S608 - version_cte is one of two constants
+            "WHERE channel=%(c)s AND account_id=%(a)s AND order_id=%(o)s), "
+            "up AS (INSERT INTO orders VALUES (%(c)s,%(a)s,%(o)s,%(number)s,%(status)s,%(modified)s,%(digest)s,"
+            "%(data)s::jsonb,%(now)s,%(now)s) ON CONFLICT (channel, account_id, order_id) DO UPDATE SET "
+            "order_number=EXCLUDED.order_number, status=EXCLUDED.status, modified_at=EXCLUDED.modified_at, "
+            "fingerprint=EXCLUDED.fingerprint, data=EXCLUDED.data, updated_at=EXCLUDED.updated_at "
+            "WHERE orders.fingerprint <> EXCLUDED.fingerprint RETURNING 1), "
+            "s AS (DELETE FROM skipped WHERE channel=%(c)s AND account_id=%(a)s AND order_id=%(o)s), "
+            "f AS (DELETE FROM failed WHERE channel=%(c)s AND account_id=%(a)s AND order_id=%(o)s)"
+            f"{version_cte} SELECT (SELECT fingerprint FROM old)",
+            {
+                "c": key[0],
+                "a": key[1],
+                "o": key[2],
+                "number": order.order_number,
+                "status": order.status.value,
+                "modified": order.modified_at,
+                "digest": digest,
+                "data": data,
+                "now": now,
+                "version": version,
+            },
+        )
+        previous = row[0] if row is not None else None
+        if previous is None:
+            return WriteOutcome.INSERTED
+        return WriteOutcome.UNCHANGED if previous == digest else WriteOutcome.UPDATED
 
     def save_skipped(self, channel: str, account_id: str, order_id: str, reason: str, version: str | None) -> None:
         with self.transaction():
