@@ -189,10 +189,12 @@ def worker(ctx: Context, concurrency: int, once: bool, tick: str, stalled_after:
     """Sync the registered stores (PostgreSQL and procrastinate) until Ctrl-C; run several for more throughput."""
     dsn = ctx.postgres("worker")
     cron = _cron(parse_interval(tick, "--tick"))
-    try:
-        from channel_core.fleet.engine import enqueue_due, make_app, prepare_database
-    except ImportError:  # pragma: no cover - only without the extra installed
-        raise Fail(f"`channel worker` needs procrastinate: {WORKER_EXTRA}", EXIT_CONFIG) from None
+    import importlib.util
+
+    if importlib.util.find_spec("procrastinate") is None:  # pragma: no cover - only without the extra
+        raise Fail(f"`channel worker` needs procrastinate: {WORKER_EXTRA}", EXIT_CONFIG)
+    from channel_core.fleet.engine import enqueue_due, make_app, prepare_database
+
     with errors():
         prepare_database(dsn)
         app = make_app(dsn, channels=ctx.channels, schedule=None if once else cron, stalled_after=stalled_after)
