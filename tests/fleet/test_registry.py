@@ -252,3 +252,33 @@ def test_an_overslept_slot_is_traded_for_a_fresh_one(database: str) -> None:
         budget.acquire()
     assert len(sleeps) == 2  # the overslept slot was given up, a later one taken
     assert sleeps[1] > sleeps[0] > 0.4  # 1.1 / 2 = 0.55 s apart on PostgreSQL's clock
+
+
+def test_worker_once_syncs_the_due_stores_and_status_shows_the_runs(oxatis: Channel, database: str) -> None:
+    from channel_oxatis.sandbox import SandboxConfig, SandboxServer
+
+    runner = CliRunner()
+    with SandboxServer(SandboxConfig(count=15, token="tok-north", timezone="UTC")) as server:
+        server.add_store("tok-south", count=15, seed=5)
+        for key in ("north", "south"):
+            added = runner.invoke(
+                cli,
+                [
+                    *("--db", database, "stores", "add", key, "oxatis", "--credentials", f"env:{key.upper()}"),
+                    *("--set", f'base_url="{server.url}"', "--set", 'store_timezone="UTC"'),
+                ],
+            )
+            assert added.exit_code == 0, added.output
+        env = {"NORTH_TOKEN": "tok-north", "SOUTH_TOKEN": "tok-south"}
+        worked = runner.invoke(cli, ["--db", database, "worker", "--once"], env=env)
+        assert worked.exit_code == 0, worked.output
+        assert "2 store(s) queued" in worked.output
+        status = {
+            row["key"]: row for row in json.loads(runner.invoke(cli, ["--db", database, "status", "--json"]).output)
+        }
+        for key in ("north", "south"):
+            assert status[key]["last_run"] is not None and status[key]["last_stopped"] is None
+            assert status[key]["orders"] >= 14 and status[key]["account_id"]
+        assert {r.token for r in server.requests} == {"tok-north", "tok-south"}
+        again = runner.invoke(cli, ["--db", database, "worker", "--once"], env=env)
+        assert again.exit_code == 0 and "0 store(s) queued" in again.output  # not due again for 15 minutes
