@@ -71,8 +71,9 @@ class Fleet:
                     requests_per_second=rate,
                 )
 
-    def start_worker(self, log: Path, *args: str) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "channel_core", "--db", self.dsn, "worker", *args]
+    def start_worker(self, log: Path, *args: str, verbose: bool = False) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "channel_core", *(["-v"] if verbose else []), "--db", self.dsn, "worker"]
+        command += args
         with log.open("wb") as handle:
             process = subprocess.Popen(command, cwd=ROOT, env=self.environment(), stdout=handle, stderr=handle)
         self.workers.append(process)
@@ -94,6 +95,16 @@ class Fleet:
 
         with psycopg.connect(self.dsn, autocommit=True) as db:
             return list(db.execute(sql, tuple(params)).fetchall())
+
+    def everything_stored(self) -> str:
+        """Every row of every table in the database, as text: what a leak check searches."""
+        tables = self.query(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE'"
+        )
+        return "\n".join(
+            str(row) for schema, table in tables for row in self.query(f'SELECT * FROM "{schema}"."{table}"')
+        )
 
 
 @contextmanager

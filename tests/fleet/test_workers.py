@@ -51,7 +51,10 @@ def test_two_worker_processes_sync_twenty_stores_and_notify_once(
 
     state = twenty_stores
     state.register(oxatis, every=timedelta(seconds=2), rate=RATE)
-    workers = [state.start_worker(tmp_path / f"worker-{n}.log", "--concurrency", "3", "--tick", "1s") for n in range(2)]
+    workers = [
+        state.start_worker(tmp_path / f"worker-{n}.log", "--concurrency", "3", "--tick", "1s", verbose=True)
+        for n in range(2)
+    ]
     shipments = _shipments(state)
     app = make_app(state.dsn, schedule=None)
     with app.open():  # while the first syncs run; each shipment twice, so both workers may race for it
@@ -93,6 +96,10 @@ def test_two_worker_processes_sync_twenty_stores_and_notify_once(
         assert busiest_second(every_request) <= RATE, (key, busiest_second(every_request))
     unlabelled = [r for r in log if "(run " not in r.user_agent]
     assert unlabelled == []
+    logs = "\n".join(p.read_text() for p in tmp_path.glob("worker-*.log"))
+    assert "http_request" in logs and "run=shop-" in logs  # -v: a line per request, labelled with its run
+    stored = state.everything_stored()
+    assert [t for t in state.tokens.values() if t in logs or t in stored] == []  # no secret logged or stored
 
     for key, shipment in shipments:
         store = state.server.tenant(state.tokens[key])
