@@ -197,7 +197,8 @@ def make_app(
         queued = await enqueue_due_async(app, dsn, schema)
         return {"queued": queued, "recovered": recovered}
 
-    task = app.task(name=SCHEDULE_TASK, queue=SCHEDULE_QUEUE, retry=False)(schedule_stores)
+    # One waiting scheduling job at most: while every worker slot is busy, ticks do not pile up.
+    task = app.task(name=SCHEDULE_TASK, queue=SCHEDULE_QUEUE, retry=False, queueing_lock=SCHEDULE_TASK)(schedule_stores)
     if schedule is not None:
         app.periodic(cron=schedule, periodic_id="channel-schedule")(task)
     return app
