@@ -4,10 +4,13 @@ What is checked comes from the sandbox's request log and its stores, by content:
 every store's orders in PostgreSQL equal its sandbox; no two syncs of one store overlapped;
 no store received more requests in any second than its budget allows, counting both workers;
 each of 100 shipments (queued twice) left exactly one shipped state and one transport write.
+Merchants edit their orders (seeded) while the first syncs and the shipments run.
 """
 
 from __future__ import annotations
 
+import random
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from channel_core import Channel, Shipment
+from channel_oxatis.sandbox import data
 from tests.fleet.harness import Fleet, busiest_second, fleet, overlapping_runs, runs_by_token, wait_for
 from tests.sync.postgres import fresh_database
 from tests.sync.simulation import account_mismatches
@@ -30,8 +34,6 @@ def twenty_stores() -> Iterator[Fleet]:
 
 
 def _shipments(state: Fleet) -> list[tuple[str, Shipment]]:
-    from channel_oxatis.sandbox import data
-
     return [
         (
             key,
@@ -55,6 +57,18 @@ def test_two_worker_processes_sync_twenty_stores_and_notify_once(
         state.start_worker(tmp_path / f"worker-{n}.log", "--concurrency", "3", "--tick", "1s", verbose=True)
         for n in range(2)
     ]
+    stop_edits, edits = threading.Event(), [0]
+
+    def edit() -> None:  # merchants editing their orders while the workers read them (seeded)
+        rng = random.Random(15)
+        while not stop_edits.wait(0.05):
+            store = state.server.tenant(state.tokens[rng.choice(state.keys)])
+            oxid = data.order_id_for(rng.randint(1, ORDERS))
+            store.modify(oxid, {"ShippingCity": rng.choice(["Lyon", "Brest", "Nice"]), "InternalNote": str(edits[0])})
+            edits[0] += 1
+
+    editor = threading.Thread(target=edit, name="merchant-edits", daemon=True)
+    editor.start()
     shipments = _shipments(state)
     app = make_app(state.dsn, schedule=None)
     with app.open():  # while the first syncs run; each shipment twice, so both workers may race for it
@@ -68,6 +82,9 @@ def test_two_worker_processes_sync_twenty_stores_and_notify_once(
         return dict(rows) == {"succeeded": 2 * len(shipments)}
 
     wait_for(notified, timeout=300, what="the shipment jobs", workers=workers)
+    stop_edits.set()
+    editor.join()
+    assert edits[0] > 20  # the stores changed while they were read
     (settled,) = state.query("SELECT now()")[0]
 
     def synced_twice_since_notified() -> bool:
