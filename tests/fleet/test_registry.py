@@ -282,3 +282,24 @@ def test_worker_once_syncs_the_due_stores_and_status_shows_the_runs(oxatis: Chan
         assert {r.token for r in server.requests} == {"tok-north", "tok-south"}
         again = runner.invoke(cli, ["--db", database, "worker", "--once"], env=env)
         assert again.exit_code == 0 and "0 store(s) queued" in again.output  # not due again for 15 minutes
+
+
+def test_the_quota_resets_in_the_stores_own_time_zone_unless_told(oxatis: Channel, database: str) -> None:
+    registry = _registry(database)
+    paris = registry.add(
+        "paris", oxatis.info(), settings={"store_timezone": "Europe/Paris"}, credentials="env:P", every=timedelta(1)
+    )
+    told = registry.add(
+        "told",
+        oxatis.info(),
+        settings={"store_timezone": "Europe/Paris"},
+        credentials="env:T",
+        every=timedelta(1),
+        quota_timezone="America/Montreal",
+    )
+    bare = registry.add("bare", oxatis.info(), settings={}, credentials="env:B", every=timedelta(1))
+    assert (paris.quota_timezone, told.quota_timezone, bare.quota_timezone) == (
+        "Europe/Paris",
+        "America/Montreal",
+        "UTC",
+    )

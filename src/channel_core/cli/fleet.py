@@ -58,7 +58,11 @@ def stores() -> None:
 @click.option("--every", default="15m", show_default=True, help="Sync interval (30s, 5m, 1h).")
 @click.option("--rate", type=float, default=None, help="Requests per second for the account, shared by all workers.")
 @click.option("--quota-reset", default="00:00", show_default=True, help="When the daily quota resets (HH:MM).")
-@click.option("--quota-timezone", default="UTC", show_default=True, help="The time zone of --quota-reset.")
+@click.option(
+    "--quota-timezone",
+    default=None,
+    help="The time zone of --quota-reset (default: the store's store_timezone, else UTC).",
+)
 @click.option("--replace", is_flag=True, help="Replace a store already registered under KEY.")
 @pass_context
 def add(
@@ -70,7 +74,7 @@ def add(
     every: str,
     rate: float | None,
     quota_reset: str,
-    quota_timezone: str,
+    quota_timezone: str | None,
     replace: bool,
 ) -> None:
     """Register a store under KEY; it is due at once."""

@@ -137,11 +137,16 @@ class StoreRegistry:
         every: timedelta,
         requests_per_second: float | None = None,
         quota_reset: str = "00:00",
-        quota_timezone: str = "UTC",
+        quota_timezone: str | None = None,
         replace: bool = False,
     ) -> RegisteredStore:
         """Register a store, due at once. Refuses secrets in ``settings`` and a key already taken
-        (unless ``replace``, which keeps the store's account and schedule)."""
+        (unless ``replace``, which keeps the store's account and schedule).
+
+        :param quota_timezone: the zone of ``quota_reset``; default the store's own ``store_timezone``
+            setting when it has one, else UTC.
+        """
+        quota_timezone = quota_timezone or str(settings.get("store_timezone") or "UTC")
         if not _KEY.match(key):
             raise ConfigurationError(
                 f"store key {key!r}: use 1-100 letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
