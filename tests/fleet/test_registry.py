@@ -130,6 +130,7 @@ def test_a_quota_stop_parks_the_store_until_its_reset_and_run_now_lifts_it(oxati
         assert registry.claim_due() == ["plenty"]
         states = {state.store.key: state for state in registry.states()}
         assert states["limited"].last_stopped == "quota" and states["plenty"].last_stopped is None
+        assert "quota" in (states["limited"].last_error or "") and states["plenty"].last_error is None
         assert states["plenty"].orders > 0
 
         server.reset_quota("tok-limited")
@@ -260,7 +261,7 @@ def test_worker_once_syncs_the_due_stores_and_status_shows_the_runs(oxatis: Chan
     runner = CliRunner()
     with SandboxServer(SandboxConfig(count=15, token="tok-north", timezone="UTC")) as server:
         server.add_store("tok-south", count=15, seed=5)
-        for key in ("north", "south"):
+        for key in ("north", "south", "west"):  # nobody set WEST_TOKEN
             added = runner.invoke(
                 cli,
                 [
@@ -272,13 +273,15 @@ def test_worker_once_syncs_the_due_stores_and_status_shows_the_runs(oxatis: Chan
         env = {"NORTH_TOKEN": "tok-north", "SOUTH_TOKEN": "tok-south"}
         worked = runner.invoke(cli, ["--db", database, "worker", "--once"], env=env)
         assert worked.exit_code == 0, worked.output
-        assert "2 store(s) queued" in worked.output
+        assert "3 store(s) queued" in worked.output
         status = {
             row["key"]: row for row in json.loads(runner.invoke(cli, ["--db", database, "status", "--json"]).output)
         }
         for key in ("north", "south"):
             assert status[key]["last_run"] is not None and status[key]["last_stopped"] is None
             assert status[key]["orders"] >= 14 and status[key]["account_id"]
+        assert status["west"]["last_stopped"] == "error" and "set WEST_TOKEN" in status["west"]["last_error"]
+        assert "west: error: store west: set WEST_TOKEN" in runner.invoke(cli, ["--db", database, "status"]).output
         assert {r.token for r in server.requests} == {"tok-north", "tok-south"}
         again = runner.invoke(cli, ["--db", database, "worker", "--once"], env=env)
         assert again.exit_code == 0 and "0 store(s) queued" in again.output  # not due again for 15 minutes

@@ -231,6 +231,7 @@ def status(ctx: Context, as_json: bool) -> None:
                         "account_id": st.store.account_id,
                         "last_run": st.last_run.isoformat() if st.last_run else None,
                         "last_stopped": st.last_stopped,
+                        "last_error": st.last_error,
                         "next_run": st.store.next_run.isoformat(),
                         "parked_until": st.store.parked_until.isoformat() if st.store.parked_until else None,
                         "parked_reason": st.store.parked_reason,
@@ -261,3 +262,6 @@ def status(ctx: Context, as_json: bool) -> None:
             f"until {_when(st.store.parked_until)}: {st.store.parked_reason}" if st.store.parked_until else "-",
         )
     out.print(table)
+    for st in states:
+        if st.last_stopped and st.last_error:
+            out.print(f"{st.store.key}: {st.last_stopped}: {st.last_error}", markup=False)

@@ -83,6 +83,7 @@ class StoreState:
     store: RegisteredStore
     last_run: datetime | None
     last_stopped: str | None
+    last_error: str | None
     orders: int
     failed_orders: int
     pending_notifications: int
@@ -254,6 +255,8 @@ class StoreRegistry:
             "(SELECT max(finished_at) FROM sync_runs r WHERE r.store_key = s.store_key), "
             "(SELECT stopped FROM sync_runs r WHERE r.store_key = s.store_key ORDER BY finished_at DESC, id DESC "
             " LIMIT 1), "
+            "(SELECT summary->>'stop_error' FROM sync_runs r WHERE r.store_key = s.store_key "
+            " ORDER BY finished_at DESC, id DESC LIMIT 1), "
             "(SELECT count(*) FROM orders o WHERE o.channel = s.channel AND o.account_id = s.account_id), "
             "(SELECT count(*) FROM failed f WHERE f.channel = s.channel AND f.account_id = s.account_id), "
             "(SELECT count(*) FROM notifications n WHERE n.channel = s.channel AND n.account_id = s.account_id "
@@ -264,6 +267,12 @@ class StoreRegistry:
         )
         width = len(_COLUMNS.split(","))
         return [
-            StoreState(RegisteredStore._from_row(row[:width]), row[width], row[width + 1], *map(int, row[width + 2 :]))
+            StoreState(
+                RegisteredStore._from_row(row[:width]),
+                row[width],
+                row[width + 1],
+                row[width + 2],
+                *map(int, row[width + 3 :]),
+            )
             for row in rows
         ]
