@@ -15,6 +15,7 @@ httpx, lxml or marshmallow errors, and chain the original with ``raise ... from`
     ├── InconsistentReadError       the store changed under a listing in a way that
     │                               cannot be settled: stop, restart the window next run
     ├── FencedOutError              another run of the same store took over: stop, write nothing
+    ├── ClaimLostError              a notifier's claim on an order was taken over: write nothing
     └── ChannelAPIError             the channel's API refused or failed a call
         ├── AuthenticationError     credentials or rights rejected: fatal
         ├── NotFoundError           the record does not exist: fatal
@@ -39,6 +40,7 @@ __all__ = [
     "ChannelAPIError",
     "ChannelError",
     "ChannelNotFound",
+    "ClaimLostError",
     "ClientError",
     "ConfigurationError",
     "FencedOutError",
@@ -136,6 +138,14 @@ class FencedOutError(ChannelError):
     """Another run of the same store took its fence after this one: this run stops and writes nothing more.
 
     A worker that lost its lease (paused, partitioned, or presumed dead) can never move a checkpoint.
+    """
+
+
+class ClaimLostError(ChannelError):
+    """A notifier's claim on an order ran out and another notifier took it (or finished and let it go).
+
+    Raised before a write request leaves, so a notifier that was paused past its lease writes nothing;
+    the notifier now holding the order reads the store's current state and sends what is missing.
     """
 
 

@@ -45,7 +45,15 @@ from channel_core.errors import (
 from channel_core.keepalive import KeepAliveTransport
 from channel_core.logs import get_logger
 
-__all__ = ["HttpClient", "Limiter", "RateLimiter", "RetryPolicy", "parse_retry_after", "run_scope"]
+__all__ = [
+    "HttpClient",
+    "Limiter",
+    "RateLimiter",
+    "RetryPolicy",
+    "guard_writes",
+    "parse_retry_after",
+    "run_scope",
+]
 
 logger = get_logger(__name__)
 T = TypeVar("T")
@@ -166,6 +174,25 @@ def run_scope(*, label: str | None = None, budget: Limiter | None = None) -> Ite
         yield
     finally:
         _RUN_SCOPE.reset(token)
+
+
+_WRITE_GUARD: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "channel_core_write_guard", default=None
+)
+
+
+@contextlib.contextmanager
+def guard_writes(check: Callable[[], None]) -> Iterator[None]:
+    """Call ``check`` just before every write request (``idempotent=False``) made in this thread's block.
+
+    ``check`` raises to stop the write: the notifier uses it to renew its claim on the order, so a
+    notifier paused past its lease never writes after another took the order over.
+    """
+    token = _WRITE_GUARD.set(check)
+    try:
+        yield
+    finally:
+        _WRITE_GUARD.reset(token)
 
 
 class _Wait(tenacity.wait.wait_base):
@@ -336,6 +363,10 @@ class HttpClient:
 
         def once() -> T:
             attempt_box[0] += 1
+            if not idempotent:
+                check = _WRITE_GUARD.get()
+                if check is not None:
+                    check()  # raises to stop the write; not retried (not a RetriableError)
             return self._send_once(method, path, data, operation, attempt_box[0], parse)
 
         return retrying(once)

@@ -72,6 +72,34 @@ def test_eight_threads_send_one_shipment_once(oxatis: Channel, server: SandboxSe
     assert server.store.transport_writes[100003] == 1
 
 
+def test_a_notifier_held_up_past_its_lease_writes_nothing_once_another_took_the_order(
+    oxatis: Channel, server: SandboxServer, db: SQLiteStore
+) -> None:
+    shipment = Shipment(order_id="100005", tracking_number="6A500", carrier="Colissimo")
+    now = datetime.now(UTC)
+    held_up = notifier(oxatis, server, db, clock=lambda: now)
+    later = notifier(oxatis, server, db, clock=lambda: now + timedelta(minutes=10))  # after held_up's lease
+    reached, release, first = threading.Event(), threading.Event(), [True]
+
+    def hold_the_first_call(method: str) -> None:  # held_up's last read before it writes
+        if first[0] and method == "GetOrderProgressStateLogs":
+            first[0] = False
+            reached.set()
+            release.wait(timeout=60)
+
+    server.on_request = hold_the_first_call
+    outcome: list[Any] = []
+    thread = threading.Thread(target=lambda: outcome.append(held_up.notify(shipment)))
+    thread.start()
+    assert reached.wait(timeout=60)
+    assert later.notify(shipment).result.status is NotificationStatus.SENT  # took the expired claim over
+    release.set()  # held_up reads a state from before the takeover, then reaches its first write
+    thread.join(timeout=60)
+    assert server.store.shipped_entries(100005) == 1 and server.store.transport_writes[100005] == 1
+    assert outcome and outcome[0].from_ledger  # it reports what the notifier that took over recorded
+    assert {r.status for r in db.notifications()} == {"sent"}
+
+
 def test_a_repeat_reads_the_store_and_writes_nothing(oxatis: Channel, server: SandboxServer, tmp_path: Path) -> None:
     """The guard reads both log shapes: a second ledger (another host) finds the shipment in the store."""
     shipment = Shipment(order_id="100004", tracking_number="6A101", carrier="Colissimo")

@@ -144,6 +144,19 @@ def test_claims_are_exclusive_expire_and_release_by_owner_only(store: Any) -> No
     assert store.claim_order("oxatis", "a", "1", "w3", now=T0 + timedelta(minutes=7), lease=lease)
 
 
+def test_a_claim_is_renewed_only_by_the_owner_still_holding_it(store: Any) -> None:
+    lease, claim = timedelta(minutes=5), ("oxatis", "a", "1")
+    assert not store.renew_claim(*claim, "w1", now=T0, lease=lease)  # never takes a free claim
+    assert store.claim_order(*claim, "w1", now=T0, lease=lease)
+    assert store.renew_claim(*claim, "w1", now=T0 + timedelta(minutes=4), lease=lease)
+    assert not store.claim_order(*claim, "w2", now=T0 + timedelta(minutes=8), lease=lease)  # renewed to 9 min
+    assert store.renew_claim(*claim, "w1", now=T0 + timedelta(minutes=20), lease=lease)  # past its lease, untaken
+    assert store.claim_order(*claim, "w2", now=T0 + timedelta(minutes=30), lease=lease)  # w1 presumed dead
+    assert not store.renew_claim(*claim, "w1", now=T0 + timedelta(minutes=31), lease=lease)  # taken over
+    store.release_order(*claim, "w2")
+    assert not store.renew_claim(*claim, "w1", now=T0 + timedelta(minutes=32), lease=lease)  # released, still not w1's
+
+
 def test_claims_hold_under_threads(store: Any) -> None:
     winners: list[str] = []
     barrier = threading.Barrier(6, timeout=60)

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from channel_core.cli.context import (
     EXIT_CONFIG,
+    EXIT_STOPPED,
     Context,
     Fail,
     errors,
@@ -188,11 +189,18 @@ def _cron(seconds: float) -> str:
     show_default=True,
     help="Seconds without a heartbeat before another worker takes over a worker's jobs.",
 )
+@click.option(
+    "--claim-lease",
+    default="5m",
+    show_default=True,
+    help="How long a dead worker's claim on an order blocks its shipment notification.",
+)
 @pass_context
-def worker(ctx: Context, concurrency: int, once: bool, tick: str, stalled_after: float) -> None:
+def worker(ctx: Context, concurrency: int, once: bool, tick: str, stalled_after: float, claim_lease: str) -> None:
     """Sync the registered stores (PostgreSQL and procrastinate) until Ctrl-C; run several for more throughput."""
     dsn = ctx.postgres("worker")
     cron = _cron(parse_interval(tick, "--tick"))
+    lease = timedelta(seconds=parse_interval(claim_lease, "--claim-lease"))
     import importlib.util
 
     if importlib.util.find_spec("procrastinate") is None:  # pragma: no cover - only without the extra
@@ -201,17 +209,34 @@ def worker(ctx: Context, concurrency: int, once: bool, tick: str, stalled_after:
 
     with errors():
         prepare_database(dsn)
-        app = make_app(dsn, channels=ctx.channels, schedule=None if once else cron, stalled_after=stalled_after)
+        app = make_app(
+            dsn,
+            channels=ctx.channels,
+            schedule=None if once else cron,
+            stalled_after=stalled_after,
+            claim_lease=lease,
+        )
         with app.open():
             queued = enqueue_due(app, dsn)
     out.print(f"worker: {len(queued)} store(s) queued; {concurrency} job(s) at once", markup=False)
-    app.run_worker(
-        concurrency=concurrency,
-        wait=not once,
-        install_signal_handlers=True,
-        update_heartbeat_interval=max(0.5, min(10.0, stalled_after / 3)),
-        stalled_worker_timeout=stalled_after,
-    )
+    import procrastinate.exceptions
+
+    try:
+        app.run_worker(
+            concurrency=concurrency,
+            wait=not once,
+            install_signal_handlers=True,
+            update_heartbeat_interval=max(0.5, min(10.0, stalled_after / 3)),
+            stalled_worker_timeout=stalled_after,
+        )
+    except procrastinate.exceptions.ConnectorException as exc:
+        if "worker_id" in str(exc.__cause__ or ""):  # our row was pruned: the others presumed us dead
+            raise Fail(
+                f"this worker sent no heartbeat for over {stalled_after:g}s (frozen or suspended) and another "
+                "worker took its jobs over; start it again",
+                EXIT_STOPPED,
+            ) from None
+        raise Fail(f"the job queue's database failed: {exc.__cause__ or exc}", EXIT_STOPPED) from None
 
 
 @click.command()

@@ -33,6 +33,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from channel_core.errors import ChannelError, ConfigurationError, QuotaExhaustedError
@@ -45,7 +46,7 @@ from channel_core.logs import get_logger
 from channel_core.models import Shipment, from_dict, to_dict
 from channel_core.registry import Channel, Channels
 from channel_core.sync.importer import Importer, ImportSummary
-from channel_core.sync.notifier import Notifier
+from channel_core.sync.notifier import DEFAULT_LEASE, Notifier
 from channel_core.sync.postgres import PostgresStore
 
 __all__ = [
@@ -119,6 +120,7 @@ def make_app(
     on_summary: Callable[[str, ImportSummary], None] | None = None,
     schedule: str | None = DEFAULT_SCHEDULE,
     stalled_after: float = 30.0,
+    claim_lease: timedelta = DEFAULT_LEASE,
 ) -> Any:
     """A ``procrastinate.App`` with the scheduling, sync and notification tasks.
 
@@ -129,6 +131,7 @@ def make_app(
     :param schedule: the cron (seconds first-class: six fields) of the scheduling task; ``None``: no
         periodic scheduling (the host calls :func:`enqueue_due` or :func:`enqueue_sync` itself).
     :param stalled_after: seconds without a heartbeat after which a worker's jobs are recovered.
+    :param claim_lease: how long a notifier's claim on an order outlives a worker that died holding it.
     """
     try:
         import procrastinate
@@ -155,7 +158,7 @@ def make_app(
                 with runner.connected(store, label) as (channel, connection):
                     account = connection.account_id
                     summary = Importer(channel, connection, db).run()
-                    retried = Notifier(channel, connection, db).retry_pending()
+                    retried = Notifier(channel, connection, db, lease=claim_lease).retry_pending()
             except (ChannelError, ConfigurationError) as exc:  # before or around the import: no summary
                 stopped = "quota" if isinstance(exc, QuotaExhaustedError) else "error"
                 db.record_run(store.channel, account, {"stopped": stopped, "stop_error": str(exc)}, store_key)
@@ -177,7 +180,7 @@ def make_app(
                 raise ConfigurationError(f"store {store_key} is not registered")
             label = _label(store_key, "notify", context)
             with runner.connected(store, label) as (channel, connection):
-                outcome = Notifier(channel, connection, db).notify(from_dict(Shipment, shipment))
+                outcome = Notifier(channel, connection, db, lease=claim_lease).notify(from_dict(Shipment, shipment))
         return {
             "notification_id": outcome.notification_id,
             "status": str(outcome.result.status),

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from channel_core.errors import ChannelAPIError, ChannelError, InvalidShipmentError
+from channel_core.errors import ChannelAPIError, ChannelError, ClaimLostError, InvalidShipmentError
 from channel_core.hooktypes import Connection
 from channel_core.logs import get_logger
 from channel_core.models import NotificationResult, NotificationStatus, Shipment
@@ -118,7 +118,7 @@ class Notifier:
             done = self._from_ledger(nid)  # the notifier we waited for may have sent this very shipment
             if done is not None:
                 return done
-            return self._send(nid, shipment)
+            return self._send(nid, shipment, owner)
         finally:
             self.store.release_order(self.channel.name, account, order_id, owner)
 
@@ -138,14 +138,33 @@ class Notifier:
             )
         return None
 
-    def _send(self, nid: str, shipment: Shipment) -> NotificationOutcome:
+    def _send(self, nid: str, shipment: Shipment, owner: str) -> NotificationOutcome:
+        from channel_core.http import guard_writes
+
         record = self.store.get_notification(nid)
         attempts = (record.attempts if record is not None else 0) + 1
         self._save(nid, shipment, PENDING, (), None, attempts)
+        account, order_id = self.connection.account_id, shipment.order_id
+
+        def still_ours() -> None:  # before every write request: renew the claim, or write nothing
+            if not self.store.renew_claim(
+                self.channel.name, account, order_id, owner, now=self.clock(), lease=self.lease
+            ):
+                raise ClaimLostError(
+                    f"the claim on order {order_id} was taken over while this notifier was held up; not writing"
+                )
+
         try:
-            result = self.channel.notify_shipment(self.connection, shipment)
+            with guard_writes(still_ours):
+                result = self.channel.notify_shipment(self.connection, shipment)
         except InvalidShipmentError:
             raise
+        except ClaimLostError as exc:  # the notifier now holding the order owns the ledger entry too
+            logger.warning("notification_claim_lost", channel=self.channel.name, order_id=order_id, error=str(exc))
+            done = self._from_ledger(nid)
+            return done or NotificationOutcome(
+                nid, NotificationResult(NotificationStatus.FAILED, (), str(exc)), pending=True
+            )
         except ChannelAPIError as exc:  # the call failed or its reply was lost: the outcome is unknown
             return self._retry_later(nid, shipment, PENDING, f"outcome unknown, will retry ({exc})", attempts)
         except ChannelError as exc:  # a reply we could not read (a read that guards a write fails closed)

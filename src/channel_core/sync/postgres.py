@@ -492,6 +492,16 @@ class PostgresStore:
         )
         return row is not None
 
+    def renew_claim(
+        self, channel: str, account_id: str, order_id: str, owner: str, *, now: datetime, lease: timedelta
+    ) -> bool:
+        rows = self.execute(
+            "UPDATE notification_claims SET expires_at=%s WHERE channel=%s AND account_id=%s AND order_id=%s "
+            "AND owner=%s RETURNING 1",
+            (now + lease, channel, account_id, order_id, owner),
+        )
+        return bool(rows)
+
     def release_order(self, channel: str, account_id: str, order_id: str, owner: str) -> None:
         with self.transaction():
             self._db.execute(

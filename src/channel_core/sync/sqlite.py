@@ -552,6 +552,17 @@ class SQLiteStore:
             )
         return True
 
+    def renew_claim(
+        self, channel: str, account_id: str, order_id: str, owner: str, *, now: datetime, lease: timedelta
+    ) -> bool:
+        with self.transaction():
+            cursor = self._db.execute(
+                "UPDATE notification_claims SET expires_at=? WHERE channel=? AND account_id=? AND order_id=? "
+                "AND owner=?",
+                ((now + lease).isoformat(), channel, account_id, order_id, owner),
+            )
+            return cursor.rowcount == 1
+
     def release_order(self, channel: str, account_id: str, order_id: str, owner: str) -> None:
         with self.transaction():
             self._db.execute(

@@ -257,6 +257,13 @@ class OrderStore(Protocol):
         """
         ...
 
+    def renew_claim(
+        self, channel: str, account_id: str, order_id: str, owner: str, *, now: datetime, lease: timedelta
+    ) -> bool:
+        """Extend ``owner``'s claim by ``lease`` if ``owner`` still holds it (even past its lease, as long as
+        nobody took it); False once another notifier took it or it was released. Never takes a free claim."""
+        ...
+
     def release_order(self, channel: str, account_id: str, order_id: str, owner: str) -> None:
         """Give the claim back, if ``owner`` still holds it."""
         ...
