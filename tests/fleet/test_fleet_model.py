@@ -9,7 +9,7 @@ runs meanwhile:
 
 Once the events stop and the store is quiet, every store must equal its sandbox by content. Every
 shipment must have left exactly one shipped state and one transport write, and every job must have
-ended. A failing run names its seed; ``CHANNEL_FLEET_SEEDS=N`` runs more.
+ended. A failing run names its seed and its events; ``CHANNEL_FLEET_SEEDS=N`` (or ``FIRST-LAST``) runs more.
 
 The per-second rate is not checked here: a process frozen between taking its slot and writing the
 request sends it late, which no client-side budget can undo. `test_workers.py` checks the rate.
@@ -34,7 +34,8 @@ from tests.sync.postgres import fresh_database
 from tests.sync.simulation import account_mismatches
 
 STORES, ORDERS = 6, 60
-SEEDS = range(int(os.environ.get("CHANNEL_FLEET_SEEDS", "3")))
+_first, _, _last = os.environ.get("CHANNEL_FLEET_SEEDS", "3").rpartition("-")  # "N" or "FIRST-LAST"
+SEEDS = range(int(_first), int(_last) + 1) if _first else range(int(_last))
 WORKER = ("--concurrency", "2", "--tick", "1s", "--stalled-after", "2", "--claim-lease", "3s")
 
 
