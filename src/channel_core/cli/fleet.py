@@ -110,26 +110,7 @@ def list_stores(ctx: Context, as_json: bool) -> None:
     with _registry(ctx, "stores list") as registry:
         rows = registry.stores()
     if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "key": s.key,
-                        "channel": s.channel,
-                        "settings": dict(s.settings),
-                        "credentials": s.credentials,
-                        "every_seconds": s.every.total_seconds(),
-                        "next_run": s.next_run.isoformat(),
-                        "requests_per_second": s.requests_per_second,
-                        "parked_until": s.parked_until.isoformat() if s.parked_until else None,
-                        "parked_reason": s.parked_reason,
-                        "account_id": s.account_id,
-                    }
-                    for s in rows
-                ],
-                indent=2,
-            )
-        )
+        click.echo(json.dumps([store.as_dict() for store in rows], indent=2))
         return
     table = Table(title="times in UTC", title_justify="left")
     for column in ("store", "channel", "account", "every", "next run", "rate/s", "parked until"):
@@ -247,29 +228,7 @@ def status(ctx: Context, as_json: bool) -> None:
     with _registry(ctx, "status") as registry:
         states = registry.states()
     if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "key": st.store.key,
-                        "channel": st.store.channel,
-                        "account_id": st.store.account_id,
-                        "last_run": st.last_run.isoformat() if st.last_run else None,
-                        "last_stopped": st.last_stopped,
-                        "last_error": st.last_error,
-                        "next_run": st.store.next_run.isoformat(),
-                        "parked_until": st.store.parked_until.isoformat() if st.store.parked_until else None,
-                        "parked_reason": st.store.parked_reason,
-                        "orders": st.orders,
-                        "failed_orders": st.failed_orders,
-                        "pending_notifications": st.pending_notifications,
-                        "failed_notifications": st.failed_notifications,
-                    }
-                    for st in states
-                ],
-                indent=2,
-            )
-        )
+        click.echo(json.dumps([state.as_dict() for state in states], indent=2))
         return
     table = Table(title="times in UTC", title_justify="left")
     for column in ("store", "last run", "result", "next run", "orders", "failed", "to notify", "not sent", "parked"):

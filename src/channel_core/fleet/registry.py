@@ -57,6 +57,24 @@ class RegisteredStore:
     account_id: str | None = None
     last_run_at: datetime | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, as ``channel stores list --json`` prints it (nothing secret to leave out)."""
+        return {
+            "key": self.key,
+            "channel": self.channel,
+            "settings": dict(self.settings),
+            "credentials": self.credentials,
+            "every_seconds": self.every.total_seconds(),
+            "next_run": self.next_run.isoformat(),
+            "requests_per_second": self.requests_per_second,
+            "quota_reset": self.quota_reset.isoformat("minutes"),
+            "quota_timezone": self.quota_timezone,
+            "parked_until": self.parked_until.isoformat() if self.parked_until else None,
+            "parked_reason": self.parked_reason,
+            "account_id": self.account_id,
+            "last_run_at": self.last_run_at.isoformat() if self.last_run_at else None,
+        }
+
     @classmethod
     def _from_row(cls, row: Sequence[Any]) -> RegisteredStore:
         return cls(
@@ -88,6 +106,20 @@ class StoreState:
     failed_orders: int
     pending_notifications: int
     failed_notifications: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, as ``channel status --json`` prints it."""
+        store = self.store.as_dict()
+        return {
+            **{k: store[k] for k in ("key", "channel", "account_id", "next_run", "parked_until", "parked_reason")},
+            "last_run": self.last_run.isoformat() if self.last_run else None,
+            "last_stopped": self.last_stopped,
+            "last_error": self.last_error,
+            "orders": self.orders,
+            "failed_orders": self.failed_orders,
+            "pending_notifications": self.pending_notifications,
+            "failed_notifications": self.failed_notifications,
+        }
 
 
 def next_quota_reset(now: datetime, reset: time, timezone: str) -> datetime:
