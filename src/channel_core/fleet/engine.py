@@ -135,6 +135,7 @@ def make_app(
     """
     try:
         import procrastinate
+        import procrastinate.exceptions
         from procrastinate import JobContext
         from procrastinate.jobs import Status
     except ImportError:  # pragma: no cover - only without the extra installed
@@ -191,11 +192,18 @@ def make_app(
     async def schedule_stores(timestamp: int) -> dict[str, Any]:
         recovered = 0
         for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
-            if job.task_name == SYNC_TASK:  # its worker died: fail it (freeing the lock), queue the store afresh
-                await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
-                await _defer_sync_async(app, str(job.task_kwargs["store_key"]))
-            elif job.task_name == NOTIFY_TASK:  # the ledger's claim and current-state check make a retry safe
-                await app.job_manager.retry_job(job)
+            try:
+                if job.task_name == SYNC_TASK:  # its worker died: fail it (freeing the lock), queue the store afresh
+                    await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+                    await _defer_sync_async(app, str(job.task_kwargs["store_key"]))
+                elif job.task_name == NOTIFY_TASK:  # the ledger's claim and current-state check make a retry safe
+                    await app.job_manager.retry_job(job)
+                else:
+                    continue
+            except procrastinate.exceptions.ProcrastinateException as exc:  # another scheduler got there first
+                logger.info("stalled_job_taken", job=job.id, error=str(exc))
+                continue
+            logger.warning("stalled_job_recovered", job=job.id, task=job.task_name)
             recovered += 1
         queued = await enqueue_due_async(app, dsn, schema)
         return {"queued": queued, "recovered": recovered}
