@@ -142,8 +142,8 @@ def test_naive_or_non_utc_datetimes_are_rejected() -> None:
         Order(
             created_at=datetime(2026, 1, 1, tzinfo=UTC),
             modified_at=datetime(2026, 1, 1, tzinfo=paris),
-            **kwargs,
-        )  # type: ignore[arg-type]
+            **kwargs,  # type: ignore[arg-type]
+        )
 
 
 def test_from_dict_names_the_bad_field() -> None:

@@ -133,7 +133,7 @@ def test_status_mapping_rules(imported: list[OrderPage]) -> None:
         if order is None:
             continue
         wire = data.generate_order(7, n, 60)
-        state = {sid: code for sid, code, _, _ in data.STATES}.get(wire.get("ProgressStateID"))
+        state = {sid: code for sid, code, _, _ in data.STATES}.get(int(wire.get("ProgressStateID") or 0))
         if state == "PRECOMMANDE":  # custom mapping given in settings
             assert (order.status, order.channel_status) == (OrderStatus.AWAITING_SHIPMENT, "PRECOMMANDE")
         elif state == "SST-SHIPPED":

@@ -162,8 +162,8 @@ def test_write_is_visible_in_later_reads(oxatis: Channel, sandbox: SandboxServer
         )
     order = next(o for p in pages for o in p.orders if o.order_id == "100004")
     assert order.status == "shipped" and order.channel_status == "SST-SHIPPED"
-    assert sandbox.store.order(100004)["TrackingNumber"] == "XY1"
-    assert sandbox.store.order(100004)["TransportName"] == "DPD"
+    stored = sandbox.store.order(100004)
+    assert stored is not None and stored["TrackingNumber"] == "XY1" and stored["TransportName"] == "DPD"
 
 
 @pytest.mark.sandbox_config(count=10)

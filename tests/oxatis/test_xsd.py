@@ -40,20 +40,26 @@ def schema(name: str, *, relax: str) -> tuple[etree.XMLSchema, set[str]]:
     for element in doc.iter(f"{XS}element"):
         if element.get("minOccurs") == "1" and (relax == "all" or element.get("nillable") == "true"):
             element.set("minOccurs", "0")
-    for imp in doc.iter(f"{XS}import"):
-        imp.getparent().remove(imp)
+    for imp in list(doc.iter(f"{XS}import")):
+        _detach(imp)
     for element in list(doc.iter(f"{XS}element")):
         if element.get("type", "").startswith(("q1:", "q2:")):
-            element.getparent().remove(element)
-    defined = {el.get("name") for el in doc.iter(f"{XS}element") if el.get("name")}
+            _detach(element)
+    defined = {str(el.get("name")) for el in doc.iter(f"{XS}element") if el.get("name")}
     return etree.XMLSchema(doc), defined
+
+
+def _detach(element: etree._Element) -> None:
+    parent = element.getparent()
+    if parent is not None:
+        parent.remove(element)
 
 
 def validate(name: str, node: etree._Element, *, relax: str = "all") -> None:
     xsd, defined = schema(name, relax=relax)
     for element in list(node.iter()):
-        if element.tag in WSDL_ONLY and element.tag not in defined and element.getparent() is not None:
-            element.getparent().remove(element)
+        if element.tag in WSDL_ONLY and element.tag not in defined:
+            _detach(element)
     xsd.assertValid(node)
 
 

@@ -77,12 +77,13 @@ def mutate(body: bytes, rng: random.Random, operation: str, text: str) -> bytes:
     if not elements:
         return body
     target = rng.choice(elements)
-    if operation == "delete" and target.getparent() is not None:
-        target.getparent().remove(target)
+    parent = target.getparent()
+    if operation == "delete" and parent is not None:
+        parent.remove(target)
     elif operation == "retext":
         target.text = text
-    elif operation == "duplicate" and target.getparent() is not None:
-        target.getparent().append(etree.fromstring(etree.tostring(target)))
+    elif operation == "duplicate" and parent is not None:
+        parent.append(etree.fromstring(etree.tostring(target)))
     elif operation == "rename":
         target.tag = rng.choice(["OxID", "Item", "OrderItems", "Quantity", "Date", "Unknown", "Order"])
     elif operation == "nest":

@@ -132,7 +132,7 @@ def carrier_correction(oxatis: Channel, server: SandboxServer, db: Path, batch: 
         assert order is not None and order["TransportName"] == "Colissimo"
 
 
-SCENARIOS: dict[str, tuple[Callable[..., None], dict[str, Any]]] = {
+SCENARIOS: dict[str, tuple[Callable[..., dict[int, int] | None], dict[str, Any]]] = {
     "8 threads notifying the same shipments": (concurrent, {}),
     "timeouts after the write": (with_faults("slow_after_apply", delay=0.6), {}),
     "connection resets": (with_faults("reset"), {}),

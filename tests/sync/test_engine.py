@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,7 +95,7 @@ def test_quota_stop_then_resume_loses_nothing(oxatis: Channel, sandbox: SandboxS
 def test_interrupt_between_pages_keeps_a_consistent_checkpoint(
     oxatis: Channel, sandbox: SandboxServer, store: SQLiteStore
 ) -> None:
-    pages_seen = []
+    pages_seen: list[Any] = []
     summary = importer(oxatis, sandbox, store, page_size=10).run(
         should_stop=lambda: len(pages_seen) >= 2, on_page=lambda page, s: pages_seen.append(page)
     )

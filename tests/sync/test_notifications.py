@@ -25,7 +25,7 @@ from channel_oxatis.sandbox.operations import Reply
 from tests.oxatis.conftest import sandbox_settings
 
 ROOT = Path(__file__).resolve().parents[2]
-LOG_SHAPES = {
+LOG_SHAPES: dict[str, dict[str, Any]] = {
     "wsdl container, entries with Code": {"log_container": "wsdl", "log_entry_codes": True},
     "xsd container, entries without Code": {"log_container": "xsd", "log_entry_codes": False},
     "xsd container, entries with Code": {"log_container": "xsd", "log_entry_codes": True},
