@@ -286,6 +286,16 @@ def test_worker_once_syncs_the_due_stores_and_status_shows_the_runs(oxatis: Chan
         again = runner.invoke(cli, ["--db", database, "worker", "--once"], env=env)
         assert again.exit_code == 0 and "0 store(s) queued" in again.output  # not due again for 15 minutes
 
+        ship = ["--db", database, "stores", "ship", "north", "100003", "--tracking", "6A77", "--carrier", "DPD"]
+        first, repeat = runner.invoke(cli, ship, env=env), runner.invoke(cli, ship, env=env)
+        assert first.exit_code == 0 and "sent" in first.output, first.output
+        assert repeat.exit_code == 0 and "already_sent" in repeat.output, repeat.output
+        north = server.store  # the sandbox's first store is north's
+        assert north.transport_writes[100003] == 1 and north.shipped_entries(100003) == 1
+        missing = runner.invoke(cli, [*ship[:4], "east", *ship[5:]], env=env)
+        assert missing.exit_code == 2 and "no store east" in missing.output
+        assert any("north/manual" in r.user_agent for r in server.requests)  # labelled like a worker's run
+
 
 def test_the_quota_resets_in_the_stores_own_time_zone_unless_told(oxatis: Channel, database: str) -> None:
     registry = _registry(database)

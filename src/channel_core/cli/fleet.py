@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,8 @@ from rich.table import Table
 
 from channel_core.cli.context import (
     EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_PARTIAL,
     EXIT_STOPPED,
     Context,
     Fail,
@@ -21,7 +24,10 @@ from channel_core.cli.context import (
     parse_interval,
     pass_context,
 )
+from channel_core.cli.output import print_notification
 from channel_core.cli.settings import parse_value
+from channel_core.cli.shipping import notify, shipment_from_options, shipment_options
+from channel_core.models import NotificationStatus
 
 WORKER_EXTRA = "pip install 'channel-integrations[engine]'"
 
@@ -43,7 +49,7 @@ def _when(value: datetime | None) -> str:
 
 @click.group()
 def stores() -> None:
-    """The stores the workers sync (PostgreSQL): add, list, remove, run now."""
+    """The stores the workers sync (PostgreSQL): add, list, remove, run now, ship."""
 
 
 @stores.command("add")
@@ -148,6 +154,32 @@ def run_now(ctx: Context, key: str) -> None:
         if not registry.run_now(key):
             raise Fail(f"no store {key} in the registry (see `channel stores list`)", EXIT_CONFIG)
     out.print(f"store {key} is due; a running worker picks it up within its tick", markup=False)
+
+
+@stores.command("ship")
+@click.argument("key")
+@click.argument("order_id")
+@shipment_options
+@pass_context
+def ship_for_store(
+    ctx: Context,
+    key: str,
+    order_id: str,
+    tracking: str,
+    carrier: str,
+    tracking_url: str | None,
+    service: str | None,
+    cost: str | None,
+) -> None:
+    """Tell registered store KEY an order shipped, now (its credentials and rate budget, as a worker would)."""
+    shipment = shipment_from_options(order_id, tracking, carrier, tracking_url, service, cost)
+    dsn = ctx.postgres("stores ship")
+    from channel_core.fleet.engine import connected_store
+
+    with errors(), connected_store(dsn, key, channels=ctx.channels) as (channel, connection, db):
+        outcome = notify(channel, connection, db, shipment)
+    print_notification(channel, order_id, outcome.result.status, outcome.result.fields_sent, outcome.result.message)
+    sys.exit(EXIT_OK if outcome.result.status is not NotificationStatus.FAILED else EXIT_PARTIAL)
 
 
 def _cron(seconds: float) -> str:

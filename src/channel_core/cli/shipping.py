@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -20,18 +21,31 @@ from channel_core.cli.context import (
 )
 from channel_core.cli.output import print_notification
 from channel_core.errors import InvalidShipmentError
+from channel_core.hooktypes import Connection
 from channel_core.models import NotificationStatus, Shipment
-from channel_core.sync import Notifier
+from channel_core.registry import Channel
+from channel_core.sync import NotificationOutcome, Notifier, OrderStore
+
+
+def shipment_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options that describe a shipment, shared by ``ship`` and ``stores ship``."""
+    for option in reversed(
+        [
+            click.option("--tracking", required=True, help="Tracking number."),
+            click.option("--carrier", required=True, help="Carrier name as the buyer should see it."),
+            click.option("--tracking-url", default=None),
+            click.option("--service", default=None),
+            click.option("--cost", default=None, help="Shipping cost."),
+        ]
+    ):
+        command = option(command)
+    return command
 
 
 @click.command()
 @click.argument("channel_name", metavar="CHANNEL")
 @click.argument("order_id")
-@click.option("--tracking", required=True, help="Tracking number.")
-@click.option("--carrier", required=True, help="Carrier name as the buyer should see it.")
-@click.option("--tracking-url", default=None)
-@click.option("--service", default=None)
-@click.option("--cost", default=None, help="Shipping cost.")
+@shipment_options
 @set_option
 @pass_context
 def ship(
@@ -46,6 +60,18 @@ def ship(
     overrides: tuple[str, ...],
 ) -> None:
     """Tell the store an order shipped (safe to repeat: a repeat is reported as already sent)."""
+    shipment = shipment_from_options(order_id, tracking, carrier, tracking_url, service, cost)
+    channel, connection = ctx.connect(channel_name, overrides)
+    with connection, ctx.store() as store:
+        outcome = notify(channel, connection, store, shipment)
+    print_notification(channel, order_id, outcome.result.status, outcome.result.fields_sent, outcome.result.message)
+    sys.exit(EXIT_OK if outcome.result.status is not NotificationStatus.FAILED else EXIT_PARTIAL)
+
+
+def shipment_from_options(
+    order_id: str, tracking: str, carrier: str, tracking_url: str | None, service: str | None, cost: str | None
+) -> Shipment:
+    """The shipment the command's options describe; a bad value is an error naming its option."""
     try:
         amount = Decimal(cost.strip()) if cost is not None and cost.strip() else None
     except ArithmeticError:
@@ -66,13 +92,14 @@ def ship(
         for field, flag in option.items():
             message = message.replace(f"Shipment.{field}", flag)
         raise Fail(f"invalid shipment: {message.replace('Shipment.', '')}", EXIT_CONFIG) from None
-    channel, connection = ctx.connect(channel_name, overrides)
-    with connection, ctx.store() as store:
-        try:
-            channel.info().capabilities.check_shipment(shipment)
-        except InvalidShipmentError as exc:
-            raise Fail(str(exc), EXIT_CONFIG) from None
-        with errors():
-            outcome = Notifier(channel, connection, store).notify(shipment)
-    print_notification(channel, order_id, outcome.result.status, outcome.result.fields_sent, outcome.result.message)
-    sys.exit(EXIT_OK if outcome.result.status is not NotificationStatus.FAILED else EXIT_PARTIAL)
+    return shipment
+
+
+def notify(channel: Channel, connection: Connection, store: OrderStore, shipment: Shipment) -> NotificationOutcome:
+    """Send ``shipment`` through the ledger; a shipment the channel cannot take is a configuration error."""
+    try:
+        channel.info().capabilities.check_shipment(shipment)
+    except InvalidShipmentError as exc:
+        raise Fail(str(exc), EXIT_CONFIG) from None
+    with errors():
+        return Notifier(channel, connection, store).notify(shipment)

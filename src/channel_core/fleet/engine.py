@@ -54,6 +54,7 @@ __all__ = [
     "SCHEDULE_TASK",
     "SYNC_QUEUE",
     "SYNC_TASK",
+    "connected_store",
     "enqueue_due",
     "enqueue_shipment",
     "enqueue_sync",
@@ -109,6 +110,31 @@ class _Runner:
         finally:
             if budget is not None:
                 budget.close()
+
+
+@contextmanager
+def connected_store(
+    dsn: str,
+    store_key: str,
+    *,
+    credentials: CredentialResolver = environment_credentials,
+    schema: str = "public",
+    channels: Channels | None = None,
+    label: str | None = None,
+) -> Iterator[tuple[Channel, Connection, PostgresStore]]:
+    """A registered store, connected with its resolved credentials and its rate budget, and its database.
+
+    What each job does around its work, for a host (or ``channel stores ship``) doing one thing by hand.
+
+    :raises ConfigurationError: no store ``store_key`` in the registry, or its credentials cannot be resolved.
+    """
+    with PostgresStore(dsn, schema=schema) as db:
+        store = StoreRegistry(db).get(store_key)
+        if store is None:
+            raise ConfigurationError(f"no store {store_key} in the registry (see `channel stores list`)")
+        runner = _Runner(dsn, schema, credentials, channels)
+        with runner.connected(store, label or f"{store_key}/manual/pid-{os.getpid()}") as (channel, connection):
+            yield channel, connection, db
 
 
 def make_app(
