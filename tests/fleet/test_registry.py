@@ -316,3 +316,27 @@ def test_the_quota_resets_in_the_stores_own_time_zone_unless_told(oxatis: Channe
         "America/Montreal",
         "UTC",
     )
+
+
+def test_housekeeping_forgets_old_history_but_keeps_each_stores_latest_run(database: str) -> None:
+    from channel_core.fleet.engine import HOUSEKEEPING_TASK, make_app, prepare_database
+    from channel_core.sync.postgres import PostgresStore
+
+    prepare_database(database)
+    with PostgresStore(database) as db:
+        for key, days_ago in (("a", 40), ("a", 35), ("a", 1), ("b", 50)):
+            db.record_run("oxatis", f"acct-{key}", {"stopped": None, "note": f"{key}{days_ago}"}, key)
+            db.execute(
+                "UPDATE sync_runs SET finished_at = now() - make_interval(days => %s) "
+                "WHERE id = (SELECT max(id) FROM sync_runs)",
+                (days_ago,),
+            )
+    app = make_app(database, schedule=None, keep=timedelta(days=30))
+    with app.open():
+        app.tasks[HOUSEKEEPING_TASK].defer(timestamp=0)
+    app.run_worker(queues=["channel-schedule"], wait=False, concurrency=1, install_signal_handlers=False)
+    with PostgresStore(database) as db:
+        kept = sorted(run["summary"]["note"] for run in db.runs("oxatis"))
+        assert kept == ["a1", "b50"]  # b's only run is old but still its latest
+        jobs = db.execute("SELECT status FROM procrastinate_jobs WHERE task_name = %s", (HOUSEKEEPING_TASK,))
+        assert jobs == [("succeeded",)]

@@ -131,8 +131,8 @@ class Context:
 
 
 def parse_interval(value: str, option: str) -> float:
-    """``30s``, ``5m``, ``1h`` or plain seconds, at least one second; ``option`` names it in the error."""
-    units = {"s": 1, "m": 60, "h": 3600}
+    """``30s``, ``5m``, ``1h``, ``30d`` or plain seconds, at least one second; ``option`` names it in the error."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     text = value.strip().lower()
     try:
         seconds = float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)

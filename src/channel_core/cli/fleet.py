@@ -208,12 +208,18 @@ def _cron(seconds: float) -> str:
     show_default=True,
     help="How long a dead worker's claim on an order blocks its shipment notification.",
 )
+@click.option(
+    "--keep", default="30d", show_default=True, help="How long finished jobs and run history are kept (daily clean-up)."
+)
 @pass_context
-def worker(ctx: Context, concurrency: int, once: bool, tick: str, stalled_after: float, claim_lease: str) -> None:
+def worker(
+    ctx: Context, concurrency: int, once: bool, tick: str, stalled_after: float, claim_lease: str, keep: str
+) -> None:
     """Sync the registered stores (PostgreSQL and procrastinate) until Ctrl-C; run several for more throughput."""
     dsn = ctx.postgres("worker")
     cron = _cron(parse_interval(tick, "--tick"))
     lease = timedelta(seconds=parse_interval(claim_lease, "--claim-lease"))
+    kept = timedelta(seconds=parse_interval(keep, "--keep"))
     import importlib.util
 
     if importlib.util.find_spec("procrastinate") is None:  # pragma: no cover - only without the extra
@@ -228,6 +234,7 @@ def worker(ctx: Context, concurrency: int, once: bool, tick: str, stalled_after:
             schedule=None if once else cron,
             stalled_after=stalled_after,
             claim_lease=lease,
+            keep=kept,
         )
         with app.open():
             queued = enqueue_due(app, dsn)

@@ -2,13 +2,15 @@
 
 ``pip install 'channel-integrations[engine]'``. A host builds the app once with :func:`make_app`
 and runs workers (``channel worker``, ``app.run_worker(...)`` or ``procrastinate worker``).
-Three tasks:
+Four tasks:
 
 * ``channel_core.schedule_stores`` (periodic, every 10 s by default): hands the due stores of the
   :class:`~channel_core.fleet.registry.StoreRegistry` to ``sync_store``, and recovers the jobs of
   workers that stopped sending heartbeats (``kill -9``, a lost machine).
 * ``channel_core.sync_store``: one :class:`Importer` pass and the store's due notifications.
 * ``channel_core.notify_shipment``: one shipment notification (:func:`enqueue_shipment`).
+* ``channel_core.housekeeping`` (daily): forgets finished jobs and run history older than ``keep``
+  (30 days), except each store's latest run.
 
 Rules:
 
@@ -50,6 +52,7 @@ from channel_core.sync.notifier import DEFAULT_LEASE, Notifier
 from channel_core.sync.postgres import PostgresStore
 
 __all__ = [
+    "HOUSEKEEPING_TASK",
     "NOTIFY_TASK",
     "SCHEDULE_TASK",
     "SYNC_QUEUE",
@@ -67,10 +70,13 @@ logger = get_logger(__name__)
 SYNC_TASK = "channel_core.sync_store"
 NOTIFY_TASK = "channel_core.notify_shipment"
 SCHEDULE_TASK = "channel_core.schedule_stores"
+HOUSEKEEPING_TASK = "channel_core.housekeeping"
 SYNC_QUEUE = "channel-sync"
 NOTIFY_QUEUE = "channel-notify"
 SCHEDULE_QUEUE = "channel-schedule"
 DEFAULT_SCHEDULE = "* * * * * */10"  # cron with seconds: every 10 s
+HOUSEKEEPING_SCHEDULE = "23 3 * * *"  # daily, 03:23 UTC
+DEFAULT_KEEP = timedelta(days=30)
 
 
 def _label(store_key: str, kind: str, context: Any) -> str:
@@ -147,6 +153,7 @@ def make_app(
     schedule: str | None = DEFAULT_SCHEDULE,
     stalled_after: float = 30.0,
     claim_lease: timedelta = DEFAULT_LEASE,
+    keep: timedelta = DEFAULT_KEEP,
 ) -> Any:
     """A ``procrastinate.App`` with the scheduling, sync and notification tasks.
 
@@ -158,6 +165,8 @@ def make_app(
         periodic scheduling (the host calls :func:`enqueue_due` or :func:`enqueue_sync` itself).
     :param stalled_after: seconds without a heartbeat after which a worker's jobs are recovered.
     :param claim_lease: how long a notifier's claim on an order outlives a worker that died holding it.
+    :param keep: how long finished jobs and run history are kept (each store's latest run stays); the
+        daily ``channel_core.housekeeping`` task deletes what is older.
     """
     try:
         import procrastinate
@@ -233,6 +242,22 @@ def make_app(
             recovered += 1
         queued = await enqueue_due_async(app, dsn, schema)
         return {"queued": queued, "recovered": recovered}
+
+    @app.task(name=HOUSEKEEPING_TASK, queue=SCHEDULE_QUEUE, retry=False, queueing_lock=HOUSEKEEPING_TASK)
+    async def housekeeping(timestamp: int) -> dict[str, Any]:
+        def prune() -> int:
+            with PostgresStore(dsn, schema=schema) as db:
+                return db.prune_runs(keep)
+
+        runs = await asyncio.to_thread(prune)
+        hours = max(1, int(keep.total_seconds() // 3600))
+        for queue in (SYNC_QUEUE, NOTIFY_QUEUE, SCHEDULE_QUEUE):
+            await app.job_manager.delete_old_jobs(nb_hours=hours, queue=queue, include_failed=True)
+        logger.info("housekeeping_done", runs_deleted=runs, kept_hours=hours)
+        return {"runs_deleted": runs}
+
+    if schedule is not None:
+        app.periodic(cron=HOUSEKEEPING_SCHEDULE, periodic_id="channel-housekeeping")(housekeeping)
 
     # One waiting scheduling job at most: while every worker slot is busy, ticks do not pile up.
     task = app.task(name=SCHEDULE_TASK, queue=SCHEDULE_QUEUE, retry=False, queueing_lock=SCHEDULE_TASK)(schedule_stores)

@@ -542,6 +542,17 @@ class PostgresStore:
                 (channel, account_id, store_key, _now(), summary.get("stopped"), json.dumps(summary, default=str)),
             )
 
+    def prune_runs(self, older_than: timedelta) -> int:
+        """Forget runs that finished more than ``older_than`` ago, except each store's latest; how many."""
+        rows = self.execute(
+            "DELETE FROM sync_runs r WHERE r.finished_at < now() - %s AND r.id <> ("
+            "  SELECT max(l.id) FROM sync_runs l WHERE l.channel = r.channel AND l.account_id = r.account_id"
+            "  AND l.store_key IS NOT DISTINCT FROM r.store_key"
+            ") RETURNING 1",
+            (older_than,),
+        )
+        return len(rows)
+
     def runs(self, channel: str | None = None, account_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The latest runs, newest first: what a host shows its users as a store's history."""
         rows = self._all(
