@@ -43,6 +43,10 @@ def _registry(ctx: Context, command: str) -> Iterator[Any]:
             yield StoreRegistry(db)
 
 
+def _no_store(key: str) -> Fail:
+    return Fail(f"no store {key} in the registry (see `channel stores list`)", EXIT_CONFIG)
+
+
 def _when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%m-%d %H:%M:%S") if value is not None else "-"
 
@@ -141,7 +145,7 @@ def remove(ctx: Context, key: str) -> None:
     """Stop syncing KEY (its orders and history stay)."""
     with _registry(ctx, "stores remove") as registry:
         if not registry.remove(key):
-            raise Fail(f"no store {key} in the registry (see `channel stores list`)", EXIT_CONFIG)
+            raise _no_store(key)
     out.print(f"store {key} removed", markup=False)
 
 
@@ -152,7 +156,7 @@ def run_now(ctx: Context, key: str) -> None:
     """Make KEY due now, lifting a quota parking."""
     with _registry(ctx, "stores run") as registry:
         if not registry.run_now(key):
-            raise Fail(f"no store {key} in the registry (see `channel stores list`)", EXIT_CONFIG)
+            raise _no_store(key)
     out.print(f"store {key} is due; a running worker picks it up within its tick", markup=False)
 
 
