@@ -117,6 +117,16 @@ class _Runner:
             if budget is not None:
                 budget.close()
 
+    @contextmanager
+    def opened(self, store_key: str, label: str) -> Iterator[tuple[Channel, Connection, PostgresStore]]:
+        """The database and the registered store ``store_key``, connected; an unknown key is an error."""
+        with PostgresStore(self.dsn, schema=self.schema) as db:
+            store = StoreRegistry(db).get(store_key)
+            if store is None:
+                raise ConfigurationError(f"no store {store_key} in the registry (see `channel stores list`)")
+            with self.connected(store, label) as (channel, connection):
+                yield channel, connection, db
+
 
 @contextmanager
 def connected_store(
@@ -134,13 +144,9 @@ def connected_store(
 
     :raises ConfigurationError: no store ``store_key`` in the registry, or its credentials cannot be resolved.
     """
-    with PostgresStore(dsn, schema=schema) as db:
-        store = StoreRegistry(db).get(store_key)
-        if store is None:
-            raise ConfigurationError(f"no store {store_key} in the registry (see `channel stores list`)")
-        runner = _Runner(dsn, schema, credentials, channels)
-        with runner.connected(store, label or f"{store_key}/manual/pid-{os.getpid()}") as (channel, connection):
-            yield channel, connection, db
+    runner = _Runner(dsn, schema, credentials, channels)
+    with runner.opened(store_key, label or f"{store_key}/manual/pid-{os.getpid()}") as opened:
+        yield opened
 
 
 def make_app(
@@ -210,13 +216,8 @@ def make_app(
 
     @app.task(name=NOTIFY_TASK, queue=NOTIFY_QUEUE, retry=False, pass_context=True)
     def notify_shipment(context: JobContext, store_key: str, shipment: dict[str, Any]) -> dict[str, Any]:
-        with PostgresStore(dsn, schema=schema) as db:
-            store = StoreRegistry(db).get(store_key)
-            if store is None:
-                raise ConfigurationError(f"store {store_key} is not registered")
-            label = _label(store_key, "notify", context)
-            with runner.connected(store, label) as (channel, connection):
-                outcome = Notifier(channel, connection, db, lease=claim_lease).notify(from_dict(Shipment, shipment))
+        with runner.opened(store_key, _label(store_key, "notify", context)) as (channel, connection, db):
+            outcome = Notifier(channel, connection, db, lease=claim_lease).notify(from_dict(Shipment, shipment))
         return {
             "notification_id": outcome.notification_id,
             "status": str(outcome.result.status),
