@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,7 +50,58 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+ROOT = Path(__file__).resolve().parents[1]
+_POSTGRES_HINT = (
+    "PostgreSQL suites skipped: PostgreSQL's server binaries (initdb, pg_ctl) are not installed. "
+    "Install them (apt-get install postgresql) and run tox again, or point CHANNEL_TEST_POSTGRES_DSN "
+    "at a database the tests may create databases on."
+)
+
+
+def _postgres_binaries() -> bool:
+    if shutil.which("initdb") and shutil.which("pg_ctl"):
+        return True
+    return any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+
+
+def _start_throwaway_postgres(config: pytest.Config) -> None:
+    """Without ``CHANNEL_TEST_POSTGRES_DSN``, start a throwaway cluster when the server binaries exist.
+
+    The PostgreSQL suites then run under plain ``tox``; where the binaries are missing they are
+    skipped and the summary says once how to get them.
+    """
+    if os.environ.get("CHANNEL_TEST_POSTGRES_DSN") or os.environ.get("CHANNEL_TEST_POSTGRES") == "off":
+        return
+    if not _postgres_binaries():
+        config.stash[_postgres_note] = _POSTGRES_HINT
+        return
+    script = ROOT / "scripts" / "throwaway-postgres"
+    started = subprocess.run([str(script), "start"], capture_output=True, text=True, check=False)
+    lines = started.stdout.split()
+    if started.returncode != 0 or len(lines) != 2:
+        config.stash[_postgres_note] = (
+            f"PostgreSQL suites skipped: scripts/throwaway-postgres could not start a cluster "
+            f"({started.stderr.strip()[-300:] or 'no output'})"
+        )
+        return
+    dsn, directory = lines
+    os.environ["CHANNEL_TEST_POSTGRES_DSN"] = dsn
+    config.add_cleanup(lambda: subprocess.run([str(script), "stop", directory], check=False))
+    config.add_cleanup(lambda: os.environ.pop("CHANNEL_TEST_POSTGRES_DSN", None))
+
+
+_postgres_note = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    note = config.stash.get(_postgres_note, None)
+    if note is not None:
+        terminalreporter.write_line(note, yellow=True)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        _start_throwaway_postgres(config)
     config.addinivalue_line("markers", "sandbox_config(**kwargs): SandboxConfig used when recording this cassette")
     config.addinivalue_line("markers", "sandbox_only: needs sandbox switches; skipped when recording a real store")
 
