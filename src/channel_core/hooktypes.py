@@ -223,6 +223,8 @@ class SandboxOptions:
     :ivar latency: seconds added to every call.
     :ivar faults: fault switches, ``KIND`` or ``KIND:TIMES``; the channel documents its kinds.
     :ivar options: channel-specific switches (``--set key=value``).
+    :ivar stores: how many merchants' stores to host (each its own orders and credentials), for
+        sandboxes whose ``RunningSandbox`` has ``store_settings()``.
     """
 
     port: int = 0
@@ -231,6 +233,7 @@ class SandboxOptions:
     latency: float = 0.0
     faults: tuple[str, ...] = ()
     options: Mapping[str, str] = field(default_factory=dict)
+    stores: int = 1
 
 
 class RunningSandbox(Protocol):
@@ -241,6 +244,9 @@ class RunningSandbox(Protocol):
     def connect_settings(self) -> dict[str, Any]:
         """The settings ``connect`` needs to reach this store (secrets included: it is a sandbox)."""
         ...
+
+    # Optional: ``store_settings() -> list[dict[str, Any]]``, the settings of each store a sandbox made
+    # with ``SandboxOptions(stores=N)`` hosts, first store first. ``channel sandbox --stores N`` needs it.
 
     def start(self) -> None:
         """Serve in the background until :meth:`stop`."""

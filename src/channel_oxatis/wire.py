@@ -222,9 +222,7 @@ def _raise_for_status(envelope: Envelope, operation: str) -> None:
             **kwargs,
         )
     elif status == QUOTA_EXHAUSTED:
-        error = QuotaExhaustedError(
-            "the daily Oxatis web-services quota is spent; the next run resumes from the checkpoint", **kwargs
-        )
+        error = QuotaExhaustedError("the daily Oxatis web-services quota is spent (StatusCode 504)", **kwargs)
     elif status == MAINTENANCE:
         error = ServerError(f"Oxatis web services are in maintenance ({detail})", request_sent=False, **kwargs)
     elif status == ERROR and envelope.sub_code == SUB_RECORD_NOT_FOUND:

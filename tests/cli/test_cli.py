@@ -50,11 +50,48 @@ def test_list_shows_oxatis_capabilities_table() -> None:
 
 @pytest.mark.sandbox_config(count=30, token=TOKEN)
 def test_connect_prints_statuses_and_never_the_token(sandbox: SandboxServer) -> None:
-    code, stdout, stderr = run("-vv", "connect", "oxatis", *oxatis_args(sandbox), env={"OXATIS_TOKEN": TOKEN})
+    code, stdout, stderr = run(
+        "-vv", "connect", "oxatis", *oxatis_args(sandbox), env={"OXATIS_TOKEN": TOKEN, "COLUMNS": "200"}
+    )
     assert code == EXIT_OK
     assert "SST-SHIPPED" in stdout and "PRECOMMANDE" in stdout
-    assert "token=***" in stdout and f"base_url={sandbox.url}" in stdout
     assert TOKEN not in stdout + stderr
+    rows = {line.split()[0]: line.split()[1:] for line in stdout.splitlines() if len(line.split()) >= 2}
+    assert rows["token"] == ["***", "environment", "(OXATIS_TOKEN)"]
+    assert rows["base_url"] == [sandbox.url, "--set"]
+    assert rows["requests_per_second"] == ["50.0", "default"]  # every setting, with where its value came from
+    assert rows["max_concurrency"] == ["8", "default"]
+
+
+@pytest.mark.sandbox_config(count=10, token=TOKEN)
+def test_connect_names_a_setting_from_the_config_file(sandbox: SandboxServer, tmp_path: Path) -> None:
+    config = tmp_path / "channel.toml"
+    config.write_text("[channels.oxatis]\npage_size = 20\n", encoding="utf-8")
+    code, stdout, _ = run(
+        "--config",
+        str(config),
+        "connect",
+        "oxatis",
+        *oxatis_args(sandbox),
+        env={"OXATIS_TOKEN": TOKEN, "COLUMNS": "200"},
+    )
+    assert code == EXIT_OK
+    assert re.search(r"page_size\s+20\s+file", stdout), stdout
+
+
+def test_a_misspelt_channel_table_names_the_installed_channels(tmp_path: Path) -> None:
+    config = tmp_path / "channel.toml"
+    config.write_text('[channels.oxatiss]\ntoken = "x"\n', encoding="utf-8")
+    code, _, stderr = run("--config", str(config), "connect", "oxatis", env={"OXATIS_TOKEN": TOKEN})
+    assert code == EXIT_CONFIG
+    assert "[channels.oxatiss]" in stderr and "installed:" in stderr and "oxatis" in stderr.split("installed:")[1]
+
+
+def test_help_and_errors_name_every_way_to_reach_postgres() -> None:
+    _, stdout, _ = run("--help", env={"COLUMNS": "200"})
+    assert "postgresql://" in stdout
+    code, _, stderr = run("--db", "x.sqlite3", "status")
+    assert code == EXIT_CONFIG and "CHANNEL_DB" in stderr and "--db" in stderr
 
 
 def test_missing_token_is_a_clear_configuration_error(tmp_path: Path) -> None:
@@ -130,6 +167,7 @@ def test_quota_stop_exits_3_then_resumes(sandbox: SandboxServer, tmp_path: Path)
         env=env,
     )
     assert code == EXIT_STOPPED and "quota" in stdout
+    assert stdout.count("next run resumes") == 1, stdout
     sandbox.config.faults.remove(fault)
     code, stdout, _ = run("--db", db, "import", "oxatis", *oxatis_args(sandbox), "--json", env=env)
     assert code == EXIT_OK
@@ -446,3 +484,42 @@ def test_a_second_ctrl_c_exits_130_with_a_message(
         "--db", str(tmp_path / "o.sqlite3"), "import", "oxatis", *oxatis_args(sandbox), env={"OXATIS_TOKEN": TOKEN}
     )
     assert code == 130 and "interrupted" in stderr and "Aborted" not in stderr
+
+
+@pytest.mark.sandbox_config(count=30, token=TOKEN)
+def test_tables_fit_80_columns(sandbox: SandboxServer, tmp_path: Path) -> None:
+    db = str(tmp_path / "orders.sqlite3")
+    env = {"OXATIS_TOKEN": TOKEN}
+    sandbox.add_fault("quota", times=1, methods={"OrderGet"})  # a pending notification with a long message
+    run("--db", db, "import", "oxatis", *oxatis_args(sandbox), "--json", env=env)
+    run("--db", db, "ship", "oxatis", "100003", "--tracking", "6A3333333333333", "--carrier", "Colissimo",
+        *oxatis_args(sandbox), env=env)  # fmt: skip
+    for command in (["orders"], ["notifications", "--all"], ["failures"]):
+        code, stdout, _ = run("--db", db, *command, env={"COLUMNS": "80"})
+        assert code == EXIT_OK, command
+        assert stdout.strip(), command
+        assert max(len(line) for line in stdout.splitlines()) <= 80, (command, stdout)
+    code, stdout, _ = run("--db", db, "orders", env={"COLUMNS": "80"})
+    assert "not shown at this width" in stdout and "100003" in stdout and "shipped" in stdout
+
+
+def test_sandbox_stores_prints_each_stores_credentials_and_registry_line() -> None:
+    from channel_core.cli.sandbox import _print_stores
+    from channel_core.hooktypes import SandboxOptions
+    from channel_core.registry import Channels
+
+    oxatis = Channels.discover()["oxatis"]
+    sandbox = oxatis.sandbox()
+    assert sandbox is not None
+    running = sandbox.make(SandboxOptions(port=0, orders=10, stores=3))
+    try:
+        from channel_core.cli.context import out
+
+        with out.capture() as captured:
+            _print_stores(oxatis, running, 3, 10)
+        text = captured.get()
+    finally:
+        running.stop()
+    assert "export SHOP1_TOKEN=sandbox-token\n" in text
+    assert "export SHOP3_TOKEN=sandbox-token-3\n" in text
+    assert f"channel stores add shop2 oxatis --credentials env:SHOP2 --every 1m --set base_url={running.url}" in text

@@ -90,7 +90,13 @@ class ChannelGroup(click.Group):
 
 @click.group(cls=ChannelGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", default=None, help="TOML config file (default ./channel.toml).")
-@click.option("--db", default=None, envvar="CHANNEL_DB", help="SQLite database (default ./channel.sqlite3).")
+@click.option(
+    "--db",
+    default=None,
+    envvar="CHANNEL_DB",
+    help="The database: a SQLite file, or postgresql://... for many stores (default: database in the config "
+    "file, else ./channel.sqlite3).",
+)
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug), secrets redacted.")
 @click.version_option(version=__version__, prog_name="channel")  # no package-metadata scan at start-up
 @click.pass_context

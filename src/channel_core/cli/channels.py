@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import click
+from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from channel_core.cli.context import (
@@ -15,7 +17,6 @@ from channel_core.cli.context import (
     set_option,
 )
 from channel_core.cli.output import print_connection
-from channel_core.cli.settings import masked
 
 
 @click.command("list")
@@ -63,8 +64,13 @@ def list_channels(ctx: Context, as_json: bool) -> None:
 def connect(ctx: Context, channel_name: str, overrides: tuple[str, ...]) -> None:
     """Check a store: prove the credentials, show its statuses and the status mapping."""
     channel = ctx.channel(channel_name)
-    used = masked(ctx.settings(channel, overrides))
-    out.print("Settings: " + ", ".join(f"{key}={value}" for key, value in sorted(used.items())))
+    ctx.settings(channel, overrides)  # refuses unknown or missing settings before printing anything
+    table = Table(title="Settings", title_justify="left", box=box.SIMPLE)
+    for column in ("setting", "value", "from"):
+        table.add_column(column)
+    for name, value, source in ctx.effective_settings(channel, overrides):
+        table.add_row(name, escape("" if value is None else str(value)), source)
+    out.print(table)
     channel, connection = ctx.connect(channel_name, overrides)
     with connection:
         print_connection(channel, connection)

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from channel_core.cli.settings import load_config, resolve_settings
+from channel_core.cli.settings import check_channel_tables, effective_settings, load_config, resolve_settings
 from channel_core.errors import AuthenticationError, ChannelError, ConfigurationError, PluginError, TransportError
 from channel_core.hooktypes import Connection
 from channel_core.registry import Channel, Channels
@@ -70,7 +70,17 @@ class Context:
     def settings(self, channel: Channel, overrides: tuple[str, ...]) -> dict[str, Any]:
         """The channel's settings from the config file, the environment and ``--set`` (secrets wrapped)."""
         with errors():
-            return resolve_settings(channel.info(), load_config(self.config_path), overrides)
+            return resolve_settings(channel.info(), self._channel_config(), overrides)
+
+    def effective_settings(self, channel: Channel, overrides: tuple[str, ...]) -> list[tuple[str, Any, str]]:
+        """Every setting the channel declares: its value (secrets ``***``) and where it came from."""
+        with errors():
+            return effective_settings(channel.info(), self._channel_config(), overrides)
+
+    def _channel_config(self) -> dict[str, Any]:
+        config = load_config(self.config_path)
+        check_channel_tables(config, self.channels.names())
+        return config
 
     def connect(self, name: str, overrides: tuple[str, ...]) -> tuple[Channel, Connection]:
         channel = self.channel(name)
@@ -95,8 +105,8 @@ class Context:
         target = self.database()
         if not target.startswith(("postgresql://", "postgres://")):
             raise Fail(
-                f'`channel {command}` needs PostgreSQL: set database = "postgresql://..." in channel.toml '
-                "or pass --db postgresql://...",
+                f"`channel {command}` needs PostgreSQL: pass --db postgresql://..., set CHANNEL_DB=postgresql://..., "
+                'or set database = "postgresql://..." in channel.toml',
                 EXIT_CONFIG,
             )
         return target

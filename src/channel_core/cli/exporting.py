@@ -7,8 +7,6 @@ import json
 import sys
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
 from channel_core.cli.context import (
     EXIT_CONFIG,
@@ -18,6 +16,7 @@ from channel_core.cli.context import (
     pass_context,
 )
 from channel_core.cli.output import flat, flat_fields
+from channel_core.cli.tables import Column, fitted_table
 from channel_core.models import OrderStatus, to_dict
 
 
@@ -45,19 +44,29 @@ def orders(ctx: Context, channel_name: str | None, status: str | None, fmt: str)
         writer.writeheader()
         writer.writerows(flat(r, shipments.get((r["channel"], r["order_id"]))) for r in rows)
     else:
-        table = Table(title=f"{len(rows)} orders", title_justify="left")
-        for column in ("order", "status", "created (UTC)", "buyer", "ship to", "service", "items", "tracking"):
-            table.add_column(column, overflow="fold", no_wrap=column == "status")
+        columns = (
+            Column("order", keep=9),
+            Column("status", keep=8),
+            Column("created (UTC)", keep=4),
+            Column("buyer", keep=3, wrap=True),
+            Column("ship to", keep=6, wrap=True),
+            Column("service", keep=2, wrap=True),
+            Column("items", keep=5),
+            Column("tracking", keep=7, wrap=True),
+        )
+        cells = []
         for row in rows:
             shipment = shipments.get((row["channel"], row["order_id"]))
-            table.add_row(
-                escape(row["order_number"]),
-                row["status"],
-                row["created_at"][:16].replace("T", " "),
-                escape(row["buyer"]["email"] or "-"),
-                escape(f"{row['ship_to']['postal_code'] or ''} {row['ship_to']['city'] or ''}".strip()),
-                escape(row["shipping"]["requested_service"] or "-"),
-                str(len(row["items"])),
-                escape(f"{shipment.carrier} {shipment.tracking_number}") if shipment else "-",
+            cells.append(
+                (
+                    row["order_number"],
+                    row["status"],
+                    row["created_at"][:16].replace("T", " "),
+                    row["buyer"]["email"] or "-",
+                    f"{row['ship_to']['postal_code'] or ''} {row['ship_to']['city'] or ''}".strip(),
+                    row["shipping"]["requested_service"] or "-",
+                    str(len(row["items"])),
+                    f"{shipment.carrier} {shipment.tracking_number}" if shipment else "-",
+                )
             )
-        out.print(table)
+        out.print(fitted_table(f"{len(rows)} orders", columns, cells, out.width))

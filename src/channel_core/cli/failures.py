@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
 from channel_core.cli.context import EXIT_CONFIG, Context, Fail, out, pass_context
+from channel_core.cli.tables import Column, fitted_table
 
 
 @click.group(invoke_without_command=True)
@@ -44,19 +43,26 @@ def failures(click_ctx: click.Context, channel_name: str | None, as_json: bool) 
     if not records:
         out.print("No failed orders.")
         return
-    table = Table(title=f"{len(records)} failed orders", title_justify="left")
-    for column in ("channel", "order", "attempts", "state", "next attempt (UTC)", "error"):
-        table.add_column(column)
-    for r in records:
-        table.add_row(
-            escape(r.channel),
-            escape(r.order_id),
+    columns = (
+        Column("channel", keep=2),
+        Column("order", keep=9),
+        Column("attempts", keep=5),
+        Column("state", keep=8),
+        Column("next attempt (UTC)", keep=4),
+        Column("error", keep=7, wrap=True),
+    )
+    cells = [
+        (
+            r.channel,
+            r.order_id,
             str(r.attempts),
             "parked" if r.parked else "retrying",
             "when it changes" if r.parked else r.next_attempt.strftime("%Y-%m-%d %H:%M"),
-            escape(r.error),
+            r.error,
         )
-    out.print(table)
+        for r in records
+    ]
+    out.print(fitted_table(f"{len(records)} failed orders", columns, cells, out.width))
 
 
 @failures.command("retry")

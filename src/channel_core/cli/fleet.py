@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
-from rich.table import Table
 
 from channel_core.cli.context import (
     EXIT_CONFIG,
@@ -27,6 +26,7 @@ from channel_core.cli.context import (
 from channel_core.cli.output import print_notification
 from channel_core.cli.settings import parse_value
 from channel_core.cli.shipping import notify, shipment_from_options, shipment_options
+from channel_core.cli.tables import Column, fitted_table
 from channel_core.models import NotificationStatus
 
 WORKER_EXTRA = "pip install 'channel-integrations[engine]'"
@@ -122,11 +122,17 @@ def list_stores(ctx: Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([store.as_dict() for store in rows], indent=2))
         return
-    table = Table(title="times in UTC", title_justify="left")
-    for column in ("store", "channel", "account", "every", "next run", "rate/s", "parked until"):
-        table.add_column(column)
-    for s in rows:
-        table.add_row(
+    columns = (
+        Column("store", keep=9),
+        Column("channel", keep=7),
+        Column("account", keep=3, wrap=True),
+        Column("every", keep=6),
+        Column("next run", keep=5),
+        Column("rate/s", keep=4),
+        Column("parked until", keep=8),
+    )
+    cells = [
+        (
             s.key,
             s.channel,
             s.account_id or "-",
@@ -135,7 +141,9 @@ def list_stores(ctx: Context, as_json: bool) -> None:
             f"{s.requests_per_second:g}" if s.requests_per_second else "-",
             _when(s.parked_until),
         )
-    out.print(table)
+        for s in rows
+    ]
+    out.print(fitted_table("times in UTC", columns, cells, out.width))
 
 
 @stores.command("remove")
@@ -195,6 +203,20 @@ def _cron(seconds: float) -> str:
     return f"* * * * * */{whole}" if whole < 60 else f"*/{whole // 60} * * * *"
 
 
+def _print_finished(store_key: str, result: dict[str, Any], seconds: float) -> None:
+    """One line per finished sync, so an operator sees the worker working."""
+    stopped = result.get("stopped")
+    outcome = "completed" if not stopped else f"stopped ({stopped})"
+    orders = sum(int(result.get(k) or 0) for k in ("imported", "updated", "unchanged"))
+    line = (
+        f"sync {store_key}: {outcome}, {orders} orders ({result.get('imported') or 0} new, "
+        f"{result.get('updated') or 0} updated), {result.get('failed') or 0} failed, {seconds:.1f}s"
+    )
+    if stopped and result.get("stop_error"):
+        line += f": {result['stop_error']}"
+    out.print(line, markup=False)
+
+
 @click.command()
 @click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True, help="Jobs at once.")
 @click.option("--once", is_flag=True, help="Queue the due stores, run every waiting job, then exit.")
@@ -239,6 +261,7 @@ def worker(
             stalled_after=stalled_after,
             claim_lease=lease,
             keep=kept,
+            on_finished=_print_finished,
         )
         with app.open():
             queued = enqueue_due(app, dsn)
@@ -273,11 +296,19 @@ def status(ctx: Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([state.as_dict() for state in states], indent=2))
         return
-    table = Table(title="times in UTC", title_justify="left")
-    for column in ("store", "last run", "result", "next run", "orders", "failed", "to notify", "not sent", "parked"):
-        table.add_column(column)
-    for st in states:
-        table.add_row(
+    columns = (
+        Column("store", keep=9),
+        Column("last run", keep=5),
+        Column("result", keep=8, wrap=True),
+        Column("next run", keep=6),
+        Column("orders", keep=4),
+        Column("failed", keep=3),
+        Column("to notify", keep=2),
+        Column("not sent", keep=1),
+        Column("parked", keep=7, wrap=True),
+    )
+    cells = [
+        (
             st.store.key,
             _when(st.last_run),
             st.last_stopped or ("completed" if st.last_run else "-"),
@@ -288,7 +319,9 @@ def status(ctx: Context, as_json: bool) -> None:
             str(st.failed_notifications),
             f"until {_when(st.store.parked_until)}: {st.store.parked_reason}" if st.store.parked_until else "-",
         )
-    out.print(table)
+        for st in states
+    ]
+    out.print(fitted_table("times in UTC", columns, cells, out.width))
     for st in states:
         if st.last_stopped and st.last_error:
             out.print(f"{st.store.key}: {st.last_stopped}: {st.last_error}", markup=False)

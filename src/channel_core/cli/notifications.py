@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from channel_core.cli.context import EXIT_CONFIG, Context, Fail, out, pass_context
+from channel_core.cli.tables import Column, fitted_table
 from channel_core.sync import NotificationRecord, NotificationState, OrderStore
 
 FILTERS = {
@@ -62,21 +62,30 @@ def notifications(click_ctx: click.Context, which: str | None, as_json: bool) ->
     if not records:
         out.print("No notifications to show." if which == "all" else "No pending or failed notifications.")
         return
-    table = Table(title=f"{len(records)} notifications", title_justify="left")
-    for column in ("id", "channel", "order", "tracking", "carrier", "status", "attempts", "message"):
-        table.add_column(column)
-    for r in records:
-        table.add_row(
+    columns = (
+        Column("id", keep=9),
+        Column("channel", keep=2),
+        Column("order", keep=8),
+        Column("tracking", keep=6),
+        Column("carrier", keep=4, wrap=True),
+        Column("status", keep=7),
+        Column("attempts", keep=3),
+        Column("message", keep=5, wrap=True),
+    )
+    cells = [
+        (
             r.notification_id[:10],
-            escape(r.channel),
-            escape(r.shipment.order_id),
-            escape(r.shipment.tracking_number),
-            escape(r.shipment.carrier),
+            r.channel,
+            r.shipment.order_id,
+            r.shipment.tracking_number,
+            r.shipment.carrier,
             r.status,
             str(r.attempts),
-            escape(r.message or ""),
+            r.message or "",
         )
-    out.print(table)
+        for r in records
+    ]
+    out.print(fitted_table(f"{len(records)} notifications", columns, cells, out.width))
 
 
 def _one(store: OrderStore, prefix: str, allowed: Sequence[str]) -> NotificationRecord:

@@ -56,9 +56,8 @@ def print_summary(summary: ImportSummary) -> None:
         out.print(f"  {summary.parked} orders parked after repeated failures: see `channel failures`")
     detail = f" ({escape(summary.stop_error)})" if summary.stop_error else ""
     if summary.stopped == "quota":
-        out.print(
-            f"[yellow]Stopped: the daily quota is spent{detail}. The next run resumes from the last stored page.[/]"
-        )
+        reason = escape(summary.stop_error) if summary.stop_error else "the daily quota is spent"
+        out.print(f"[yellow]Stopped: {reason}. The next run resumes from the last stored page.[/]")
     elif summary.stopped == "interrupted":
         out.print("[yellow]Interrupted after a stored page; the next run resumes from there.[/]")
     elif summary.stopped == "inconsistent":

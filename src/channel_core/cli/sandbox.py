@@ -71,6 +71,13 @@ def _make(sandbox: ChannelSandbox, options: SandboxOptions) -> RunningSandbox:
 @click.option("--latency", type=click.FloatRange(0), default=0.0, help="Seconds added to every call.")
 @click.option("--fault", "faults", multiple=True, metavar="KIND[:TIMES]", help="Inject a fault the channel knows.")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="A channel-specific sandbox option.")
+@click.option(
+    "--stores",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Host N merchants' stores; prints each one's credentials and a ready `channel stores add` line.",
+)
 @pass_context
 def sandbox(
     ctx: Context,
@@ -81,21 +88,46 @@ def sandbox(
     latency: float,
     faults: tuple[str, ...],
     pairs: tuple[str, ...],
+    stores: int,
 ) -> None:
     """Run a channel's sandbox store (default: oxatis) until Ctrl-C."""
     channel, spec = _sandbox_of(ctx, channel_name)
     options = SandboxOptions(
-        port=port, orders=count, seed=seed, latency=latency, faults=faults, options=_options(pairs)
+        port=port, orders=count, seed=seed, latency=latency, faults=faults, options=_options(pairs), stores=stores
     )
     running = _make(spec, options)
-    settings = running.connect_settings()
-    shown = " ".join(f"--set {k}={v}" for k, v in settings.items())
-    out.print(
-        f"{channel.name} sandbox ({spec.description or 'a local store'}) at {running.url}, {count} orders.\n"
-        f"Connect with:\n  channel connect {channel.name} {shown}\nCtrl-C stops it.",
-        markup=False,
-    )
+    if stores == 1:
+        settings = running.connect_settings()
+        shown = " ".join(f"--set {k}={v}" for k, v in settings.items())
+        out.print(
+            f"{channel.name} sandbox ({spec.description or 'a local store'}) at {running.url}, {count} orders.\n"
+            f"Connect with:\n  channel connect {channel.name} {shown}\nCtrl-C stops it.",
+            markup=False,
+        )
+    else:
+        _print_stores(channel, running, stores, count)
     running.serve_forever()
+
+
+def _print_stores(channel: Channel, running: RunningSandbox, stores: int, count: int) -> None:
+    """Each hosted store's credentials, as the environment variables and ``stores add`` line of the fleet."""
+    store_settings = getattr(running, "store_settings", None)
+    if store_settings is None:
+        running.stop()
+        raise Fail(f"the {channel.name} sandbox hosts a single store; leave out --stores", EXIT_CONFIG)
+    secret = {spec.name for spec in channel.info().settings if spec.secret}
+    lines = [f"{channel.name} sandbox at {running.url}: {stores} stores of {count} orders each."]
+    for n, settings in enumerate(store_settings(), start=1):
+        key, prefix = f"shop{n}", f"SHOP{n}"
+        exports = " ".join(f"{prefix}_{name.upper()}={settings[name]}" for name in sorted(secret & set(settings)))
+        public = " ".join(f"--set {k}={v}" for k, v in settings.items() if k not in secret)
+        lines += [
+            f"Store {n}:",
+            f"  export {exports}",
+            f"  channel stores add {key} {channel.name} --credentials env:{prefix} --every 1m {public}",
+        ]
+    lines.append("Then: channel worker (with those variables exported). Ctrl-C stops the sandbox.")
+    out.print("\n".join(lines), markup=False)
 
 
 def _fresh_database(ctx: Context) -> Path:

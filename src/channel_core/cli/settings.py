@@ -17,7 +17,15 @@ from channel_core.errors import ConfigurationError
 from channel_core.hooktypes import ChannelInfo
 from channel_core.secret import Secret
 
-__all__ = ["DEFAULT_CONFIG", "load_config", "masked", "parse_value", "resolve_settings"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "check_channel_tables",
+    "effective_settings",
+    "load_config",
+    "masked",
+    "parse_value",
+    "resolve_settings",
+]
 
 DEFAULT_CONFIG = "channel.toml"
 
@@ -60,6 +68,17 @@ def check_config(config: Mapping[str, Any], path: Path) -> None:
             raise ConfigurationError(f"{path}: [channels.{name}] must be a table, got {section!r}")
 
 
+def check_channel_tables(config: Mapping[str, Any], installed: Iterable[str]) -> None:
+    """A ``[channels.NAME]`` table for a channel that is not installed is a typo until proven otherwise."""
+    names = sorted(installed)
+    for name in config.get("channels", {}):
+        if name not in names:
+            raise ConfigurationError(
+                f"the config file has a [channels.{name}] table, but no channel {name!r} is installed "
+                f"(installed: {', '.join(names) or 'none'})"
+            )
+
+
 def parse_value(raw: str) -> Any:
     try:
         return tomllib.loads(f"v = {raw}")["v"]
@@ -73,19 +92,57 @@ def resolve_settings(
     overrides: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
+    settings, _ = _resolve(info, config, overrides, env)
+    return settings
+
+
+def effective_settings(
+    info: ChannelInfo,
+    config: Mapping[str, Any],
+    overrides: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> list[tuple[str, Any, str]]:
+    """Every setting the channel declares with the value it takes and where it came from.
+
+    Sources: ``default``, ``file``, ``environment (NAME)``, ``--set``, or ``unset``. Secrets are ``***``.
+    """
+    settings, sources = _resolve(info, config, overrides, env)
+    rows = []
+    for spec in info.settings:
+        if spec.name in settings:
+            value, source = settings[spec.name], sources[spec.name]
+        elif spec.default is not None:
+            value, source = spec.default, "default"
+        else:
+            value, source = None, "unset"
+        if spec.secret and value is not None:
+            value = "***"
+        rows.append((spec.name, value, source))
+    return rows
+
+
+def _resolve(
+    info: ChannelInfo,
+    config: Mapping[str, Any],
+    overrides: Iterable[str],
+    env: Mapping[str, str] | None,
+) -> tuple[dict[str, Any], dict[str, str]]:
     env = os.environ if env is None else env
     section = config.get("channels", {}).get(info.name, {})
     if not isinstance(section, Mapping):
         raise ConfigurationError(f"[channels.{info.name}] in the config file must be a table")
     settings: dict[str, Any] = dict(section)
+    sources = dict.fromkeys(settings, "file")
     for spec in info.settings:
         if spec.env and env.get(spec.env):
             settings[spec.name] = env[spec.env]
+            sources[spec.name] = f"environment ({spec.env})"
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigurationError(f"--set expects key=value, got {item!r}")
         settings[key.strip()] = parse_value(raw.strip())
+        sources[key.strip()] = "--set"
     known = {spec.name for spec in info.settings}
     unknown = sorted(set(settings) - known)
     if unknown:
@@ -104,7 +161,7 @@ def resolve_settings(
             for s in missing
         )
         raise ConfigurationError(f"missing {info.name} setting(s): {hints}")
-    return settings
+    return settings, sources
 
 
 def masked(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -156,6 +157,7 @@ def make_app(
     schema: str = "public",
     channels: Channels | None = None,
     on_summary: Callable[[str, ImportSummary], None] | None = None,
+    on_finished: Callable[[str, dict[str, Any], float], None] | None = None,
     schedule: str | None = DEFAULT_SCHEDULE,
     stalled_after: float = 30.0,
     claim_lease: timedelta = DEFAULT_LEASE,
@@ -167,6 +169,8 @@ def make_app(
     :param credentials: turns a store's credentials reference into its secret settings, at run time.
     :param schema: the schema of the registry and orders tables (:class:`PostgresStore`).
     :param on_summary: called with each finished sync's summary (metrics, a host's own history).
+    :param on_finished: called after every sync job, completed or not, with the store key, the run's
+        record (what ``sync_runs`` holds) and its duration in seconds; ``channel worker`` prints it.
     :param schedule: the cron (seconds first-class: six fields) of the scheduling task; ``None``: no
         periodic scheduling (the host calls :func:`enqueue_due` or :func:`enqueue_sync` itself).
     :param stalled_after: seconds without a heartbeat after which a worker's jobs are recovered.
@@ -188,6 +192,13 @@ def make_app(
 
     @app.task(name=SYNC_TASK, queue=SYNC_QUEUE, retry=False, pass_context=True)
     def sync_store(context: JobContext, store_key: str) -> dict[str, Any]:
+        started = time.monotonic()
+        result = _sync_store(context, store_key)
+        if on_finished is not None:
+            on_finished(store_key, result, time.monotonic() - started)
+        return result
+
+    def _sync_store(context: JobContext, store_key: str) -> dict[str, Any]:
         with PostgresStore(dsn, schema=schema) as db:
             registry = StoreRegistry(db)
             store = registry.get(store_key)

@@ -224,7 +224,10 @@ class StoreRegistry:
             values,
         )
         if not rows:
-            raise ConfigurationError(f"store {key} is already registered (remove it first, or replace it)")
+            raise ConfigurationError(
+                f"store {key} is already registered: pass --replace to replace it, "
+                f"or `channel stores remove {key}` first"
+            )
         return RegisteredStore._from_row(rows[0])
 
     def remove(self, key: str) -> bool:

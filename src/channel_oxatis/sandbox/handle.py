@@ -30,6 +30,7 @@ class OxatisSandbox:
     def __init__(self, server: SandboxServer) -> None:
         self.server = server
         self.url = server.url
+        self.extra_tokens: list[str] = []
 
     def connect_settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {
@@ -40,6 +41,11 @@ class OxatisSandbox:
         if self.server.config.app_id:
             settings["app_id"] = self.server.config.app_id
         return settings
+
+    def store_settings(self) -> list[dict[str, Any]]:
+        """Each hosted store's settings: the first store's token, then ``TOKEN-2`` ... ``TOKEN-N``."""
+        first = self.connect_settings()
+        return [first, *({**first, "token": token} for token in self.extra_tokens)]
 
     def start(self) -> None:
         self.server.start()
@@ -83,6 +89,11 @@ def make_sandbox(options: SandboxOptions) -> OxatisSandbox:
             log_container=extra.get("log_container", "wsdl"),
             variants=variants,
         )
-        return OxatisSandbox(SandboxServer(config, port=options.port))
+        running = OxatisSandbox(SandboxServer(config, port=options.port))
+        for n in range(2, options.stores + 1):
+            token = f"{config.token}-{n}"
+            running.server.add_store(token, count=options.orders, seed=options.seed + n)
+            running.extra_tokens.append(token)
+        return running
     except ValueError as exc:
         raise ConfigurationError(f"Oxatis sandbox: {exc}") from None

@@ -147,7 +147,9 @@ class SandboxServer:
         self._httpd.server_close()
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        """Stop serving and release the socket; a server that never started is only closed."""
+        if self._thread is not None:
+            self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
