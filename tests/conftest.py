@@ -86,8 +86,12 @@ def _start_throwaway_postgres(config: pytest.Config) -> None:
         return
     dsn, directory = lines
     os.environ["CHANNEL_TEST_POSTGRES_DSN"] = dsn
-    config.add_cleanup(lambda: subprocess.run([str(script), "stop", directory], check=False))
-    config.add_cleanup(lambda: os.environ.pop("CHANNEL_TEST_POSTGRES_DSN", None))
+
+    def stop() -> None:
+        os.environ.pop("CHANNEL_TEST_POSTGRES_DSN", None)
+        subprocess.run([str(script), "stop", directory], check=False)
+
+    config.add_cleanup(stop)
 
 
 _postgres_note = pytest.StashKey[str]()

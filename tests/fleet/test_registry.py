@@ -34,7 +34,7 @@ def _registry(dsn: str):  # type: ignore[no-untyped-def]
     from channel_core.fleet.registry import StoreRegistry
     from channel_core.sync.postgres import PostgresStore
 
-    return StoreRegistry(PostgresStore(dsn))
+    return StoreRegistry(PostgresStore(dsn), schemes=("env", "vault"))
 
 
 def test_the_registry_refuses_secrets_and_bad_values_naming_what_is_wrong(oxatis: Channel, database: str) -> None:
@@ -44,7 +44,10 @@ def test_the_registry_refuses_secrets_and_bad_values_naming_what_is_wrong(oxatis
         ({"settings": {"token": "tok-very-secret"}}, "token is secret"),
         ({"settings": {"app_id": Secret("app-very-secret")}}, "app_id is secret"),
         ({"settings": {"colour": "blue"}}, "unknown oxatis setting(s): colour"),
-        ({"credentials": " "}, "a credentials reference is required"),
+        ({"credentials": " "}, "must be a reference (env:NAME, vault:NAME)"),
+        ({"credentials": "tok-very-secret"}, "must be a reference"),  # a token pasted by mistake
+        ({"credentials": "sftp:tok-very-secret"}, "must be a reference"),  # no resolver knows sftp:
+        ({"credentials": "env:tok-very secret"}, "must be a reference"),
         ({"every": timedelta(seconds=0.5)}, "at least 1 second"),
         ({"requests_per_second": 0.0}, "must be positive"),
         ({"quota_reset": "25:99"}, "is not a time of day"),

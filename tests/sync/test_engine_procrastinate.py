@@ -44,7 +44,7 @@ def test_procrastinate_runs_one_sync_per_store_and_every_store_equals_its_sandbo
         prepare_database(database)
         with PostgresStore(database) as db:
             for token in tokens:  # the registry holds a reference (the vault's key), never the token itself
-                StoreRegistry(db).add(
+                StoreRegistry(db, schemes=("vault",)).add(
                     token, oxatis.info(), settings=plain, credentials=f"vault:{token}", every=timedelta(minutes=5)
                 )
         summaries: list[tuple[str, ImportSummary]] = []

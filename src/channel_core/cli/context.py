@@ -141,13 +141,18 @@ class Context:
 
 
 def parse_interval(value: str, option: str) -> float:
-    """``30s``, ``5m``, ``1h``, ``30d`` or plain seconds, at least one second; ``option`` names it in the error."""
+    """``30s``, ``5m``, ``1h`` or ``30d``, at least one second; ``option`` names it in the error.
+
+    A bare number is refused: ``--every 5`` could mean seconds or minutes, and guessing wrong is costly.
+    """
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     text = value.strip().lower()
     try:
-        seconds = float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
-    except (ValueError, IndexError):
-        raise Fail(f"{option} must look like 30s, 5m or 1h, got {value!r}", EXIT_CONFIG) from None
+        seconds = float(text[:-1]) * units[text[-1]]
+    except (ValueError, IndexError, KeyError):
+        raise Fail(
+            f"{option} must be a number with a unit (s, m, h, d), such as 30s, 5m or 1h; got {value!r}", EXIT_CONFIG
+        ) from None
     if not seconds >= 1:  # also refuses NaN
         raise Fail(f"{option} must be at least 1s, got {value!r}", EXIT_CONFIG)
     return seconds

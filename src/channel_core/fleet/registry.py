@@ -22,7 +22,7 @@ from channel_core.hooktypes import ChannelInfo
 from channel_core.secret import Secret
 from channel_core.sync.postgres import PostgresStore
 
-__all__ = ["RegisteredStore", "StoreRegistry", "StoreState", "next_quota_reset"]
+__all__ = ["RegisteredStore", "StoreRegistry", "StoreState", "check_reference", "next_quota_reset"]
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 _COLUMNS = (
@@ -132,6 +132,28 @@ def next_quota_reset(now: datetime, reset: time, timezone: str) -> datetime:
     return candidate.astimezone(UTC)
 
 
+_ENV_PREFIX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_REFERENCE = re.compile(r"^([a-z][a-z0-9+.-]{0,31}):(\S{1,200})$")
+
+
+def check_reference(key: str, credentials: str, schemes: Sequence[str]) -> None:
+    """Refuse a credentials value that is not ``SCHEME:NAME`` for a known scheme (``env:PREFIX``).
+
+    The value itself is never echoed: it may be a token pasted by mistake.
+    """
+    known = ", ".join(f"{scheme}:NAME" for scheme in schemes)
+    match = _REFERENCE.match(credentials.strip())
+    if match is None or match.group(1) not in schemes:
+        raise ConfigurationError(
+            f"store {key}: --credentials must be a reference ({known}), not a secret; the value given is not "
+            "shown. With env:ACME the worker reads ACME_TOKEN (and the channel's other secrets) when a sync runs"
+        )
+    if match.group(1) == "env" and not _ENV_PREFIX.match(match.group(2)):
+        raise ConfigurationError(
+            f"store {key}: env:PREFIX needs a variable name prefix (letters, digits, '_'); the value is not shown"
+        )
+
+
 def _check_settings(info: ChannelInfo, settings: Mapping[str, Any]) -> dict[str, Any]:
     known = {spec.name: spec for spec in info.settings}
     unknown = sorted(set(settings) - set(known))
@@ -155,10 +177,14 @@ class StoreRegistry:
     """The ``stores`` table: add, list and remove stores; hand due stores to the scheduler.
 
     :param db: the :class:`PostgresStore` whose schema holds the registry (its connection is shared).
+    :param schemes: the credential reference schemes the host's resolver understands (``env`` for the
+        default :func:`~channel_core.fleet.credentials.environment_credentials`); a reference in any other
+        shape is refused, so a raw secret pasted in its place is never stored or echoed.
     """
 
-    def __init__(self, db: PostgresStore) -> None:
+    def __init__(self, db: PostgresStore, *, schemes: Sequence[str] = ("env",)) -> None:
         self.db = db
+        self.schemes = tuple(schemes)
 
     def add(
         self,
@@ -185,8 +211,7 @@ class StoreRegistry:
                 f"store key {key!r}: use 1-100 letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
             )
         plain = _check_settings(info, settings)
-        if not credentials.strip():
-            raise ConfigurationError(f"store {key}: a credentials reference is required (env:PREFIX by default)")
+        check_reference(key, credentials, self.schemes)
         if every < MIN_INTERVAL:
             raise ConfigurationError(f"store {key}: the sync interval must be at least 1 second, got {every}")
         if requests_per_second is not None and not requests_per_second > 0:
