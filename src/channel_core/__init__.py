@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "Discount": "channel_core.models",
     "FencedOutError": "channel_core.errors",
     "ClaimLostError": "channel_core.errors",
+    "AccountMismatchError": "channel_core.errors",
     "FailedOrder": "channel_core.hooktypes",
     "HttpClient": "channel_core.http",
     "InconsistentReadError": "channel_core.errors",
@@ -80,6 +81,7 @@ _EXPORTS: dict[str, str] = {
 
 if TYPE_CHECKING:
     from channel_core.errors import (
+        AccountMismatchError,
         AuthenticationError,
         ChannelAPIError,
         ChannelError,
@@ -158,6 +160,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "AccountMismatchError",
     "Address",
     "AuthenticationError",
     "Buyer",

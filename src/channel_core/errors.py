@@ -7,8 +7,10 @@ httpx, lxml or marshmallow errors, and chain the original with ``raise ... from`
 
     ChannelError
     ├── ConfigurationError          settings missing or invalid; fix the config
-    │   └── StatusMappingError      a status mapping that cannot be applied
-    ├── InvalidShipmentError        a shipment the channel cannot accept (too long); fix it
+    │   ├── StatusMappingError      a status mapping that cannot be applied
+    │   └── AccountMismatchError    the credentials open another store than the one registered
+    ├── InvalidShipmentError        a shipment the channel cannot accept (too long, a cancelled
+    │                               order); fix it, or force it
     ├── PluginError                 a plugin failed to load or broke its contract
     │   └── ChannelNotFound         no installed channel has that name
     ├── PayloadError                wire data failed its schema; .messages, .order_id
@@ -36,6 +38,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccountMismatchError",
     "AuthenticationError",
     "ChannelAPIError",
     "ChannelError",
@@ -70,8 +73,21 @@ class StatusMappingError(ConfigurationError):
     """A status mapping names an unknown status or maps one channel code twice."""
 
 
+class AccountMismatchError(ConfigurationError):
+    """A registered store's credentials opened another account than the one it first synced.
+
+    The store's account is pinned once it has synced; nothing is read into it or written to the
+    other store. Re-register the store (``channel stores add KEY ... --replace``) to change it.
+    """
+
+    def __init__(self, message: str, *, store: str, pinned: str, found: str) -> None:
+        super().__init__(message)
+        self.store, self.pinned, self.found = store, pinned, found
+
+
 class InvalidShipmentError(ChannelError):
-    """A shipment breaks a limit the channel declares; nothing was sent. The message names each field."""
+    """A shipment the store should not get: it breaks a limit the channel declares (the message names each
+    field), or the store shows the order cancelled (``Shipment.force`` sends it anyway). Nothing was sent."""
 
 
 class PluginError(ChannelError):

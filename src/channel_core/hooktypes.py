@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from channel_core.errors import InvalidShipmentError
@@ -104,7 +104,10 @@ class Connection:
 
     Plugins subclass it to keep their API client and whatever connect loaded.
     ``account_id`` identifies the store for checkpoints and ledgers and never
-    contains a secret.
+    contains a secret: take it from the store itself (the merchant's account, not the
+    credentials), so a rotated credential keeps its store and another merchant's never
+    passes for it. ``previous_account_ids`` are ids older releases of the channel recorded
+    this store under; the host moves their rows to ``account_id`` (:func:`channel_core.sync.adopt_account`).
     """
 
     def __init__(
@@ -114,9 +117,11 @@ class Connection:
         account_id: str,
         status_mapping: StatusMapping,
         store_statuses: tuple[StoreStatus, ...] = (),
+        previous_account_ids: tuple[str, ...] = (),
     ) -> None:
         self.channel = channel
         self.account_id = account_id
+        self.previous_account_ids = tuple(a for a in previous_account_ids if a != account_id)
         self.status_mapping = status_mapping
         self.store_statuses = store_statuses
         self.unmapped_statuses = UnmappedCodes()
@@ -157,6 +162,10 @@ class OrderQuery:
         is fetched in full, so a change the version cannot see is never missed.
     :ivar resume: a ``checkpoint`` from an interrupted run's last stored page.
     :ivar retry_order_ids: orders that failed last time; fetched first, by id.
+    :ivar clock_lag: how far the store's data stamps have been seen running behind the clock its
+        replies carry (its web server and its database disagree): the largest lag earlier runs
+        reported (``OrderPage.clock_lag``). The channel moves its promise back by it, so an order
+        stamped that much before the reply is never left to a trusted version.
     """
 
     modified_since: datetime
@@ -165,6 +174,7 @@ class OrderQuery:
     known_version: Callable[[str], str | None] = _no_known_versions
     resume: str | None = None
     retry_order_ids: tuple[str, ...] = ()
+    clock_lag: timedelta = timedelta(0)
 
     def __post_init__(self) -> None:
         for name in ("modified_since", "modified_until", "complete_until"):
@@ -199,6 +209,8 @@ class OrderPage:
         or when the channel cannot promise it.
     :ivar page_of: ``(page, pages)`` of the listing this page belongs to, when the store tells.
     :ivar listed_total: how many orders that listing holds, when the store tells (progress displays).
+    :ivar clock_lag: with ``complete_until``: the store's clock lag to remember (the largest seen,
+        this run's measurement included); the host passes it back as ``OrderQuery.clock_lag``.
     """
 
     orders: tuple[Order, ...] = ()
@@ -211,6 +223,7 @@ class OrderPage:
     complete_until: datetime | None = None
     page_of: tuple[int, int] | None = None
     listed_total: int | None = None
+    clock_lag: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)

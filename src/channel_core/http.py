@@ -6,8 +6,10 @@ Retry rules:
 * writes are retried only when the error says the request never reached the
   server (``request_sent=False``: connect errors, 429, 503 before processing, or a
   channel-specific "not processed" reply such as maintenance);
-* ``Retry-After`` (seconds or an HTTP date) is honoured as given, without jitter,
-  up to ``retry_after_cap``; otherwise the wait is exponential with jitter;
+* ``Retry-After`` (seconds or an HTTP date) is honoured as given, without jitter; a wait
+  longer than ``retry_after_cap`` or than what is left of ``max_total_delay`` is not cut
+  short: the call stops at once with :class:`~channel_core.errors.RateLimitedError`
+  carrying the wait, so the caller resumes later. Otherwise the wait is exponential with jitter;
 * attempts and the total time spent waiting are both bounded.
 
 Channel-specific reply checks run inside the retry loop through the ``parse``
@@ -46,6 +48,7 @@ from channel_core.keepalive import KeepAliveTransport
 from channel_core.logs import get_logger
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "HttpClient",
     "Limiter",
     "RateLimiter",
@@ -57,6 +60,7 @@ __all__ = [
 
 logger = get_logger(__name__)
 T = TypeVar("T")
+DEFAULT_TIMEOUT = 30.0  # seconds a reply may take, unless a channel sets its own
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
 
@@ -153,13 +157,16 @@ class Limiter(Protocol):
 class _RunScope:
     label: str | None
     budget: Limiter | None
+    timeout: float | None = None
 
 
 _RUN_SCOPE: contextvars.ContextVar[_RunScope | None] = contextvars.ContextVar("channel_core_run_scope", default=None)
 
 
 @contextlib.contextmanager
-def run_scope(*, label: str | None = None, budget: Limiter | None = None) -> Iterator[None]:
+def run_scope(
+    *, label: str | None = None, budget: Limiter | None = None, timeout: float | None = None
+) -> Iterator[None]:
     """Settings a host applies to every :class:`HttpClient` a channel creates inside the block.
 
     :param label: names the run: it goes into each request's log line and, as a product comment,
@@ -168,8 +175,10 @@ def run_scope(*, label: str | None = None, budget: Limiter | None = None) -> Ite
     :param budget: a rate budget shared with other processes (an account's
         :class:`~channel_core.fleet.budget.PostgresRateBudget`), taken after the channel's own limiter,
         just before each request (retries included) goes out.
+    :param timeout: the longest any request may take, in seconds, whatever the channel's own setting:
+        what a host's claim leases are measured against.
     """
-    token = _RUN_SCOPE.set(_RunScope(label, budget))
+    token = _RUN_SCOPE.set(_RunScope(label, budget, timeout))
     try:
         yield
     finally:
@@ -183,10 +192,12 @@ _WRITE_GUARD: contextvars.ContextVar[Callable[[], None] | None] = contextvars.Co
 
 @contextlib.contextmanager
 def guard_writes(check: Callable[[], None]) -> Iterator[None]:
-    """Call ``check`` just before every write request (``idempotent=False``) made in this thread's block.
+    """Call ``check`` just before every write request (``idempotent=False``) made in this thread's block
+    leaves: after the rate limiter's and the shared budget's waits, retries included.
 
     ``check`` raises to stop the write: the notifier uses it to renew its claim on the order, so a
-    notifier paused past its lease never writes after another took the order over.
+    notifier paused past its lease (or queued behind a busy budget) never writes after another took
+    the order over.
     """
     token = _WRITE_GUARD.set(check)
     try:
@@ -202,7 +213,7 @@ class _Wait(tenacity.wait.wait_base):
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-            wait = min(exc.retry_after, self.policy.retry_after_cap)
+            return exc.retry_after  # the whole wait the server asked for (``stop`` gave up on longer ones)
         else:
             wait = self.policy.backoff(retry_state.attempt_number)
         remaining = self.policy.max_total_delay - retry_state.idle_for
@@ -255,7 +266,11 @@ class HttpClient:
         self.budget = scope.budget if scope is not None else None
         agent = f"channel-core/{__version__}" + (f" (run {self.run_label})" if self.run_label else "")
         self._headers = httpx.Headers({"User-Agent": agent, **dict(headers or {})})
-        self._timeout = (timeout or httpx.Timeout(30.0, connect=10.0)).as_dict()
+        limits = (timeout or httpx.Timeout(DEFAULT_TIMEOUT, connect=10.0)).as_dict()
+        if scope is not None and scope.timeout is not None:  # the host's cap on every request
+            cap = scope.timeout
+            limits = {k: cap if v is None else min(v, cap) for k, v in limits.items()}
+        self._timeout = limits
         del max_connections  # one connection per calling thread: the caller's thread count bounds them
 
     def _url(self, path: str) -> httpx.URL:
@@ -338,7 +353,14 @@ class HttpClient:
             return idempotent or not exc.request_sent
 
         def stop(retry_state: tenacity.RetryCallState) -> bool:
-            return retry_state.attempt_number >= policy.max_attempts or retry_state.idle_for >= policy.max_total_delay
+            if retry_state.attempt_number >= policy.max_attempts or retry_state.idle_for >= policy.max_total_delay:
+                return True
+            exc = retry_state.outcome.exception() if retry_state.outcome else None
+            if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+                # the server said when: waiting less and asking early only spends the budget it protects
+                remaining = policy.max_total_delay - retry_state.idle_for
+                return exc.retry_after > min(remaining, policy.retry_after_cap)
+            return False
 
         def before_sleep(retry_state: tenacity.RetryCallState) -> None:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -361,13 +383,11 @@ class HttpClient:
         )
         attempt_box = [0]
 
+        guard = None if idempotent else _WRITE_GUARD.get()
+
         def once() -> T:
             attempt_box[0] += 1
-            if not idempotent:
-                check = _WRITE_GUARD.get()
-                if check is not None:
-                    check()  # raises to stop the write; not retried (not a RetriableError)
-            return self._send_once(method, path, data, operation, attempt_box[0], parse)
+            return self._send_once(method, path, data, operation, attempt_box[0], parse, guard)
 
         return retrying(once)
 
@@ -379,11 +399,14 @@ class HttpClient:
         operation: str,
         attempt: int,
         parse: Callable[[httpx.Response], T],
+        guard: Callable[[], None] | None = None,
     ) -> T:
         if self.rate_limiter is not None:
             self.rate_limiter.acquire()
         if self.budget is not None:
             self.budget.acquire()
+        if guard is not None:  # after every wait, the last thing before the bytes leave
+            guard()  # raises to stop the write; not retried (not a RetriableError)
         started = time.perf_counter()
         status: int | str = "error"
         try:
@@ -438,7 +461,10 @@ class HttpClient:
         kwargs: dict[str, Any] = {"channel": self.channel, "operation": operation, "status_code": code}
         if code == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise RateLimitedError("rate limited by the server", retry_after=retry_after, request_sent=False, **kwargs)
+            asked = f"; it asks to wait {retry_after:g} s" if retry_after is not None else ""
+            raise RateLimitedError(
+                f"rate limited by the server{asked}", retry_after=retry_after, request_sent=False, **kwargs
+            )
         if code in (401, 403):
             raise AuthenticationError("credentials rejected", **kwargs)
         if code == 404:

@@ -221,7 +221,13 @@ class ShipmentItem:
 
 @dataclass(frozen=True, slots=True)
 class Shipment:
-    """What the host tells a channel once a parcel ships."""
+    """What the host tells a channel once a parcel ships.
+
+    :ivar package_id: which parcel of the order this is, for orders shipped in several packages. A newer
+        shipment of the same order and package (the same ``package_id``; without one, the same ``items``,
+        or the whole order) supersedes an older one not yet sent: the corrected tracking number wins.
+    :ivar force: send even though the store shows the order cancelled (an operator's decision).
+    """
 
     order_id: str
     tracking_number: str
@@ -232,6 +238,8 @@ class Shipment:
     shipping_cost: Decimal | None = None
     notes_to_buyer: str | None = None
     items: tuple[ShipmentItem, ...] = ()
+    package_id: str | None = None
+    force: bool = False
 
     def __post_init__(self) -> None:
         _require_utc("Shipment", "ship_date", self.ship_date)

@@ -40,6 +40,7 @@ SERVICES = {
     "ProductCharacteristicsGet": "ProductCharacteristicsServices",
     "OptionTypesGetDetail": "OptionTypesServices",
     "AccountPropertiesGet": "IdentityServices",
+    "GetServerDate": "AdminPropertiesServices",
 }
 LOG_CONTAINERS = ("OrderProgressStateLogs", "OrderProgressStateLogList")  # WSDL, then the 2021 XSD (§7.2)
 LOG_ENTRY = "OrderProgressStateHistoryEntity"
@@ -277,6 +278,36 @@ class OxatisClient:
         values = _find(root, "OptionValueArray")
         raw["OptionValueArray"] = [element_to_dict(el) for el in values if local_name(el)] if values is not None else []
         return schemas.load(schemas.OptionTypeDetailSchema, raw, what="OptionTypeDetail")
+
+    def account_id(self) -> str:
+        """``AccountPropertiesGet`` (IdentityServices): the merchant account the token opens.
+
+        The reply's ``Data/AccountProperties/AccountId`` (the WSDL's ``AccountProperties``). A reply
+        without a positive ``AccountId`` is an error: the account guards every later write.
+        """
+        envelope = self.call("AccountPropertiesGet", "")
+        root = _find(envelope.data, "AccountProperties")
+        value = _find(root, "AccountId") if root is not None else None
+        text = (value.text or "").strip() if value is not None else ""
+        if not text.isdigit() or int(text) <= 0:
+            raise PayloadError(
+                "AccountPropertiesGet: the reply has no Data/AccountProperties/AccountId; the store's account "
+                "cannot be told",
+                operation="AccountPropertiesGet",
+            )
+        return str(int(text))
+
+    def server_date(self) -> datetime | None:
+        """``GetServerDate`` (AdminPropertiesServices): the store server's naive wall time now, or ``None``
+        when its reply holds no ``DateTime`` (only a measurement: a missing one widens nothing)."""
+        envelope = self.call("GetServerDate", "")
+        for element in envelope.data.iter() if envelope.data is not None else ():
+            if isinstance(element.tag, str) and local_name(element) == "DateTime" and element.text:
+                try:
+                    return datetime.fromisoformat(element.text.strip()).replace(tzinfo=None)
+                except ValueError:
+                    return None
+        return None
 
     # ------------------------------------------------------------------ writes
 

@@ -16,11 +16,17 @@ from channel_oxatis.client import OxatisClient
 from channel_oxatis.mapping import MappingContext
 from channel_oxatis.settings import OxatisSettings
 
-__all__ = ["OxatisConnection", "account_id_for"]
+__all__ = ["OxatisConnection", "account_id_for", "legacy_account_id"]
 
 
-def account_id_for(settings: OxatisSettings) -> str:
-    """Host plus a short one-way digest of the token: stable per store, reveals nothing."""
+def account_id_for(settings: OxatisSettings, store_account: str) -> str:
+    """The web services host and the merchant's account id (``AccountPropertiesGet``): names the store, not
+    the token, so a rotated token keeps its store and another merchant's token never passes for it."""
+    return f"{urlsplit(settings.base_url).netloc}/account-{store_account}"
+
+
+def legacy_account_id(settings: OxatisSettings) -> str:
+    """The id releases before 0.2 recorded stores under: the host and a digest of the token."""
     digest = hashlib.blake2b(settings.token.reveal().encode(), digest_size=4, person=b"oxatis-acct").hexdigest()
     return f"{urlsplit(settings.base_url).netloc}/{digest}"
 
@@ -33,10 +39,12 @@ class OxatisConnection(Connection):
         client: OxatisClient,
         states: list[dict[str, Any]],
         status_mapping: StatusMapping,
+        store_account: str,
     ) -> None:
         super().__init__(
             channel="oxatis",
-            account_id=account_id_for(settings),
+            account_id=account_id_for(settings, store_account),
+            previous_account_ids=(legacy_account_id(settings),),
             status_mapping=status_mapping,
             store_statuses=tuple(
                 StoreStatus(

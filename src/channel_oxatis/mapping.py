@@ -129,6 +129,12 @@ def summary_version(summary: Mapping[str, Any]) -> str:
     return digest.hexdigest()
 
 
+def _percent(rate: Any) -> str:
+    """A rate as a person writes it: ``10``, ``12.5`` (never ``1E+1`` or ``10.00``)."""
+    text = format(Decimal(str(rate)).normalize(), "f")
+    return text
+
+
 def _clean(value: str | None) -> str | None:
     if value is None:
         return None
@@ -350,7 +356,7 @@ def to_order(raw: Mapping[str, Any], ctx: MappingContext) -> Order | SkippedOrde
     global_amount = raw.get("GlobalDiscountAmount")
     if (global_amount and global_amount > 0) or cart_coupon:
         rate = raw.get("GlobalDiscountRate")
-        description = f"order discount {rate.normalize()}%" if rate else "order discount"
+        description = f"order discount {_percent(rate)}%" if rate else "order discount"
         discounts.insert(0, Discount(cart_coupon, _money(global_amount) or Decimal("0.00"), description))
     coupons = tuple(dict.fromkeys([c for c in (cart_coupon, *line_coupons) if c]))
     shipping_amount = raw.get("ShippingPriceTaxIncl")

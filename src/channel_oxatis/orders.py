@@ -28,6 +28,7 @@ yielded, and checkpointed, strictly in order).
 from __future__ import annotations
 
 import json
+import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,7 +36,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from channel_core.errors import ChannelAPIError, InconsistentReadError, PayloadError, QuotaExhaustedError
+from channel_core.errors import (
+    ChannelAPIError,
+    ChannelError,
+    InconsistentReadError,
+    PayloadError,
+    QuotaExhaustedError,
+    RateLimitedError,
+)
 from channel_core.hooktypes import FailedOrder, OrderPage, OrderQuery
 from channel_core.logs import get_logger
 from channel_core.models import Order, SkippedOrder
@@ -51,6 +59,8 @@ OLDEST_ALLOWED = datetime(2010, 1, 15, tzinfo=UTC)  # oxatis-api.md §1.8: no ea
 MAX_RESCANS = 3
 # The Date header comes from the web server; order timestamps from the store's database.
 STORE_CLOCK_TOLERANCE = timedelta(seconds=5)
+# A lag measured on an order placed longer ago than this says more about the order than about the clocks.
+LAG_CREDIBLE = timedelta(minutes=15)
 ZONE_SUSPECT_AFTER = timedelta(minutes=10)
 PAGES_AHEAD = 1  # list pages read (and their details queued) before the oldest pending page is stored
 
@@ -72,7 +82,7 @@ def _fetch_one(
     """Fetch and map one order; nothing from one order can escape and stop the run."""
     try:
         raw = conn.client.order_details(order_id)
-    except QuotaExhaustedError:
+    except (QuotaExhaustedError, RateLimitedError):  # the store's limits stop the run; the order did nothing
         raise
     except PayloadError as exc:
         if exc.order_id is None:  # the reply itself was unreadable (malformed XML, DTD): try again
@@ -87,7 +97,7 @@ def _fetch_one(
         if summary is not None and raw.get("Shipped") is None and summary.get("Shipped") is not None:
             raw = {**raw, "Shipped": summary["Shipped"]}  # details sometimes omit Shipped (§2.3)
         return to_order(raw, ctx)
-    except QuotaExhaustedError:  # a stock-location lookup hit the quota
+    except (QuotaExhaustedError, RateLimitedError):  # a stock-location lookup hit a limit
         raise
     except ChannelAPIError as exc:
         logger.warning("order_fetch_failed", channel="oxatis", order_id=order_id, error=str(exc))
@@ -116,11 +126,13 @@ class _Cursor:
     next_page: int
     page_size: int
     promise: datetime | None
+    total: int | None = None  # TotalItems of the listing in progress when its last page was stored
 
     def dump(self) -> str:
         return json.dumps(
             {
                 "v": 3,
+                "total": self.total,
                 "listings": [
                     [item.since.isoformat(), item.until.isoformat() if item.until else None, item.trust_versions]
                     for item in self.listings
@@ -149,7 +161,8 @@ class _Cursor:
             index, next_page = int(data["index"]), int(data["next_page"])
             if not 0 <= index < len(listings) or next_page < 1:
                 raise ValueError("cursor out of range")
-            return cls(listings, index, next_page, int(data["page_size"]), promise)
+            total = data.get("total")
+            return cls(listings, index, next_page, int(data["page_size"]), promise, int(total) if total else None)
         except (ValueError, KeyError, TypeError, AttributeError):
             logger.warning("checkpoint_ignored", channel="oxatis", reason="unreadable resume checkpoint")
             return None
@@ -179,17 +192,18 @@ def iter_order_pages(conn: OxatisConnection, query: OrderQuery) -> Iterator[Orde
 
 
 def _plan(
-    conn: OxatisConnection, listings: list[_Listing], cursor: _Cursor | None
+    conn: OxatisConnection, listings: list[_Listing], cursor: _Cursor | None, lag: timedelta
 ) -> tuple[tuple[_Listing, ...], int, int, datetime | None]:
     """The listings this run reads, where it starts, and the promise it will make.
 
-    The promise is the store's clock before the first listing request. A
+    The promise is the store's clock before the first listing request, less the tolerance and the
+    clock lag earlier runs measured (the store's database stamping behind its web server). A
     resumed run finishes the interrupted run's listings, then reads everything
     modified since that run's promise, so that when it completes it promises
     up to its own start, not the interrupted run's.
     """
     measured = conn.client.store_time()
-    now = measured - STORE_CLOCK_TOLERANCE if measured is not None else None
+    now = measured - STORE_CLOCK_TOLERANCE - lag if measured is not None else None
     if cursor is not None and cursor.page_size != conn.settings.page_size:  # another page size: from page 1
         cursor = _Cursor(cursor.listings, cursor.index, 1, conn.settings.page_size, cursor.promise)
     if cursor is None:
@@ -201,18 +215,69 @@ def _plan(
     return planned, cursor.index, cursor.next_page, cursor.promise
 
 
+def _server_lag(conn: OxatisConnection) -> timedelta:
+    """How far the clock that stamps orders (``GetServerDate``) runs behind the ``Date`` header of the same
+    reply; zero when it is not behind or cannot be told. A difference of hours is a wrong
+    ``store_timezone`` (``_check_zone`` says so), not a lag to wait out."""
+    try:
+        server = conn.client.server_date()
+    except (QuotaExhaustedError, RateLimitedError):
+        raise
+    except ChannelError as exc:  # a measurement only: without it the stored lag still applies
+        logger.info("server_date_unavailable", channel="oxatis", error=str(exc))
+        return timedelta(0)
+    header = conn.client.store_time()
+    stamp = to_utc(server, conn.settings.tz) if server is not None else None
+    if stamp is None or header is None:
+        return timedelta(0)
+    lag = header - stamp
+    return lag if timedelta(0) < lag <= LAG_CREDIBLE else timedelta(0)
+
+
+class _LagMeter:
+    """How far the store's stamps run behind its reply clock, measured on the orders a run lists.
+
+    An order dated ``S`` (its ``Date``, stamped by the store's database) listed in a reply whose
+    ``Date`` header says ``D`` was placed before ``D``, so ``D - S`` is at least the lag between
+    the two clocks; the smallest such value this run, among orders placed recently enough to tell
+    (``LAG_CREDIBLE``), is the run's measurement.
+    """
+
+    def __init__(self, tz: Any) -> None:
+        self.tz = tz
+        self.seen: timedelta | None = None
+        self._lock = threading.Lock()
+
+    def observe(self, reply_time: datetime | None, summaries: list[dict[str, Any]]) -> None:
+        if reply_time is None:
+            return
+        for summary in summaries:
+            stamp = to_utc(summary.get("Date"), self.tz)
+            if stamp is None:
+                continue
+            lag = max(timedelta(0), reply_time - stamp)
+            if lag <= LAG_CREDIBLE:
+                with self._lock:
+                    self.seen = lag if self.seen is None else min(self.seen, lag)
+
+
 def _pages(
     conn: OxatisConnection, query: OrderQuery, listings: list[_Listing], cursor: _Cursor | None
 ) -> Iterator[OrderPage]:
     ctx = conn.mapping_context()
     page_size = conn.settings.page_size
-    planned, first_listing, first_page, promise = _plan(conn, listings, cursor)
+    stored_lag = max(timedelta(0), query.clock_lag, _server_lag(conn))
+    planned_tuple, first_listing, first_page, promise = _plan(conn, listings, cursor, stored_lag)
+    planned = list(planned_tuple)
+    meter = _LagMeter(conn.settings.tz)
+    lag = stored_lag
     if promise is not None:
         logger.info(
             "store_clock",
             channel="oxatis",
             store_time=promise.isoformat(),
             host_ahead_s=round((datetime.now(UTC) - promise - STORE_CLOCK_TOLERANCE).total_seconds(), 1),
+            clock_lag_s=stored_lag.total_seconds(),
         )
     fetched: dict[str, str | None] = {}  # fetched in this run (after the promise), with the version listed
     with ThreadPoolExecutor(max_workers=conn.settings.max_concurrency, thread_name_prefix="oxatis") as pool:
@@ -221,14 +286,15 @@ def _pages(
             for outcome in outcomes:
                 fetched[outcome.order_id] = None  # tried once this run, after the promise: enough
             yield _page(outcomes, checkpoint=query.resume)
-        for index in range(first_listing, len(planned)):
+        index = first_listing
+        while index < len(planned):
             listing = planned[index]
             start_page = first_page if index == first_listing else 1
-            last_listing = index == len(planned) - 1
+            baseline = cursor.total if cursor is not None and index == first_listing else None
             # Pipelined: the next list page is read, and its detail calls queued, while this page's
             # details are still in flight; pages are still yielded (and stored) strictly in order.
             in_flight: deque[tuple[int, OrderPage, list[Future[Outcome]]]] = deque()
-            listed = _read_listing(conn, query, listing, start_page, fetched)
+            listed = _read_listing(conn, query, listing, start_page, fetched, meter, baseline)
             while True:
                 try:
                     page_number, page, fetch = next(listed)
@@ -236,43 +302,66 @@ def _pages(
                     break
                 except BaseException:  # quota, an unreadable list page: store what was already fetched first
                     while in_flight:
-                        yield _finished(in_flight.popleft(), planned, index, last_listing, page_size, promise)
+                        yield _finished(in_flight.popleft(), planned, index, page_size, promise, lag)
                     raise
                 for order_id, _ in fetch:  # claimed when queued: a summary read twice costs one detail call
                     fetched[order_id] = page.versions.get(order_id)
                 futures = [pool.submit(_fetch_one, conn, ctx, order_id, summary) for order_id, summary in fetch]
                 in_flight.append((page_number, page, futures))
                 if len(in_flight) > PAGES_AHEAD:
-                    yield _finished(in_flight.popleft(), planned, index, last_listing, page_size, promise)
+                    yield _finished(in_flight.popleft(), planned, index, page_size, promise, lag)
+            if index == len(planned) - 1 and promise is not None and planned[-1].until is None:
+                # Every list page is read: a larger lag than the stored one means orders stamped just before
+                # the last promise may hide under it. Read them again, untrusted, and promise that much less.
+                measured = meter.seen or timedelta(0)
+                if measured > lag:
+                    widen = measured - lag
+                    known = query.complete_until.astimezone(UTC) if query.complete_until is not None else None
+                    if known is not None:
+                        planned.append(_Listing(known - widen, None, False))
+                    logger.warning(
+                        "store_clock_lag",
+                        channel="oxatis",
+                        lag_s=measured.total_seconds(),
+                        was_s=lag.total_seconds(),
+                        hint="the store's database stamps orders behind the Date its web server sends; the "
+                        "untrusted window is widened by the difference from now on",
+                    )
+                    promise, lag = promise - widen, measured
             while in_flight:
-                yield _finished(in_flight.popleft(), planned, index, last_listing, page_size, promise)
+                yield _finished(in_flight.popleft(), planned, index, page_size, promise, lag)
+            index += 1
 
 
 def _finished(
     entry: tuple[int, OrderPage, list[Future[Outcome]]],
-    planned: tuple[_Listing, ...],
+    planned: list[_Listing],
     index: int,
-    last_listing: bool,
     page_size: int,
     promise: datetime | None,
+    lag: timedelta,
 ) -> OrderPage:
     """Wait for one listed page's detail calls and build the page the host stores, with its resume cursor."""
     page_number, page, futures = entry
     outcomes = [future.result() for future in futures]
     done = page.checkpoint is None
+    last_listing = index == len(planned) - 1
+    listings = tuple(planned)
     if done and last_listing:
         checkpoint: str | None = None
     elif done:
-        checkpoint = _Cursor(planned, index + 1, 1, page_size, promise).dump()
+        checkpoint = _Cursor(listings, index + 1, 1, page_size, promise).dump()
     else:
-        checkpoint = _Cursor(planned, index, page_number + 1, page_size, promise).dump()
+        checkpoint = _Cursor(listings, index, page_number + 1, page_size, promise, page.listed_total).dump()
+    complete = done and last_listing
     return _page(
         outcomes,
         unchanged=page.unchanged,
         versions=page.versions,
         checkpoint=checkpoint,
         window_until=planned[index].until,
-        complete_until=promise if done and last_listing else None,
+        complete_until=promise if complete else None,
+        clock_lag=lag if complete and promise is not None else None,
         page_of=page.page_of,
         listed_total=page.listed_total,
     )
@@ -301,18 +390,23 @@ def _read_listing(
     listing: _Listing,
     page_number: int,
     fetched: Mapping[str, str | None],
+    meter: _LagMeter,
+    baseline: int | None = None,
 ) -> Iterator[tuple[int, OrderPage, list[tuple[str, Mapping[str, Any]]]]]:
     """Page through one listing; yield each page's versions, unchanged ids and what to fetch.
 
-    The yielded ``OrderPage`` carries ``checkpoint=None`` on the listing's last page.
+    The yielded ``OrderPage`` carries ``checkpoint=None`` on the listing's last page. ``baseline`` is
+    ``TotalItems`` as the interrupted run last saw it: a resumed listing that shrank since (orders
+    deleted meanwhile) may have slid an order onto a page already stored, so it is read from page 1.
     """
     tz = conn.settings.tz
     start = wall_floor(listing.since, tz)
     end = wall_time(listing.until, tz) if listing.until is not None else None
     descending = listing.until is None
-    rescans, expected_total = 0, None
+    rescans, expected_total = 0, baseline
     while True:
         page = conn.client.summary_page(start, end, page_number, descending=descending)
+        meter.observe(conn.client.store_time(), page.summaries)
         shrank = expected_total is not None and page.total_items < expected_total
         if shrank and page_number > 1:
             if rescans >= MAX_RESCANS:

@@ -89,6 +89,7 @@ def connect(settings: Mapping[str, Any]) -> Connection:
     client = OxatisClient(parsed, retry_policy=policy)
     try:
         states = client.progress_states()
+        store_account = client.account_id()
     except AuthenticationError as exc:
         client.close()
         app_id = "with the AppId given" if parsed.app_id is not None else "without an AppId"
@@ -115,7 +116,9 @@ def connect(settings: Mapping[str, Any]) -> Connection:
     unknown = sorted(mapping.codes() - set(codes) - derived)
     if unknown:
         logger.warning("status_mapping_codes_not_in_store", channel="oxatis", codes=unknown, store_codes=codes)
-    return OxatisConnection(settings=parsed, client=client, states=states, status_mapping=mapping)
+    return OxatisConnection(
+        settings=parsed, client=client, states=states, status_mapping=mapping, store_account=store_account
+    )
 
 
 @hookimpl

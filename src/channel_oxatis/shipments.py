@@ -18,11 +18,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from channel_core.errors import ClientError, NotFoundError
+from channel_core.errors import ClientError, InvalidShipmentError, NotFoundError
 from channel_core.logs import get_logger
-from channel_core.models import NotificationResult, NotificationStatus, Shipment
+from channel_core.models import NotificationResult, NotificationStatus, OrderStatus, Shipment
 from channel_oxatis.client import decode_order
 from channel_oxatis.connection import OxatisConnection
+from channel_oxatis.mapping import resolve_status
 from channel_oxatis.wire import request_xml
 
 __all__ = ["FIELDS_NOT_SENT", "FIELDS_SENT", "FIELD_LIMITS", "notify"]
@@ -80,6 +81,13 @@ def notify(conn: OxatisConnection, shipment: Shipment, *, now: datetime | None =
     transport_done = transport_matches(current, shipment)
     if state_done and transport_done:
         return NotificationResult(NotificationStatus.ALREADY_SENT, (), "the store already shows this shipment")
+    if not shipment.force:
+        resolved = resolve_status(current, conn.mapping_context())
+        if resolved is not None and resolved[0] is OrderStatus.CANCELLED:
+            raise InvalidShipmentError(
+                f"order {order_id} is cancelled in the store ({resolved[1]}); nothing was sent. Ship it anyway "
+                "with --force (Shipment.force=True) if the parcel really left"
+            )
     sent: list[str] = []
     try:
         if not transport_done:

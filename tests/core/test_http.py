@@ -81,14 +81,25 @@ def test_retry_after_http_date() -> None:
     assert parse_retry_after("-5") == 0.0
 
 
-def test_retry_after_is_capped() -> None:
+def test_a_retry_after_longer_than_the_budget_stops_at_once_carrying_the_wait() -> None:
+    """The server said when: asking again early only spends the quota it protects (repro r13)."""
     sleeps: list[float] = []
-    policy = RetryPolicy(max_attempts=2, retry_after_cap=10.0, jitter=0.0)
+    policy = RetryPolicy(max_attempts=5, retry_after_cap=120.0, max_total_delay=60.0, jitter=0.0)
+    http, seen = client([httpx.Response(429, headers={"Retry-After": "100"})] * 5, sleeps, policy)
+    with pytest.raises(RateLimitedError) as caught:
+        http.post_form("/x", {}, operation="Read", idempotent=True, parse=text)
+    assert caught.value.retry_after == 100.0 and "100 s" in str(caught.value)
+    assert (len(seen), sleeps) == (1, [])
+
+
+def test_a_retry_after_within_the_budget_is_waited_in_full() -> None:
+    sleeps: list[float] = []
+    policy = RetryPolicy(max_attempts=2, retry_after_cap=3600.0, max_total_delay=3600.0, jitter=0.0)
     http, _ = client(
         [httpx.Response(429, headers={"Retry-After": "3600"}), httpx.Response(200, text="ok")], sleeps, policy
     )
-    http.post_form("/x", {}, operation="Read", idempotent=True, parse=text)
-    assert sleeps == [10.0]
+    assert http.post_form("/x", {}, operation="Read", idempotent=True, parse=text) == "ok"
+    assert sleeps == [3600.0]
 
 
 def test_attempts_are_bounded_and_the_last_error_is_raised() -> None:

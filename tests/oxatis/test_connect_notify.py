@@ -89,7 +89,8 @@ def test_notify_rejected_by_the_server_is_failed(oxatis: Channel, cassette: Reco
 @pytest.mark.sandbox_config(count=30)
 def test_quota_exhausted_stops_the_import_after_the_stored_pages(oxatis: Channel, cassette: Recording) -> None:
     if cassette.sandbox is not None:
-        cassette.sandbox.add_fault("quota", times=-1, after=12)  # states, page 1, its 10 details succeed
+        # states, account, server date, list pages 1 and 2 (read ahead), page 1's 10 details succeed
+        cassette.sandbox.add_fault("quota", times=-1, after=15)
     settings = {**cassette.settings, "page_size": 10}
     with oxatis.connect(settings) as connection:
         pages = oxatis.fetch_orders(

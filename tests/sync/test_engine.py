@@ -254,8 +254,9 @@ def test_a_version_1_database_migrates_and_keeps_its_orders(oxatis: Channel, tmp
         assert (failed.attempts, failed.parked) == (2, False)
         assert store.take_fence("oxatis", "acct") == 1
         assert store.claim_order("oxatis", "acct", "1", "me", now=datetime.now(UTC), lease=timedelta(minutes=1))
+        assert checkpoint.clock_lag == timedelta(0)
         version = store._db.execute("PRAGMA user_version").fetchone()[0]
-    assert version == 2
+    assert version == 3
 
 
 def test_many_connections_opening_one_new_database_at_once(tmp_path: Path) -> None:

@@ -245,6 +245,19 @@ def worker(
     dsn = ctx.postgres("worker")
     cron = _cron(parse_interval(tick, "--tick"))
     lease = timedelta(seconds=parse_interval(claim_lease, "--claim-lease"))
+    from channel_core.fleet.budget import MAX_WAIT
+    from channel_core.http import DEFAULT_TIMEOUT, RetryPolicy
+
+    attempts = RetryPolicy().max_attempts
+    longest = DEFAULT_TIMEOUT * attempts + MAX_WAIT
+    if lease.total_seconds() < longest:
+        raise Fail(
+            f"--claim-lease {claim_lease} is shorter than the longest a notifier's write can be held up "
+            f"({DEFAULT_TIMEOUT:g} s HTTP timeout x {attempts} attempts + {MAX_WAIT:g} s rate-budget wait = "
+            f"{longest:g} s): another worker could take the order over and both would write. "
+            f"Use at least {int(longest // 60) + 1}m",
+            EXIT_CONFIG,
+        )
     kept = timedelta(seconds=parse_interval(keep, "--keep"))
     import importlib.util
 

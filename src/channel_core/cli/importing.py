@@ -77,6 +77,9 @@ def run_import(
             return importer.run(on_page=on_page, should_stop=(stop.is_set if stop else lambda: False))
 
 
+STORE_LIMITS = frozenset({"quota", "rate_limited"})
+
+
 def import_exit_code(summary: ImportSummary) -> int:
     if summary.stopped == "interrupted":
         return EXIT_INTERRUPTED
@@ -155,8 +158,10 @@ def sync(ctx: Context, channel_name: str, every: str, runs: int | None, override
     with connection, ctx.store() as store, stop_on_interrupt(stop):
         while not stop.is_set():
             summary = run_import(channel, connection, store, since=None, stop=stop)
-            with errors():
-                retried = Notifier(channel, connection, store).retry_pending()
+            retried = []
+            if summary.stopped not in STORE_LIMITS:  # the store cannot be asked now: notifications wait too
+                with errors():
+                    retried = Notifier(channel, connection, store).retry_pending()
             not_sent = [o for o in retried if o.result.status is NotificationStatus.FAILED]
             parked = sum(1 for o in retried if o.parked)
             out.print(

@@ -15,12 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 
-from channel_core.errors import ConfigurationError
+from channel_core.errors import ConfigurationError, RateLimitedError
 
 __all__ = ["PostgresRateBudget"]
 
 DEFAULT_MARGIN = 0.1
 MAX_SLOTS_PER_REQUEST = 3
+MAX_WAIT = 60.0  # seconds: a request whose slot is further off stops (RateLimitedError) and resumes later
 
 
 class PostgresRateBudget:
@@ -30,6 +31,10 @@ class PostgresRateBudget:
         create ``rate_budgets``).
     :param key: the account's budget key (the registry uses ``<channel>:<store key>``).
     :param margin: extra spacing, as a share of the interval, absorbing send jitter.
+    :param max_wait: the longest a request waits for its slot; when the account's slots are booked
+        further ahead, :meth:`acquire` raises :class:`~channel_core.errors.RateLimitedError` without
+        taking one (the run stops cleanly and resumes later). It bounds how long a notifier's write can
+        be held up, which its claim lease must outlast.
     """
 
     def __init__(
@@ -40,6 +45,7 @@ class PostgresRateBudget:
         *,
         schema: str = "public",
         margin: float = DEFAULT_MARGIN,
+        max_wait: float = MAX_WAIT,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -52,6 +58,7 @@ class PostgresRateBudget:
         self.key, self.rate = key, rate
         self.spacing = (1.0 + margin) / rate
         self.late_limit = margin / 2  # seconds a slot may be overslept and still used
+        self.max_wait = max_wait
         self._sleep, self._clock = sleep, clock
         self._lock = threading.Lock()
         try:
@@ -73,10 +80,25 @@ class PostgresRateBudget:
                     "VALUES (%(key)s, clock_timestamp() + make_interval(secs => %(spacing)s)) "
                     "ON CONFLICT (budget_key) DO UPDATE "
                     "SET next_slot = greatest(b.next_slot, clock_timestamp()) + make_interval(secs => %(spacing)s) "
+                    "WHERE b.next_slot <= clock_timestamp() + make_interval(secs => %(max_wait)s) "
                     "RETURNING extract(epoch FROM b.next_slot - clock_timestamp())::float8 - %(spacing)s",
-                    {"key": self.key, "spacing": self.spacing},
+                    {"key": self.key, "spacing": self.spacing, "max_wait": self.max_wait},
                 ).fetchone()
-            wait = max(0.0, float(row[0])) if row is not None else 0.0
+            if row is None:  # booked further ahead than max_wait: take no slot, stop the caller
+                ahead = self._db.execute(
+                    "SELECT extract(epoch FROM next_slot - clock_timestamp())::float8 FROM rate_budgets "
+                    "WHERE budget_key = %s",
+                    (self.key,),
+                ).fetchone()
+                raise RateLimitedError(
+                    f"the account's shared rate budget ({self.rate:g} requests/s) is booked more than "
+                    f"{self.max_wait:g} s ahead; the run resumes later",
+                    channel=self.key.split(":", 1)[0],
+                    operation="rate budget",
+                    retry_after=max(self.max_wait, float(ahead[0]) if ahead else self.max_wait),
+                    request_sent=False,
+                )
+            wait = max(0.0, float(row[0]))
             if wait <= 0:
                 break  # the slot is now
             slot = self._clock() + wait

@@ -39,8 +39,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from channel_core.errors import ChannelError, ConfigurationError, QuotaExhaustedError
-from channel_core.fleet.budget import PostgresRateBudget
+from channel_core.errors import AccountMismatchError, ChannelError, ConfigurationError, QuotaExhaustedError
+from channel_core.fleet.budget import MAX_WAIT, PostgresRateBudget
 from channel_core.fleet.credentials import CredentialResolver, environment_credentials, store_settings
 from channel_core.fleet.registry import RegisteredStore, StoreRegistry
 from channel_core.hooktypes import Connection
@@ -90,12 +90,56 @@ def _sync_lock(store_key: str) -> str:
     return f"sync:{store_key}"
 
 
+def unexpected(exc: BaseException) -> str:
+    """A one-line account of an error that is not a channel error: its type and a short message.
+
+    Never the traceback (its frames hold the resolved settings): the type and the first 300
+    characters of the message, which a resolver or driver writes without secrets.
+    """
+    text = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def budget_key(store: RegisteredStore) -> str:
+    """The rate budget a store's requests share: its account's, once known (two registry keys for one
+    merchant share one budget), else its registry key until its first sync pins the account."""
+    return f"{store.channel}:{store.account_id or 'key:' + store.key}"
+
+
+def check_account(store: RegisteredStore, connection: Connection) -> None:
+    """Refuse credentials that open another account than the one the store first synced (pinned).
+
+    :raises AccountMismatchError: naming the store and both account ids, never a secret.
+    """
+    found = connection.account_id
+    upgraded = store.account_id in connection.previous_account_ids  # recorded by an older release: adopted
+    if store.account_id and found != store.account_id and not upgraded:
+        raise AccountMismatchError(
+            f"store {store.key}: its credentials open account {found}, but the store is pinned to account "
+            f"{store.account_id} since its first sync; nothing was read or written. If the merchant really "
+            f"changed stores, register it again: channel stores add {store.key} {store.channel} ... --replace",
+            store=store.key,
+            pinned=store.account_id,
+            found=found,
+        )
+
+
 class _Runner:
     """What every job does around its work: find the store, resolve its secrets, connect within its budget."""
 
-    def __init__(self, dsn: str, schema: str, credentials: CredentialResolver, channels: Channels | None) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        schema: str,
+        credentials: CredentialResolver,
+        channels: Channels | None,
+        *,
+        http_timeout: float | None = None,
+        budget_wait: float = MAX_WAIT,
+    ) -> None:
         self.dsn, self.schema, self.credentials = dsn, schema, credentials
         self._channels = channels
+        self.http_timeout, self.budget_wait = http_timeout, budget_wait
 
     def channel(self, store: RegisteredStore) -> Channel:
         if self._channels is None:
@@ -109,10 +153,18 @@ class _Runner:
         budget = None
         if store.requests_per_second is not None:
             budget = PostgresRateBudget(
-                self.dsn, f"{store.channel}:{store.key}", store.requests_per_second, schema=self.schema
+                self.dsn,
+                budget_key(store),
+                store.requests_per_second,
+                schema=self.schema,
+                max_wait=self.budget_wait,
             )
         try:
-            with run_scope(label=label, budget=budget), channel.connect(settings) as connection:
+            with (
+                run_scope(label=label, budget=budget, timeout=self.http_timeout),
+                channel.connect(settings) as connection,
+            ):
+                check_account(store, connection)
                 yield channel, connection
         finally:
             if budget is not None:
@@ -211,13 +263,23 @@ def make_app(
                 with runner.connected(store, label) as (channel, connection):
                     account = connection.account_id
                     summary = Importer(channel, connection, db).run()
-                    retried = Notifier(channel, connection, db, lease=claim_lease).retry_pending()
+                    retried = (
+                        []  # a run stopped by the store's limits: its notifications would only meet them too
+                        if summary.stopped in ("quota", "rate_limited")
+                        else Notifier(channel, connection, db, lease=claim_lease).retry_pending()
+                    )
             except (ChannelError, ConfigurationError) as exc:  # before or around the import: no summary
                 stopped = "quota" if isinstance(exc, QuotaExhaustedError) else "error"
                 db.record_run(store.channel, account, {"stopped": stopped, "stop_error": str(exc)}, store_key)
                 registry.finished(store_key, account, stopped, str(exc))
                 logger.warning("sync_store_stopped", store=store_key, reason=stopped, error=str(exc))
                 return {"stopped": stopped, "stop_error": str(exc)}
+            except Exception as exc:  # a resolver's KeyError, a database error: recorded, never a raw traceback
+                error = unexpected(exc)
+                db.record_run(store.channel, account, {"stopped": "error", "stop_error": error}, store_key)
+                registry.finished(store_key, account, "error", error)
+                logger.error("sync_store_failed", store=store_key, error=error)
+                return {"stopped": "error", "stop_error": error}
             result = {**summary.as_dict(), "notifications_retried": len(retried)}
             db.record_run(store.channel, account, result, store_key)
             registry.finished(store_key, account, summary.stopped, summary.stop_error)

@@ -200,7 +200,8 @@ class StoreRegistry:
         replace: bool = False,
     ) -> RegisteredStore:
         """Register a store, due at once. Refuses secrets in ``settings`` and a key already taken
-        (unless ``replace``, which keeps the store's account and schedule).
+        (unless ``replace``, which keeps its schedule and unpins its account: the next sync pins the
+        account its credentials open, the only way a registered store may change merchant).
 
         :param quota_timezone: the zone of ``quota_reset``; default the store's own ``store_timezone``
             setting when it has one, else UTC.
@@ -237,7 +238,7 @@ class StoreRegistry:
         conflict = (
             "DO UPDATE SET channel=EXCLUDED.channel, settings=EXCLUDED.settings, credentials=EXCLUDED.credentials, "
             "every_seconds=EXCLUDED.every_seconds, requests_per_second=EXCLUDED.requests_per_second, "
-            "quota_reset=EXCLUDED.quota_reset, quota_timezone=EXCLUDED.quota_timezone"
+            "quota_reset=EXCLUDED.quota_reset, quota_timezone=EXCLUDED.quota_timezone, account_id=NULL"
             if replace
             else "DO NOTHING"
         )
@@ -297,13 +298,15 @@ class StoreRegistry:
             now = self.db.execute("SELECT now()")[0][0]
             until = next_quota_reset(now, store.quota_reset, store.quota_timezone)
             self.db.execute(
-                "UPDATE stores SET account_id=%s, last_run_at=now(), parked_until=%s, parked_reason=%s, "
+                "UPDATE stores SET account_id=coalesce(nullif(%s, ''), account_id), last_run_at=now(), "
+                "parked_until=%s, parked_reason=%s, "
                 "next_run=greatest(next_run, %s) WHERE store_key=%s",
                 (account_id, until, error or "daily quota spent", until, key),
             )
             return
         self.db.execute(
-            "UPDATE stores SET account_id=%s, last_run_at=now(), parked_until=NULL, parked_reason=NULL "
+            "UPDATE stores SET account_id=coalesce(nullif(%s, ''), account_id), last_run_at=now(), "
+            "parked_until=NULL, parked_reason=NULL "
             "WHERE store_key=%s",
             (account_id, key),
         )

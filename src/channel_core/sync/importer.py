@@ -34,10 +34,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from channel_core.errors import ChannelError, FencedOutError, InconsistentReadError, QuotaExhaustedError
+from channel_core.errors import (
+    ChannelError,
+    FencedOutError,
+    InconsistentReadError,
+    QuotaExhaustedError,
+    RateLimitedError,
+)
 from channel_core.hooktypes import Connection, OrderPage, OrderQuery
 from channel_core.logs import get_logger
 from channel_core.registry import Channel
+from channel_core.sync.accounts import adopt_account
 from channel_core.sync.store import Checkpoint, OrderStore, WriteOutcome
 
 __all__ = ["DEFAULT_MARGIN", "EPOCH", "MAX_FAILED_ATTEMPTS", "ImportSummary", "Importer"]
@@ -62,6 +69,7 @@ class ImportSummary:
     skip_reasons: Counter[str] = field(default_factory=Counter)
     failures: dict[str, str] = field(default_factory=dict)
     stopped: str | None = None  # None when the window completed; else why it stopped
+    store_time_unknown: bool = False  # the store reported no clock: the promise stayed where it was
     stop_error: str | None = None  # the error that stopped the run, if any
     window_start: datetime | None = None
     complete_until: datetime | None = None
@@ -84,6 +92,7 @@ class ImportSummary:
             "failures": dict(self.failures),
             "stopped": self.stopped,
             "stop_error": self.stop_error,
+            "store_time_unknown": self.store_time_unknown,
             "window_start": self.window_start.isoformat() if self.window_start else None,
             "complete_until": self.complete_until.isoformat() if self.complete_until else None,
             "next_start": self.next_start.isoformat() if self.next_start else None,
@@ -97,6 +106,7 @@ class _RunState:
     complete_until: datetime | None
     fence: int = 0
     promise: datetime | None = None
+    clock_lag: timedelta = timedelta(0)  # the stored lag; a completed run replaces it with the channel's
     succeeded: set[str] = field(default_factory=set)
 
 
@@ -108,8 +118,9 @@ class Importer:
     :param initial_start: where the first run's window starts.
     :param rescan_from: read from this instant this run even when the checkpoint
         is later (orders stored unchanged cost no detail call).
-    :param clock: the host's clock, used for failed-order backoff and, only for
-        channels that report no store clock, as the run's promise.
+    :param clock: the host's clock, used for failed-order backoff only: a promise
+        always comes from the store's clock, and a run whose store reports none keeps
+        the last promise (``store_time_unknown``).
     """
 
     def __init__(
@@ -141,6 +152,7 @@ class Importer:
     ) -> ImportSummary:
         name, account = self.channel.name, self.connection.account_id
         log = logger.bind(channel=name, account_id=account)
+        adopt_account(self.store, self.connection)
         saved = self.store.load_checkpoint(name, account)
         run_start = self.clock()
         start = saved.next_start if saved and saved.next_start else self.initial_start
@@ -152,7 +164,11 @@ class Importer:
         else:
             since = min(start, self.rescan_from) if self.rescan_from is not None else start
         state = _RunState(
-            start=start, since=since, complete_until=complete_until, fence=self.store.take_fence(name, account)
+            start=start,
+            since=since,
+            complete_until=complete_until,
+            fence=self.store.take_fence(name, account),
+            clock_lag=saved.clock_lag if saved else timedelta(0),
         )
         summary = ImportSummary(window_start=since)
         query = OrderQuery(
@@ -161,6 +177,7 @@ class Importer:
             known_version=lambda order_id: self.store.known_version(name, account, order_id),
             resume=resume,
             retry_order_ids=tuple(self.store.failed_order_ids(name, account, now=run_start)),
+            clock_lag=state.clock_lag,
         )
         try:
             for page in self.channel.fetch_orders(self.connection, query):
@@ -174,20 +191,27 @@ class Importer:
             self._stop(summary, "fenced", exc)
         except QuotaExhaustedError as exc:
             self._stop(summary, "quota", exc)
+        except RateLimitedError as exc:  # a wait longer than the retry budget: resume from the checkpoint later
+            self._stop(summary, "rate_limited", exc)
         except InconsistentReadError as exc:
             self._stop(summary, "inconsistent", exc)
-            self._commit_checkpoint(state, Checkpoint(start, complete_until), summary)  # read it again from page 1
+            self._commit_checkpoint(  # read it again from page 1
+                state, Checkpoint(start, complete_until, clock_lag=state.clock_lag), summary
+            )
         except ChannelError as exc:  # API failures after retries, unreadable listing replies
             self._stop(summary, "error", exc)
         if summary.completed:
             promise = state.promise
-            if promise is None and resume is None:
-                log.info("store_clock_unknown", using="host clock at run start")
-                promise = run_start
-            if promise is None:  # a resumed window with no store clock: its start is unknown, promise nothing new
+            if promise is None:  # no store clock: the host's is no substitute. Keep the promise, read more
+                summary.store_time_unknown = True
+                log.warning(
+                    "store_time_unknown",
+                    hint="the store's replies carried no usable Date header; the next run reads from the same "
+                    "point again (more reading, nothing missed) until they do",
+                )
                 promise = complete_until
             next_start = promise - self.margin if promise is not None else start
-            self._commit_checkpoint(state, Checkpoint(next_start, promise), summary)
+            self._commit_checkpoint(state, Checkpoint(next_start, promise, clock_lag=state.clock_lag), summary)
             if summary.completed:
                 summary.complete_until, summary.next_start = promise, next_start
         if not summary.completed:
@@ -208,7 +232,7 @@ class Importer:
     @staticmethod
     def _stop(summary: ImportSummary, reason: str, exc: ChannelError) -> None:
         summary.stopped, summary.stop_error = reason, str(exc)
-        level = "warning" if reason in ("quota", "inconsistent", "fenced") else "error"
+        level = "warning" if reason in ("quota", "rate_limited", "inconsistent", "fenced") else "error"
         getattr(logger, level)("import_stopped", reason=reason, error=str(exc))
 
     def _store_page(self, page: OrderPage, summary: ImportSummary, state: _RunState) -> None:
@@ -262,10 +286,13 @@ class Importer:
                     state.complete_until,
                     page.checkpoint,
                     state.since if page.checkpoint else None,
+                    clock_lag=state.clock_lag,
                 ),
             )
         if page.complete_until is not None:
             state.promise = page.complete_until
+            if page.clock_lag is not None:
+                state.clock_lag = max(state.clock_lag, page.clock_lag)
         summary.pages += 1
 
     @staticmethod

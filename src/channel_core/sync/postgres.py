@@ -22,6 +22,7 @@ from typing import Any
 from channel_core.errors import ConfigurationError, FencedOutError
 from channel_core.models import NotificationResult, Order, Shipment, from_dict, to_dict
 from channel_core.sync.store import (
+    ACCOUNT_TABLES,
     Checkpoint,
     FailedOrderRecord,
     NotificationRecord,
@@ -30,6 +31,7 @@ from channel_core.sync.store import (
     canonical_json,
     failed_attempt,
     fingerprint_of,
+    notification_id,
 )
 
 __all__ = ["MIGRATIONS", "PostgresStore"]
@@ -93,6 +95,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX stores_due ON stores (next_run);
     CREATE TABLE rate_budgets (budget_key TEXT PRIMARY KEY, next_slot TIMESTAMPTZ NOT NULL);
+    """,
+    """
+    ALTER TABLE notifications ADD COLUMN seq BIGSERIAL;
+    CREATE INDEX notifications_by_order ON notifications (channel, account_id, order_id, seq);
+    ALTER TABLE checkpoints ADD COLUMN clock_lag DOUBLE PRECISION;
     """,
 )
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -197,18 +204,21 @@ class PostgresStore:
 
     def load_checkpoint(self, channel: str, account_id: str) -> Checkpoint | None:
         row = self._one(
-            "SELECT next_start, complete_until, cursor, cursor_since FROM checkpoints "
+            "SELECT next_start, complete_until, cursor, cursor_since, clock_lag FROM checkpoints "
             "WHERE channel=%s AND account_id=%s",
             (channel, account_id),
         )
-        return Checkpoint(*row) if row is not None else None
+        if row is None:
+            return None
+        return Checkpoint(row[0], row[1], row[2], row[3], timedelta(seconds=row[4] or 0.0))
 
     def save_checkpoint(self, channel: str, account_id: str, checkpoint: Checkpoint) -> None:
         with self.transaction():
             self._db.execute(
-                "INSERT INTO checkpoints VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (channel, account_id) DO UPDATE "
+                "INSERT INTO checkpoints (channel, account_id, next_start, complete_until, cursor, cursor_since, "
+                "updated_at, clock_lag) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (channel, account_id) DO UPDATE "
                 "SET next_start=EXCLUDED.next_start, complete_until=EXCLUDED.complete_until, cursor=EXCLUDED.cursor, "
-                "cursor_since=EXCLUDED.cursor_since, updated_at=EXCLUDED.updated_at",
+                "cursor_since=EXCLUDED.cursor_since, updated_at=EXCLUDED.updated_at, clock_lag=EXCLUDED.clock_lag",
                 (
                     channel,
                     account_id,
@@ -217,6 +227,7 @@ class PostgresStore:
                     checkpoint.cursor,
                     checkpoint.cursor_since,
                     _now(),
+                    checkpoint.clock_lag.total_seconds(),
                 ),
             )
 
@@ -437,7 +448,9 @@ class PostgresStore:
         now = _now()
         with self.transaction():
             self._db.execute(
-                "INSERT INTO notifications VALUES (%s,%s,%s,%s,%s::jsonb,%s,%s::jsonb,%s,%s,%s,%s,%s) "
+                "INSERT INTO notifications (notification_id, channel, account_id, order_id, shipment, status, "
+                "fields_sent, message, attempts, created_at, updated_at, next_attempt) "
+                "VALUES (%s,%s,%s,%s,%s::jsonb,%s,%s::jsonb,%s,%s,%s,%s,%s) "
                 "ON CONFLICT (notification_id) DO UPDATE SET status=EXCLUDED.status, "
                 "fields_sent=EXCLUDED.fields_sent, message=EXCLUDED.message, attempts=EXCLUDED.attempts, "
                 "updated_at=EXCLUDED.updated_at, next_attempt=EXCLUDED.next_attempt",
@@ -482,25 +495,49 @@ class PostgresStore:
         return [r for r in records if statuses is None or r.status in statuses]
 
     def claim_order(
-        self, channel: str, account_id: str, order_id: str, owner: str, *, now: datetime, lease: timedelta
+        self,
+        channel: str,
+        account_id: str,
+        order_id: str,
+        owner: str,
+        *,
+        now: datetime | None = None,
+        lease: timedelta,
     ) -> bool:
-        row = self._one(  # one statement: atomic across every worker and machine
-            "INSERT INTO notification_claims VALUES (%s,%s,%s,%s,%s) ON CONFLICT (channel, account_id, order_id) "
-            "DO UPDATE SET owner=EXCLUDED.owner, expires_at=EXCLUDED.expires_at "
-            "WHERE notification_claims.owner=EXCLUDED.owner OR notification_claims.expires_at <= %s RETURNING owner",
-            (channel, account_id, order_id, owner, now + lease, now),
+        row = self._one(  # one statement on the database's clock: atomic across every worker and machine
+            "WITH t AS (SELECT coalesce(%(now)s::timestamptz, clock_timestamp()) AS now) "
+            "INSERT INTO notification_claims SELECT %(c)s, %(a)s, %(o)s, %(owner)s, t.now + %(lease)s FROM t "
+            "ON CONFLICT (channel, account_id, order_id) DO UPDATE SET owner=EXCLUDED.owner, "
+            "expires_at=EXCLUDED.expires_at WHERE notification_claims.owner=EXCLUDED.owner "
+            "OR notification_claims.expires_at <= (SELECT now FROM t) RETURNING owner",
+            {"now": now, "c": channel, "a": account_id, "o": order_id, "owner": owner, "lease": lease},
         )
         return row is not None
 
     def renew_claim(
-        self, channel: str, account_id: str, order_id: str, owner: str, *, now: datetime, lease: timedelta
+        self,
+        channel: str,
+        account_id: str,
+        order_id: str,
+        owner: str,
+        *,
+        now: datetime | None = None,
+        lease: timedelta,
     ) -> bool:
         rows = self.execute(
-            "UPDATE notification_claims SET expires_at=%s WHERE channel=%s AND account_id=%s AND order_id=%s "
-            "AND owner=%s RETURNING 1",
-            (now + lease, channel, account_id, order_id, owner),
+            "UPDATE notification_claims SET expires_at=coalesce(%s::timestamptz, clock_timestamp()) + %s "
+            "WHERE channel=%s AND account_id=%s AND order_id=%s AND owner=%s RETURNING 1",
+            (now, lease, channel, account_id, order_id, owner),
         )
         return bool(rows)
+
+    def order_notifications(self, channel: str, account_id: str, order_id: str) -> list[NotificationRecord]:
+        rows = self._all(
+            f"SELECT {self._NOTIFICATION_COLUMNS} FROM notifications "  # noqa: S608 - a constant
+            "WHERE channel=%s AND account_id=%s AND order_id=%s ORDER BY seq",
+            (channel, account_id, order_id),
+        )
+        return [self._record(r) for r in rows]
 
     def release_order(self, channel: str, account_id: str, order_id: str, owner: str) -> None:
         with self.transaction():
@@ -508,6 +545,56 @@ class PostgresStore:
                 "DELETE FROM notification_claims WHERE channel=%s AND account_id=%s AND order_id=%s AND owner=%s",
                 (channel, account_id, order_id, owner),
             )
+
+    def adopt_account(self, channel: str, old_account_id: str, account_id: str) -> int:
+        keys = {
+            "orders": "order_id",
+            "versions": "order_id",
+            "skipped": "order_id",
+            "failed": "order_id",
+            "checkpoints": None,
+            "fences": None,
+            "notification_claims": "order_id",
+        }
+        with self.transaction():
+            row = self._db.execute(
+                "SELECT count(*) FROM orders WHERE channel=%s AND account_id=%s", (channel, old_account_id)
+            ).fetchone()
+            for table in ACCOUNT_TABLES:
+                same = f" AND n.{keys[table]} = t.{keys[table]}" if keys[table] else ""
+                self._db.execute(
+                    f"UPDATE {table} t SET account_id=%(new)s WHERE channel=%(c)s AND account_id=%(old)s "  # noqa: S608
+                    f"AND NOT EXISTS (SELECT 1 FROM {table} n WHERE n.channel=%(c)s AND n.account_id=%(new)s{same})",
+                    {"new": account_id, "c": channel, "old": old_account_id},
+                )
+                self._db.execute(
+                    f"DELETE FROM {table} WHERE channel=%s AND account_id=%s",  # noqa: S608 - constant names
+                    (channel, old_account_id),
+                )
+            for record in [
+                self._record(r)
+                for r in self._db.execute(
+                    f"SELECT {self._NOTIFICATION_COLUMNS} FROM notifications "  # noqa: S608
+                    "WHERE channel=%s AND account_id=%s ORDER BY seq",
+                    (channel, old_account_id),
+                ).fetchall()
+            ]:
+                self._db.execute(
+                    "UPDATE notifications SET notification_id=%s, account_id=%s WHERE notification_id=%s "
+                    "AND NOT EXISTS (SELECT 1 FROM notifications WHERE notification_id=%s)",
+                    (
+                        notification_id(channel, account_id, record.shipment),
+                        account_id,
+                        record.notification_id,
+                        notification_id(channel, account_id, record.shipment),
+                    ),
+                )
+            self._db.execute("DELETE FROM notifications WHERE channel=%s AND account_id=%s", (channel, old_account_id))
+            self._db.execute(
+                "UPDATE sync_runs SET account_id=%s WHERE channel=%s AND account_id=%s",
+                (account_id, channel, old_account_id),
+            )
+        return int(row[0]) if row else 0
 
     def mark_shipped(self, channel: str, account_id: str, order_id: str) -> bool:
         key = (channel, account_id, order_id)
@@ -517,6 +604,7 @@ class PostgresStore:
             ).fetchone()
             if row is None:
                 return False
+            self._db.execute("DELETE FROM versions WHERE channel=%s AND account_id=%s AND order_id=%s", key)
             data = dict(row[0])
             if data.get("status") == "shipped":
                 return True

@@ -19,6 +19,7 @@ from pathlib import Path
 from channel_core.errors import ConfigurationError, FencedOutError
 from channel_core.models import NotificationResult, Order, Shipment, from_dict, to_dict
 from channel_core.sync.store import (
+    ACCOUNT_TABLES,
     Checkpoint,
     FailedOrderRecord,
     NotificationRecord,
@@ -27,11 +28,12 @@ from channel_core.sync.store import (
     canonical_json,
     failed_attempt,
     fingerprint_of,
+    notification_id,
 )
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
     channel TEXT NOT NULL,
@@ -80,6 +82,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     cursor_since TEXT,
     updated_at TEXT NOT NULL,
     complete_until TEXT,
+    clock_lag REAL,
     PRIMARY KEY (channel, account_id)
 );
 CREATE TABLE IF NOT EXISTS notifications (
@@ -123,6 +126,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE TABLE fences (channel TEXT NOT NULL, account_id TEXT NOT NULL, fence INTEGER NOT NULL, "
         "PRIMARY KEY (channel, account_id))",
     ),
+    2: ("ALTER TABLE checkpoints ADD COLUMN clock_lag REAL",),
 }
 
 
@@ -226,15 +230,21 @@ class SQLiteStore:
             ).fetchone()
         if row is None:
             return None
-        return Checkpoint(_dt(row["next_start"]), _dt(row["complete_until"]), row["cursor"], _dt(row["cursor_since"]))
+        return Checkpoint(
+            _dt(row["next_start"]),
+            _dt(row["complete_until"]),
+            row["cursor"],
+            _dt(row["cursor_since"]),
+            timedelta(seconds=row["clock_lag"] or 0.0),
+        )
 
     def save_checkpoint(self, channel: str, account_id: str, checkpoint: Checkpoint) -> None:
         with self.transaction():
             self._db.execute(
                 "INSERT INTO checkpoints (channel, account_id, next_start, complete_until, cursor, cursor_since, "
-                "updated_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(channel, account_id) DO UPDATE SET "
+                "updated_at, clock_lag) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(channel, account_id) DO UPDATE SET "
                 "next_start=excluded.next_start, complete_until=excluded.complete_until, cursor=excluded.cursor, "
-                "cursor_since=excluded.cursor_since, updated_at=excluded.updated_at",
+                "cursor_since=excluded.cursor_since, updated_at=excluded.updated_at, clock_lag=excluded.clock_lag",
                 (
                     channel,
                     account_id,
@@ -243,6 +253,7 @@ class SQLiteStore:
                     checkpoint.cursor,
                     _iso(checkpoint.cursor_since),
                     _now(),
+                    checkpoint.clock_lag.total_seconds(),
                 ),
             )
 
@@ -534,9 +545,25 @@ class SQLiteStore:
         records = [self._record(r) for r in rows]
         return [r for r in records if statuses is None or r.status in statuses]
 
+    def order_notifications(self, channel: str, account_id: str, order_id: str) -> list[NotificationRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM notifications WHERE channel=? AND account_id=? AND order_id=? ORDER BY rowid",
+                (channel, account_id, order_id),
+            ).fetchall()
+        return [self._record(r) for r in rows]
+
     def claim_order(
-        self, channel: str, account_id: str, order_id: str, owner: str, *, now: datetime, lease: timedelta
+        self,
+        channel: str,
+        account_id: str,
+        order_id: str,
+        owner: str,
+        *,
+        now: datetime | None = None,
+        lease: timedelta,
     ) -> bool:
+        now = now or datetime.now(UTC)  # the database's clock: the file lives on this machine
         key = (channel, account_id, order_id)
         with self.transaction():  # BEGIN IMMEDIATE: one writer at a time, across processes too
             row = self._db.execute(
@@ -553,8 +580,16 @@ class SQLiteStore:
         return True
 
     def renew_claim(
-        self, channel: str, account_id: str, order_id: str, owner: str, *, now: datetime, lease: timedelta
+        self,
+        channel: str,
+        account_id: str,
+        order_id: str,
+        owner: str,
+        *,
+        now: datetime | None = None,
+        lease: timedelta,
     ) -> bool:
+        now = now or datetime.now(UTC)
         with self.transaction():
             cursor = self._db.execute(
                 "UPDATE notification_claims SET expires_at=? WHERE channel=? AND account_id=? AND order_id=? "
@@ -570,6 +605,33 @@ class SQLiteStore:
                 (channel, account_id, order_id, owner),
             )
 
+    def adopt_account(self, channel: str, old_account_id: str, account_id: str) -> int:
+        with self.transaction():
+            moved = self._db.execute(
+                "SELECT count(*) FROM orders WHERE channel=? AND account_id=?", (channel, old_account_id)
+            ).fetchone()[0]
+            for table in ACCOUNT_TABLES:
+                self._db.execute(
+                    f"UPDATE OR IGNORE {table} SET account_id=? WHERE channel=? AND account_id=?",  # noqa: S608
+                    (account_id, channel, old_account_id),
+                )
+                self._db.execute(
+                    f"DELETE FROM {table} WHERE channel=? AND account_id=?",  # noqa: S608 - table names are constants
+                    (channel, old_account_id),
+                )
+            rows = self._db.execute(
+                "SELECT * FROM notifications WHERE channel=? AND account_id=? ORDER BY rowid", (channel, old_account_id)
+            ).fetchall()
+            for row in rows:
+                record = self._record(row)
+                new_id = notification_id(channel, account_id, record.shipment)
+                self._db.execute(
+                    "UPDATE OR IGNORE notifications SET notification_id=?, account_id=? WHERE notification_id=?",
+                    (new_id, account_id, record.notification_id),
+                )
+            self._db.execute("DELETE FROM notifications WHERE channel=? AND account_id=?", (channel, old_account_id))
+        return int(moved)
+
     def mark_shipped(self, channel: str, account_id: str, order_id: str) -> bool:
         with self.transaction():
             row = self._db.execute(
@@ -578,6 +640,9 @@ class SQLiteStore:
             ).fetchone()
             if row is None:
                 return False
+            self._db.execute(
+                "DELETE FROM versions WHERE channel=? AND account_id=? AND order_id=?", (channel, account_id, order_id)
+            )
             data = json.loads(row[0])
             if data.get("status") == "shipped":
                 return True

@@ -17,6 +17,7 @@ from typing import Protocol
 from channel_core.models import NotificationResult, Order, Shipment, to_dict
 
 __all__ = [
+    "ACCOUNT_TABLES",
     "Checkpoint",
     "FailedOrderRecord",
     "NotificationRecord",
@@ -31,6 +32,7 @@ __all__ = [
     "fingerprint_of",
     "notification_id",
     "notify_backoff",
+    "package_key",
 ]
 
 
@@ -64,6 +66,22 @@ def failed_attempt(previous_attempts: int, now: datetime, max_attempts: int) -> 
     """One more failed attempt: the new count, when to try next, and whether the order is now parked."""
     attempts = previous_attempts + 1
     return attempts, now + failed_backoff(attempts), attempts >= max_attempts
+
+
+def package_key(shipment: Shipment) -> str:
+    """Which parcel of its order a shipment is: ``package_id``, else its items, else the whole order.
+
+    A newer shipment with the same order and package key supersedes an older one not yet sent.
+    """
+    if shipment.package_id:
+        return f"package:{shipment.package_id.strip()}"
+    if shipment.items:
+        lines = sorted(f"{i.line_item_id or ''}/{i.sku or ''}/{i.quantity}" for i in shipment.items)
+        return "items:" + ",".join(lines)
+    return "order"
+
+
+ACCOUNT_TABLES = ("orders", "versions", "skipped", "failed", "checkpoints", "fences", "notification_claims")
 
 
 def notification_id(channel: str, account_id: str, shipment: Shipment) -> str:
@@ -115,12 +133,14 @@ class Checkpoint:
         with its current content; the next run passes it as ``OrderQuery.complete_until``.
     :ivar cursor: the channel's resume token, set while a window is only partly stored.
     :ivar cursor_since: the start of that partly stored window.
+    :ivar clock_lag: the largest lag seen between the store's data stamps and its reply clock.
     """
 
     next_start: datetime | None
     complete_until: datetime | None = None
     cursor: str | None = None
     cursor_since: datetime | None = None
+    clock_lag: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,19 +266,39 @@ class OrderStore(Protocol):
 
     def notifications(self, statuses: Sequence[str] | None = None) -> Sequence[NotificationRecord]: ...
 
+    def order_notifications(self, channel: str, account_id: str, order_id: str) -> Sequence[NotificationRecord]:
+        """Every notification of one order, oldest first (the order they entered the ledger)."""
+        ...
+
     def record_result(self, notification_id: str, result: NotificationResult) -> None: ...
 
     def claim_order(
-        self, channel: str, account_id: str, order_id: str, owner: str, *, now: datetime, lease: timedelta
+        self,
+        channel: str,
+        account_id: str,
+        order_id: str,
+        owner: str,
+        *,
+        now: datetime | None = None,
+        lease: timedelta,
     ) -> bool:
         """Take the notification claim on one order, atomically, for ``lease``; False while another holds it.
 
-        A claim whose lease has run out (its notifier crashed) is taken over.
+        A claim whose lease has run out (its notifier crashed) is taken over. Leases are measured on the
+        database's own clock (``now=None``, what the notifier passes), the one clock every notifier
+        sharing the database agrees on; ``now`` is for tests.
         """
         ...
 
     def renew_claim(
-        self, channel: str, account_id: str, order_id: str, owner: str, *, now: datetime, lease: timedelta
+        self,
+        channel: str,
+        account_id: str,
+        order_id: str,
+        owner: str,
+        *,
+        now: datetime | None = None,
+        lease: timedelta,
     ) -> bool:
         """Extend ``owner``'s claim by ``lease`` if ``owner`` still holds it (even past its lease, as long as
         nobody took it); False once another notifier took it or it was released. Never takes a free claim."""
@@ -268,6 +308,13 @@ class OrderStore(Protocol):
         """Give the claim back, if ``owner`` still holds it."""
         ...
 
+    def adopt_account(self, channel: str, old_account_id: str, account_id: str) -> int:
+        """Move every row recorded under ``old_account_id`` (an id an older release gave this store) to
+        ``account_id``; rows ``account_id`` already has win. Returns how many orders moved."""
+        ...
+
     def mark_shipped(self, channel: str, account_id: str, order_id: str) -> bool:
-        """Show a notified shipment on the stored order (status shipped) until the next import; False if absent."""
+        """Show a shipment the store accepted on the stored order (status shipped) and forget its stored
+        version, so the next import that lists the order reads it in full and the database again says
+        what the store says; False if absent."""
         ...

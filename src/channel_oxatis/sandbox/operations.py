@@ -37,10 +37,12 @@ class Operations:
         modify_between_pages: tuple[int, int] | None = None,
         log_container: str = "wsdl",
         log_entry_codes: bool = True,
+        server_date_clock: str = "database",
     ) -> None:
         if log_container not in replies.LOG_CONTAINERS:
             raise ValueError(f"log_container must be one of {', '.join(replies.LOG_CONTAINERS)}")
         self.store = store
+        self.server_date_clock = server_date_clock
         self.log_container = log_container
         self.log_entry_codes = log_entry_codes
         self.modify_between_pages = modify_between_pages
@@ -56,6 +58,11 @@ class Operations:
         fields = _children(root)
         if method == "ProgressStateGetList":
             return replies.envelope(replies.render_states(self.store.states()))
+        if method == "GetServerDate":
+            when = self.store.now() if self.server_date_clock == "database" else self.store.web_now()
+            return replies.envelope(f"<DateTime>{when.replace(microsecond=0).isoformat()}</DateTime>")
+        if method == "AccountPropertiesGet":
+            return replies.envelope(replies.render_account(self.store.account_id))
         if method in ("OrderGetSummaryList", "OrderGetList", "OrderCount"):
             return self._list(method, fields)
         if method in ("OrderGet", "OrderGetDetails", "OrderGetMoreDetails"):

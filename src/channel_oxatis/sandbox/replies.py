@@ -96,6 +96,16 @@ def render_summary_list(
     )
 
 
+def render_account(account_id: int) -> str:
+    """``AccountPropertiesGet``'s ``Data``: the WSDL's ``AccountProperties`` fields (docs/oxatis.md)."""
+    return (
+        f"<AccountProperties><SiteName>Sandbox store {account_id}</SiteName><Status>1</Status>"
+        f"<AccountId>{account_id}</AccountId><LangId>1</LangId><IsoLang>fr</IsoLang>"
+        "<CountryISOCode>FR</CountryISOCode><Email>boutique@exemple.fr</Email><IsAdmin>true</IsAdmin>"
+        "<IsOpenEntreprise>false</IsOpenEntreprise><CurrencyCode>978</CurrencyCode></AccountProperties>"
+    )
+
+
 def render_states(states: Iterable[Mapping[str, Any]]) -> str:
     body = "".join(f"<ProgressState>{_fields(s, PROGRESS_STATE_FIELDS, {})}</ProgressState>" for s in states)
     return f"<ProgressStateList><ProgressStateList>{body}</ProgressStateList></ProgressStateList>"

@@ -48,6 +48,8 @@ SERVICES: dict[str, frozenset[str]] = {
     "progressstatelogservices": frozenset({"GetOrderProgressStateLogs"}),
     "productcharacteristicsservices": frozenset({"ProductCharacteristicsGet"}),
     "optiontypesservices": frozenset({"OptionTypesGetDetail"}),
+    "identityservices": frozenset({"AccountPropertiesGet"}),
+    "adminpropertiesservices": frozenset({"GetServerDate"}),
 }
 
 
@@ -68,6 +70,9 @@ class SandboxConfig:
     clock_skew: float = 0.0  # seconds the store's clock is ahead of the host's
     list_order: str = "modified"  # what the summary list sorts on: "modified" or "created" (§6)
     visible: int | None = None  # orders that exist at start (default: count); store.create_order() adds the rest
+    account_id: int = 41001  # the merchant account AccountPropertiesGet names; add_store() numbers the others
+    # GetServerDate answers the clock that stamps orders ("database", default) or the Date header's ("web")
+    server_date_clock: str = "database"
     log_container: str = "wsdl"  # progress-state logs: "wsdl" or "xsd" container (oxatis-api.md §7.2)
     log_entry_codes: bool = True  # entries carry ID and Code (WSDL); False: as the XSD, without them
     variants: frozenset[str] = frozenset()  # reply variants of a real store: see sandbox.variants.VARIANTS
@@ -104,6 +109,7 @@ class SandboxServer:
             clock_skew=self.config.clock_skew,
             list_order=self.config.list_order,
             visible=self.config.visible,
+            account_id=self.config.account_id,
             **kwargs,
         )
         # called with the method before each call is answered; it may change the store, or raise a Reply
@@ -115,6 +121,7 @@ class SandboxServer:
             modify_between_pages=self.config.modify_between_pages,
             log_container=self.config.log_container,
             log_entry_codes=self.config.log_entry_codes,
+            server_date_clock=self.config.server_date_clock,
         )
         # one sandbox, many stores: each token is a merchant's store with its own orders (add_store)
         self._tenants: dict[str, tuple[SandboxStore, Operations]] = {self.config.token: (self.store, self.operations)}
@@ -160,20 +167,34 @@ class SandboxServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def add_store(self, token: str, *, count: int = 200, seed: int = 7, quota: int | None = None) -> SandboxStore:
+    def add_store(
+        self, token: str, *, count: int = 200, seed: int = 7, quota: int | None = None, account_id: int | None = None
+    ) -> SandboxStore:
         """Host another merchant's store on this sandbox, reached with ``token``; returns its store.
 
         :param quota: the store's daily call quota: calls beyond it get StatusCode 504 until
             :meth:`reset_quota` (the day turning, §1.7).
+        :param account_id: its merchant account (default: the next number after the stores hosted).
         """
-        store = SandboxStore(count=count, seed=seed, timezone=self.config.timezone, clock=self.config.clock)
+        with self._lock:
+            number = account_id or max(s.account_id for s, _ in self._tenants.values()) + 1
+        store = SandboxStore(
+            count=count, seed=seed, timezone=self.config.timezone, clock=self.config.clock, account_id=number
+        )
         with self._lock:
             if token in self._tenants:
                 raise ValueError(f"the sandbox already has a store for token {token!r}")
-            self._tenants[token] = (store, Operations(store))
+            self._tenants[token] = (store, Operations(store, server_date_clock=self.config.server_date_clock))
             if quota is not None:
                 self._quotas[token] = quota
         return store
+
+    def add_token(self, token: str, *, for_token: str) -> None:
+        """Another token for the store ``for_token`` reaches (a merchant rotating its token): same account."""
+        with self._lock:
+            if token in self._tenants:
+                raise ValueError(f"the sandbox already has a store for token {token!r}")
+            self._tenants[token] = self._tenants[for_token]
 
     def tenant(self, token: str) -> SandboxStore:
         """The store reached with ``token``."""

@@ -35,6 +35,7 @@ class SandboxStore:
         whether it is the modification or the creation time.
     :param visible: how many of the ``count`` generated orders exist at first;
         :meth:`create_order` places the others one by one.
+    :param account_id: the merchant's account id (``AccountPropertiesGet``).
     """
 
     def __init__(
@@ -50,12 +51,15 @@ class SandboxStore:
         clock_skew: float = 0.0,
         list_order: str = "modified",
         visible: int | None = None,
+        account_id: int = 41001,
     ) -> None:
         if list_order not in LIST_ORDERS:
             raise ValueError(f"list_order must be one of {', '.join(LIST_ORDERS)}")
         if count < 0:
             raise ValueError("count must not be negative")
         self.count = count
+        self.account_id = account_id  # what AccountPropertiesGet answers: the merchant's account
+        self._deleted: set[int] = set()
         self.visible = count if visible is None else max(0, min(count, visible))
         self.seed = seed
         self.anchor = anchor
@@ -78,11 +82,15 @@ class SandboxStore:
 
     def n_for(self, oxid: int) -> int | None:
         n = oxid - data.FIRST_ORDER_ID + 1
-        return n if 1 <= n <= self.visible else None
+        return n if 1 <= n <= self.visible and n not in self._deleted else None
 
     def instant(self) -> datetime:
         """The store's clock now, an aware UTC instant (what its ``Date`` header says)."""
         return self._clock().astimezone(UTC)
+
+    def web_now(self) -> datetime:
+        """The naive wall time of the clock the ``Date`` header reads (the web server's)."""
+        return self.instant().astimezone(self.tz).replace(tzinfo=None)
 
     def now(self) -> datetime:
         """The store's naive wall time now, as it stamps modifications."""
@@ -137,11 +145,11 @@ class SandboxStore:
             numbers = range(1, self.visible + 1)
             lo = 0 if start is None else bisect.bisect_left(numbers, start, key=self._base_modified)
             hi = len(numbers) if end is None else bisect.bisect_right(numbers, end, key=self._base_modified)
-            base = [n for n in numbers[lo:hi] if n not in self._modified]
+            base = [n for n in numbers[lo:hi] if n not in self._modified and n not in self._deleted]
             moved = sorted(
                 (when, n)
                 for n, when in self._modified.items()
-                if (start is None or when >= start) and (end is None or when <= end)
+                if (start is None or when >= start) and (end is None or when <= end) and n not in self._deleted
             )
             if self.list_order == "created":
                 result = sorted(base + [n for _, n in moved])
@@ -214,15 +222,29 @@ class SandboxStore:
     # ------------------------------------------------------------------ writes
 
     def create_order(self) -> int | None:
-        """Publish the next generated order as placed now (``visible`` < ``count``); its OxID, or None."""
+        """Publish the next generated order as placed now (``visible`` < ``count``); its OxID, or None.
+
+        Its ``Date`` is the store's clock when it was placed, like its modification stamp.
+        """
         with self._lock:
             if self.visible >= self.count:
                 return None
             self.visible += 1
             n = self.visible
-            self._modified[n] = self.now()
+            now = self.now()
+            self._modified[n] = now
+            self._overrides.setdefault(n, {})["Date"] = now.replace(microsecond=0)
             self._version += 1
         return data.order_id_for(n)
+
+    def delete_order(self, oxid: int) -> None:
+        """The merchant deletes an order: it leaves every listing and ``OrderGet`` answers "not found"."""
+        n = self.n_for(oxid)
+        if n is None:
+            raise KeyError(oxid)
+        with self._lock:
+            self._deleted.add(n)
+            self._version += 1
 
     def modify(self, oxid: int, changes: dict[str, Any], *, when: datetime | None = None) -> None:
         """Change fields of an order and stamp its modification time (tests and fault switches use this)."""
