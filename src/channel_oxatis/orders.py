@@ -204,6 +204,8 @@ def _plan(
     """
     measured = conn.client.store_time()
     now = measured - STORE_CLOCK_TOLERANCE - lag if measured is not None else None
+    if cursor is not None and cursor.promise is None and now is not None:
+        cursor = None  # its run had no store clock, so it cannot be finished into a promise: read it all again
     if cursor is not None and cursor.page_size != conn.settings.page_size:  # another page size: from page 1
         cursor = _Cursor(cursor.listings, cursor.index, 1, conn.settings.page_size, cursor.promise)
     if cursor is None:
@@ -311,14 +313,14 @@ def _pages(
                 if len(in_flight) > PAGES_AHEAD:
                     yield _finished(in_flight.popleft(), planned, index, page_size, promise, lag)
             if index == len(planned) - 1 and promise is not None and planned[-1].until is None:
-                # Every list page is read: a larger lag than the stored one means orders stamped just before
-                # the last promise may hide under it. Read them again, untrusted, and promise that much less.
+                # Every list page is read: a larger lag than the stored one means orders stamped before the
+                # earlier promises may hide under them, where versions were trusted. Read the whole window
+                # again, widened by the difference and trusting nothing, and promise that much less.
                 measured = meter.seen or timedelta(0)
                 if measured > lag:
                     widen = measured - lag
-                    known = query.complete_until.astimezone(UTC) if query.complete_until is not None else None
-                    if known is not None:
-                        planned.append(_Listing(known - widen, None, False))
+                    if query.complete_until is not None:
+                        planned.append(_Listing(min(item.since for item in planned) - widen, None, False))
                     logger.warning(
                         "store_clock_lag",
                         channel="oxatis",

@@ -36,7 +36,20 @@ from tests.sync.simulation import account_mismatches
 STORES, ORDERS = 6, 60
 _first, _, _last = os.environ.get("CHANNEL_FLEET_SEEDS", "3").rpartition("-")  # "N" or "FIRST-LAST"
 SEEDS = range(int(_first), int(_last) + 1) if _first else range(int(_last))
-WORKER = ("--concurrency", "2", "--tick", "1s", "--stalled-after", "2", "--claim-lease", "3s")
+WORKER = (
+    "--concurrency",
+    "2",
+    "--tick",
+    "1s",
+    "--stalled-after",
+    "2",
+    "--claim-lease",
+    "5s",
+    "--http-timeout",
+    "0.8",
+    "--budget-wait",
+    "0.5",
+)
 
 
 class Chaos:

@@ -343,3 +343,120 @@ def test_housekeeping_forgets_old_history_but_keeps_each_stores_latest_run(datab
         assert kept == ["a1", "b50"]  # b's only run is old but still its latest
         jobs = db.execute("SELECT status FROM procrastinate_jobs WHERE task_name = %s", (HOUSEKEEPING_TASK,))
         assert jobs == [("succeeded",)]
+
+
+# --- third correctness pass (issue 20): a registered store keeps its merchant ----------------------------------
+
+
+def _sync(database: str, vault: dict[str, str], *keys: str) -> None:
+    from channel_core.fleet.engine import enqueue_sync, make_app
+
+    app = make_app(database, credentials=lambda store, info: {"token": vault[store.key]}, schedule=None)
+    with app.open():
+        for key in keys:
+            enqueue_sync(app, key)
+    app.run_worker(wait=False, concurrency=1, install_signal_handlers=False)
+
+
+def test_a_registered_store_is_pinned_to_the_account_it_first_synced(oxatis: Channel, database: str) -> None:
+    from channel_core.fleet.engine import connected_store, prepare_database
+    from channel_core.sync.postgres import PostgresStore
+    from channel_oxatis.sandbox import SandboxConfig, SandboxServer
+
+    with SandboxServer(SandboxConfig(count=20, token="tok-shop3", timezone="UTC")) as server:
+        other = server.add_store("tok-other-merchant", count=20, seed=11)
+        server.add_token("tok-shop3-rotated", for_token="tok-shop3")  # the merchant rotates its token
+        prepare_database(database)
+        registry = _registry(database)
+        settings = {"base_url": server.url, "store_timezone": "UTC"}
+        registry.add("shop3", oxatis.info(), settings=settings, credentials="vault:shop3", every=timedelta(minutes=5))
+        vault = {"shop3": "tok-shop3"}
+        _sync(database, vault, "shop3")
+        pinned = registry.get("shop3")
+        assert pinned is not None and pinned.account_id and pinned.account_id.endswith("/account-41001")
+
+        vault["shop3"] = "tok-other-merchant"  # a worker started with another merchant's token
+        calls = dict(server.calls_by_token)
+        _sync(database, vault, "shop3")
+        state = {s.store.key: s for s in registry.states()}["shop3"]
+        assert state.last_stopped == "error" and state.store.account_id == pinned.account_id
+        assert pinned.account_id in (state.last_error or "") and "account-41002" in (state.last_error or "")
+        assert "tok-other" not in (state.last_error or "") and "--replace" in (state.last_error or "")
+        writes = ("OrderUpdateTransportInfo", "OrderUpdateTracking", "OrderGetSummaryList")
+        assert server.calls_by_token["tok-other-merchant"] - calls.get("tok-other-merchant", 0) == 2  # connect only
+        assert all(server.calls[m] == 0 for m in writes[:2])
+        with pytest.raises(ConfigurationError, match="pinned to account"):
+            with connected_store(database, "shop3", credentials=lambda store, info: {"token": vault["shop3"]}):
+                pass
+        assert other.shipped_entries(100002) == 0
+
+        vault["shop3"] = "tok-shop3-rotated"  # the same merchant, a new token: the same store
+        _sync(database, vault, "shop3")
+        state = {s.store.key: s for s in registry.states()}["shop3"]
+        assert state.last_stopped is None and state.store.account_id == pinned.account_id
+
+        vault["shop3"] = "tok-other-merchant"  # re-registered on purpose: the next sync pins the new account
+        registry.add(
+            "shop3", oxatis.info(), settings=settings, credentials="vault:shop3", every=timedelta(minutes=5),
+            replace=True,
+        )  # fmt: skip
+        _sync(database, vault, "shop3")
+        moved = registry.get("shop3")
+        assert moved is not None and moved.account_id and moved.account_id.endswith("/account-41002")
+        with PostgresStore(database) as db:
+            accounts = {row[0] for row in db.execute("SELECT DISTINCT account_id FROM orders")}
+        assert accounts == {pinned.account_id, moved.account_id}  # each merchant's orders under its own account
+
+
+def test_a_store_recorded_under_the_old_token_digest_id_is_adopted(oxatis: Channel, tmp_path: Path) -> None:
+    """Ids used to be a digest of the token; upgrading moves the rows instead of importing everything again."""
+    from channel_core.sync import Importer, SQLiteStore
+    from channel_oxatis.connection import legacy_account_id
+    from channel_oxatis.sandbox import SandboxConfig, SandboxServer
+    from channel_oxatis.settings import parse_settings
+
+    with SandboxServer(SandboxConfig(count=10)) as server, SQLiteStore(tmp_path / "old.sqlite3") as db:
+        settings = {"token": server.config.token, "base_url": server.url, "store_timezone": "UTC"}
+        with oxatis.connect(settings) as connection:
+            Importer(oxatis, connection, db).run()
+            new_id = connection.account_id
+        old_id = legacy_account_id(parse_settings(settings))
+        db._db.execute("UPDATE orders SET account_id=? WHERE account_id=?", (old_id, new_id))
+        db._db.execute("UPDATE checkpoints SET account_id=? WHERE account_id=?", (old_id, new_id))
+        db._db.execute("UPDATE versions SET account_id=? WHERE account_id=?", (old_id, new_id))
+        details = server.detail_calls()
+        with oxatis.connect(settings) as connection:
+            again = Importer(oxatis, connection, db).run()
+        assert again.imported == 0 and server.detail_calls() == details  # nothing fetched again
+        assert {s.account_id for s in db.iter_orders()} == {new_id}
+
+
+def test_a_job_that_fails_outside_the_channel_is_recorded_as_a_run(oxatis: Channel, database: str) -> None:
+    from channel_core.fleet.engine import prepare_database
+    from channel_oxatis.sandbox import SandboxServer
+
+    with SandboxServer() as server:
+        prepare_database(database)
+        registry = _registry(database)
+        registry.add(
+            "lost",
+            oxatis.info(),
+            settings={"base_url": server.url},
+            credentials="vault:lost",
+            every=timedelta(minutes=5),
+        )
+        _sync(database, {}, "lost")  # the host's vault has no such key: KeyError inside the resolver
+        state = {s.store.key: s for s in registry.states()}["lost"]
+        assert state.last_stopped == "error" and (state.last_error or "").startswith("KeyError: 'lost'")
+        assert state.store.last_run_at is not None
+
+
+def test_the_cli_refuses_a_raw_token_a_unitless_interval_and_a_lease_shorter_than_a_write(database: str) -> None:
+    runner = CliRunner()
+    base = ["--db", database]
+    result = runner.invoke(cli, [*base, "stores", "add", "acme", "oxatis", "--credentials", "tok-Very-Secret-123"])
+    assert result.exit_code == 2 and "must be a reference" in result.stderr and "Very-Secret" not in result.stderr
+    result = runner.invoke(cli, [*base, "stores", "add", "acme", "oxatis", "--credentials", "env:ACME", "--every", "5"])
+    assert result.exit_code == 2 and "with a unit" in result.stderr
+    result = runner.invoke(cli, [*base, "worker", "--once", "--claim-lease", "1m"])
+    assert result.exit_code == 2 and "shorter than the longest" in result.stderr

@@ -72,6 +72,10 @@ class Scenario:
     activity: float  # probability of a store action before a request
     stop_rate: float  # probability of stopping after a page
     fault_rate: float  # probability of a blank or malformed detail reply
+    stamp_lag_s: float = 0.0  # the store's database stamps orders this far behind its Date header
+    server_date_clock: str = "database"  # GetServerDate reads the clock that stamps orders (docs/oxatis.md)
+    no_date_rate: float = 0.0  # probability that a run's replies carry no Date header
+    delete_rate: float = 0.0  # share of store actions that delete an order
 
     @classmethod
     def from_seed(cls, seed: int) -> Scenario:
@@ -89,6 +93,9 @@ class Scenario:
             activity=rng.choice((0.1, 0.3, 0.6)),
             stop_rate=rng.choice((0.0, 0.2, 0.4)),
             fault_rate=rng.choice((0.0, 0.05, 0.1)),
+            stamp_lag_s=rng.choice((0.0, 0.0, 3.0, 30.0, 300.0)),
+            no_date_rate=rng.choice((0.0, 0.0, 0.3, 1.0)),
+            delete_rate=rng.choice((0.0, 0.1, 0.25)),
         )
 
 
@@ -170,12 +177,18 @@ class Scheduler:
     def act(self, rng: random.Random) -> None:
         store = self.server.store
         self.actions += 1
+        if rng.random() < self.scenario.delete_rate and store.visible > 4:  # the merchant deletes an order
+            victim = data.order_id_for(rng.randint(1, store.visible))
+            if store.order(victim) is not None:
+                store.delete_order(victim)
+                return
         roll = rng.random()
         if roll < 0.15 and store.create_order() is not None:
             return
         oxid = data.order_id_for(rng.randint(1, store.visible))
         order = store.order(oxid)
-        assert order is not None
+        if order is None:  # deleted earlier
+            return
         if roll < 0.4:  # a change the summary shows
             state = rng.choice([sid for sid, *_ in data.STATES])
             store.modify(oxid, {"ProgressStateID": state, "PaymentStatusCode": rng.choice((0, 20, 40))})
@@ -225,6 +238,8 @@ def simulate(oxatis: Channel, seed: int, **overrides: Any) -> Outcome:
         list_order=scenario.list_order,
         clock=clock,
         anchor=anchor,
+        stamp_lag=scenario.stamp_lag_s,
+        server_date_clock=scenario.server_date_clock,
     )
     outcome = Outcome(scenario)
     with tempfile.TemporaryDirectory() as tmp, SandboxServer(config) as server:
@@ -234,12 +249,14 @@ def simulate(oxatis: Channel, seed: int, **overrides: Any) -> Outcome:
         stop_rng = random.Random(seed * 31 + 7)
         with SQLiteStore(Path(tmp) / "orders.sqlite3") as db:
             for _ in range(scenario.runs):
+                server.config.date_header = stop_rng.random() >= scenario.no_date_rate
                 with oxatis.connect(_settings(server, scenario.page_size)) as connection:
                     Importer(oxatis, connection, db, clock=host_clock).run(
                         should_stop=lambda: stop_rng.random() < scenario.stop_rate
                     )
                 scheduler.between_runs()
             scheduler.active = False  # the store goes quiet
+            server.config.date_header = True
             clock.advance(3600)
             calls_before = dict(server.calls)
             with oxatis.connect(_settings(server, scenario.page_size)) as connection:
@@ -267,6 +284,8 @@ def check_content(oxatis: Channel, server: SandboxServer, db: SQLiteStore, **set
         ctx = connection.mapping_context()
         for n in range(1, server.store.visible + 1):
             oxid = str(data.order_id_for(n))
+            if server.store.order(int(oxid)) is None:  # deleted in the store: nothing to compare
+                continue
             check.checked += 1
             try:
                 truth: Order | SkippedOrder = to_order(connection.client.order_details(oxid), ctx)

@@ -204,3 +204,91 @@ def test_pages_tell_where_they_are_in_the_listing_for_progress_displays(oxatis: 
         pages = list(oxatis.fetch_orders(connection, OrderQuery(modified_since=datetime(2010, 1, 15, tzinfo=UTC))))
     assert [p.page_of for p in pages] == [(1, 3), (2, 3), (3, 3)]
     assert {p.listed_total for p in pages} == {25}
+
+
+# --- third correctness pass (issue 20) ------------------------------------------------------------------------
+
+ADDRESS = {"ShippingAddress": "99 avenue Nouvelle", "ShippingAddressL1": None, "ShippingAddressStreet": None,
+           "ShippingAddressOtherInfo": None, "ShippingCity": "Lyon", "ShippingZipCode": "69001"}  # fmt: skip
+
+
+@pytest.mark.parametrize("lag", [30.0, 300.0], ids=["30s", "5min"])
+def test_order_stamps_behind_the_date_header_lose_no_change(oxatis: Channel, db: SQLiteStore, lag: float) -> None:
+    """n4: the database stamping orders runs behind the web server's Date; GetServerDate tells by how much."""
+    clock = SimClock(datetime(2026, 11, 20, 10, 0, tzinfo=UTC))
+    with SandboxServer(SandboxConfig(count=10, clock=clock, stamp_lag=lag, timezone="Europe/Paris")) as server:
+        first = run(oxatis, server, db)
+        clock.advance(2)
+        server.store.modify(100003, ADDRESS)  # stamped `lag` before the Date header of its time
+        clock.advance(2)
+        run(oxatis, server, db)
+        clock.advance(60)
+        run(oxatis, server, db)
+        assert first.completed
+        checkpoint = db.load_checkpoint("oxatis", next(iter(db.iter_orders())).account_id)
+        assert checkpoint is not None and checkpoint.clock_lag >= timedelta(seconds=lag - 1)
+        assert_equal_by_content(oxatis, server, db)
+
+
+@pytest.mark.parametrize("lag", [30.0, 300.0], ids=["30s", "5min"])
+def test_a_lag_learned_from_new_orders_rereads_what_it_hid(oxatis: Channel, db: SQLiteStore, lag: float) -> None:
+    """When GetServerDate tells nothing (it reads the web server's clock), new orders' dates show the lag,
+    and the run that learns it reads the part of the last window it hid again, untrusted."""
+    clock = SimClock(datetime(2026, 11, 20, 10, 0, tzinfo=UTC))
+    config = SandboxConfig(count=12, visible=10, clock=clock, stamp_lag=lag, server_date_clock="web")
+    with SandboxServer(config) as server:
+        run(oxatis, server, db)
+        clock.advance(2)
+        server.store.modify(100003, ADDRESS)  # hidden under the first run's promise
+        server.store.create_order()  # a new order, dated by the database's clock
+        clock.advance(2)
+        second = run(oxatis, server, db)
+        assert second.updated >= 1
+        clock.advance(60)
+        run(oxatis, server, db)
+        assert_equal_by_content(oxatis, server, db)
+
+
+def test_no_date_header_keeps_the_last_promise_and_says_so(oxatis: Channel, db: SQLiteStore) -> None:
+    """n6: without a Date header the host's clock became the promise; a host 60 s ahead lost a change."""
+    with SandboxServer(SandboxConfig(count=10)) as server:
+        server._httpd.RequestHandlerClass.date_time_string = lambda self, timestamp=None: ""  # type: ignore[attr-defined,method-assign]
+        ahead = lambda: datetime.now(UTC) + timedelta(seconds=60)  # noqa: E731
+        first = run(oxatis, server, db, host_clock=ahead)
+        assert first.completed and first.store_time_unknown and first.complete_until is None
+        server.store.modify(100003, ADDRESS)
+        second = run(oxatis, server, db, host_clock=ahead)
+        assert second.store_time_unknown and second.updated == 1
+        assert_equal_by_content(oxatis, server, db)
+
+
+def test_a_deletion_while_a_run_is_interrupted_loses_no_order(oxatis: Channel, db: SQLiteStore) -> None:
+    """n5: the resumed listing shifted under it and an order slid onto a page already stored."""
+    with SandboxServer(SandboxConfig(count=20)) as server:
+        with oxatis.connect(sandbox_settings(server, page_size=5, max_concurrency=1)) as connection:
+            first = Importer(oxatis, connection, db).run(should_stop=lambda: True)
+            assert first.stopped == "interrupted" and first.pages == 1
+            server.store.delete_order(100020)  # the newest order, on the page already stored
+            second = Importer(oxatis, connection, db).run()
+            assert second.completed
+        stored = {s.order.order_id for s in db.iter_orders()} | {oid for _, oid, _ in db.skipped("oxatis")}
+        assert {str(100000 + n) for n in range(1, 20)} <= stored
+
+
+def test_a_retry_after_longer_than_the_budget_stops_the_run_cleanly(oxatis: Channel, db: SQLiteStore) -> None:
+    """r13: the run stops (resumed from the checkpoint later), no order is failed for it."""
+    with SandboxServer(SandboxConfig(count=30)) as server:
+        calls = [0]
+
+        def throttle(method: str) -> None:
+            calls[0] += 1
+            if method == "OrderGetMoreDetails" and calls[0] > 12:
+                raise Reply(b"slow down", 429, {"Retry-After": "600"})
+
+        server.on_request = throttle
+        summary = run(oxatis, server, db, page_size=10, max_concurrency=1)
+        assert summary.stopped == "rate_limited" and "600 s" in (summary.stop_error or "")
+        assert summary.failed == 0 and db.failed_orders("oxatis") == []
+        server.on_request = None
+        assert run(oxatis, server, db, page_size=10).completed
+        assert_equal_by_content(oxatis, server, db)

@@ -279,3 +279,175 @@ def test_two_processes_and_eight_threads_write_each_shipment_once(server: Sandbo
         assert server.store.transport_writes[oxid] == 1, oxid
     with SQLiteStore(db) as store:
         assert {r.status for r in store.notifications()} == {"sent"}
+
+
+# --- third correctness pass (issue 20); each reproduced by ../shared/repro/turn3 -------------------------------
+
+
+ONE_SHAPE = pytest.mark.parametrize("server", ["wsdl container, entries with Code"], indirect=True)
+
+
+@ONE_SHAPE
+def test_a_newer_shipment_supersedes_an_older_pending_one(
+    oxatis: Channel, server: SandboxServer, db: SQLiteStore
+) -> None:
+    """n1: the older pending shipment was retried after the correction and wrote the old tracking back."""
+    now = [datetime.now(UTC)]
+    sender = notifier(oxatis, server, db, clock=lambda: now[0])
+    server.add_fault("quota", times=1, methods={"OrderGet"})
+    old = sender.notify(Shipment(order_id="100002", tracking_number="OLD-111", carrier="Colissimo"))
+    assert old.pending and old.result.status is NotificationStatus.FAILED
+    new = sender.notify(Shipment(order_id="100002", tracking_number="NEW-222", carrier="Colissimo"))
+    assert new.result.status is NotificationStatus.SENT
+    now[0] += timedelta(minutes=1)
+    assert sender.retry_pending() == []  # the old one is cancelled, not due
+    assert server.store.order(100002)["TrackingNumber"] == "NEW-222"  # type: ignore[index]
+    assert server.store.transport_writes[100002] == 1
+    (cancelled,) = db.notifications([NotificationState.CANCELLED])
+    assert cancelled.shipment.tracking_number == "OLD-111"
+    assert "superseded by a newer shipment" in (cancelled.message or "") and "NEW-222" in (cancelled.message or "")
+    again = sender.notify(Shipment(order_id="100002", tracking_number="OLD-111", carrier="Colissimo"))
+    assert again.from_ledger and "superseded" in (again.result.message or "")
+    assert server.store.transport_writes[100002] == 1
+
+
+@ONE_SHAPE
+def test_an_older_shipment_never_overwrites_a_newer_one_already_sent(
+    oxatis: Channel, server: SandboxServer, db: SQLiteStore
+) -> None:
+    """The read-before-write never writes a value older than what the ledger sent: the older entry loses."""
+    sender = notifier(oxatis, server, db)
+    server.add_fault("quota", times=1, methods={"OrderGet"})
+    sender.notify(Shipment(order_id="100003", tracking_number="A-1", carrier="DPD"))  # pending
+    server.add_fault("quota", times=1, methods={"OrderGet"})
+    sender.notify(Shipment(order_id="100003", tracking_number="B-2", carrier="DPD"))  # pending, newer
+    for record in db.notifications():  # both due; the older comes first in the ledger
+        sender.notify(record.shipment)
+    assert server.store.order(100003)["TrackingNumber"] == "B-2"  # type: ignore[index]
+    assert server.store.transport_writes[100003] == 1
+    statuses = {r.shipment.tracking_number: r.status for r in db.notifications()}
+    assert statuses == {"A-1": "cancelled", "B-2": "sent"}
+
+
+@ONE_SHAPE
+def test_a_spent_quota_is_not_an_attempt_and_parks_nothing(
+    oxatis: Channel, server: SandboxServer, db: SQLiteStore
+) -> None:
+    """n2: five quota days parked a shipment the store never refused."""
+    now = [datetime.now(UTC)]
+    sender = notifier(oxatis, server, db, clock=lambda: now[0])
+    server.add_fault("quota", times=-1)
+    first = sender.notify(Shipment(order_id="100004", tracking_number="Q-1", carrier="DPD"))
+    assert first.stopped == "quota" and first.pending
+    for _ in range(8):
+        now[0] += timedelta(days=1)
+        outcomes = sender.retry_pending()
+        assert [o.stopped for o in outcomes] == ["quota"]
+    (record,) = db.notifications()
+    assert (record.status, record.attempts) == ("pending", 0)
+    server.clear_faults()
+    now[0] += timedelta(days=1)
+    assert [o.result.status for o in sender.retry_pending()] == [NotificationStatus.SENT]
+    assert server.store.shipped_entries(100004) == 1
+
+
+@ONE_SHAPE
+def test_retry_pending_stops_at_the_first_quota_stop(oxatis: Channel, server: SandboxServer, db: SQLiteStore) -> None:
+    sender = notifier(oxatis, server, db)
+    server.add_fault("quota", times=-1, methods={"OrderGet"})
+    for oxid in (100005, 100006, 100007):
+        sender.notify(Shipment(order_id=str(oxid), tracking_number=f"Q{oxid}", carrier="DPD"))
+    calls = server.calls["OrderGet"]
+    assert len(sender.retry_pending()) == 1
+    assert server.calls["OrderGet"] == calls + 1
+
+
+@ONE_SHAPE
+def test_a_refusal_still_counts_and_parks(oxatis: Channel, server: SandboxServer, db: SQLiteStore) -> None:
+    now = [datetime.now(UTC)]
+    sender = notifier(oxatis, server, db, clock=lambda: now[0], max_attempts=2)
+    server.on_request = lambda method: (
+        (_ for _ in ()).throw(Reply(replies.envelope("<OxID>-1</OxID>", status=500, details="refused")))
+        if method == "OrderUpdateTransportInfo"
+        else None
+    )
+    sender.notify(Shipment(order_id="100008", tracking_number="R-1", carrier="DPD"))
+    now[0] += timedelta(days=1)
+    sender.retry_pending()
+    (record,) = db.notifications()
+    assert (record.status, record.attempts) == ("parked", 2)
+
+
+@ONE_SHAPE
+def test_shipping_a_cancelled_order_is_refused_unless_forced(
+    oxatis: Channel, server: SandboxServer, db: SQLiteStore
+) -> None:
+    """Finding 5: the store shows order 100012 cancelled; nothing is written without --force."""
+    sender = notifier(oxatis, server, db)
+    shipment = Shipment(order_id="100012", tracking_number="C-1", carrier="DPD")
+    with pytest.raises(InvalidShipmentError, match="cancelled in the store"):
+        sender.notify(shipment)
+    assert server.store.transport_writes[100012] == 0 and server.store.shipped_entries(100012) == 0
+    (record,) = db.notifications()
+    assert record.status == "parked" and "cancelled" in (record.message or "")
+    forced = sender.notify(Shipment(order_id="100012", tracking_number="C-1", carrier="DPD", force=True))
+    assert forced.result.status is NotificationStatus.SENT
+    assert server.store.shipped_entries(100012) == 1
+
+
+@ONE_SHAPE
+def test_after_a_notification_the_stored_status_is_what_a_fresh_import_says(
+    oxatis: Channel, server: SandboxServer, db: SQLiteStore, tmp_path: Path
+) -> None:
+    """n7: ALREADY_SENT decided from the state log marked a cancelled order shipped, for good."""
+    from channel_core.sync import Importer
+
+    store = server.store
+    store.modify(100004, {"ProgressStateID": None, "PaymentStatusCode": 0, "Shipped": False,
+                          "TrackingNumber": "TRK4", "TransportName": "Colissimo"})  # fmt: skip
+    store.add_progress_state(
+        100004, code="SST-SHIPPED", state_id=None, when=store.now(), comment=None, publish=False, update_order=False
+    )
+    connection = oxatis.connect(sandbox_settings(server))
+    Importer(oxatis, connection, db).run()
+    out = Notifier(oxatis, connection, db).notify(
+        Shipment(order_id="100004", tracking_number="TRK4", carrier="Colissimo")
+    )
+    assert out.result.status is NotificationStatus.ALREADY_SENT
+    sent = Notifier(oxatis, connection, db).notify(Shipment(order_id="100003", tracking_number="T3", carrier="DPD"))
+    assert sent.result.status is NotificationStatus.SENT
+    with SQLiteStore(tmp_path / "fresh.sqlite3") as fresh:
+        Importer(oxatis, oxatis.connect(sandbox_settings(server)), fresh).run()
+        for oxid in ("100003", "100004"):
+            mine, truth = db.get_order("oxatis", oxid), fresh.get_order("oxatis", oxid)
+            assert mine is not None and truth is not None
+            assert mine.order.status == truth.order.status, oxid
+
+
+@ONE_SHAPE
+def test_the_write_guard_runs_after_the_budget_wait(oxatis: Channel, server: SandboxServer, db: SQLiteStore) -> None:
+    """n3: a write that waited on a busy shared budget past its lease went out after another notifier took over."""
+    from channel_core.http import run_scope
+
+    shipment = Shipment(order_id="100003", tracking_number="TRK9", carrier="Colissimo")
+    server.store.set_transport(100003, tracking_number="TRK9", tracking_url=None, transport_name="Colissimo")
+    now = [datetime.now(UTC)]
+    other: list[Any] = []
+
+    class BusyBudget:  # the held-up notifier's first write waits; meanwhile another takes the order over
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def acquire(self) -> float:
+            self.calls += 1
+            if self.calls == 5:  # connect (states, account), OrderGet, logs, then the write's slot
+                now[0] += timedelta(minutes=10)  # its lease runs out while it waits
+                other.append(notifier(oxatis, server, db, claim_clock=lambda: now[0]).notify(shipment))
+            return 0.0
+
+    with run_scope(budget=BusyBudget()):
+        connection = oxatis.connect(sandbox_settings(server))
+    held = Notifier(oxatis, connection, db, claim_clock=lambda: now[0]).notify(shipment)
+    assert other and other[0].result.status is NotificationStatus.SENT
+    assert held.from_ledger and held.result.status is NotificationStatus.ALREADY_SENT
+    assert server.store.shipped_entries(100003) == 1

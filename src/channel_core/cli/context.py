@@ -13,7 +13,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from channel_core.cli.settings import check_channel_tables, effective_settings, load_config, resolve_settings
-from channel_core.errors import AuthenticationError, ChannelError, ConfigurationError, PluginError, TransportError
+from channel_core.errors import (
+    AuthenticationError,
+    ChannelError,
+    ConfigurationError,
+    InvalidShipmentError,
+    PluginError,
+    TransportError,
+)
 from channel_core.hooktypes import Connection
 from channel_core.registry import Channel, Channels
 from channel_core.sync import SQLiteStore
@@ -43,7 +50,7 @@ class Fail(click.ClickException):
 def errors() -> Iterator[None]:
     try:
         yield
-    except (ConfigurationError, PluginError) as exc:
+    except (ConfigurationError, PluginError, InvalidShipmentError) as exc:
         raise Fail(str(exc), EXIT_CONFIG) from None
     except AuthenticationError as exc:
         raise Fail(str(exc), EXIT_CONFIG) from None

@@ -182,9 +182,10 @@ def ship_for_store(
     tracking_url: str | None,
     service: str | None,
     cost: str | None,
+    force: bool,
 ) -> None:
     """Tell registered store KEY an order shipped, now (its credentials and rate budget, as a worker would)."""
-    shipment = shipment_from_options(order_id, tracking, carrier, tracking_url, service, cost)
+    shipment = shipment_from_options(order_id, tracking, carrier, tracking_url, service, cost, force)
     dsn = ctx.postgres("stores ship")
     from channel_core.fleet.engine import connected_store
 
@@ -237,25 +238,45 @@ def _print_finished(store_key: str, result: dict[str, Any], seconds: float) -> N
 @click.option(
     "--keep", default="30d", show_default=True, help="How long finished jobs and run history are kept (daily clean-up)."
 )
+@click.option(
+    "--http-timeout",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Seconds any request may take, capping each channel's own timeout (default: the channels' own, 30).",
+)
+@click.option(
+    "--budget-wait",
+    type=click.FloatRange(min=0.0),
+    default=60.0,
+    show_default=True,
+    help="Seconds a request may wait for its slot in a store's shared rate budget before the run stops.",
+)
 @pass_context
 def worker(
-    ctx: Context, concurrency: int, once: bool, tick: str, stalled_after: float, claim_lease: str, keep: str
+    ctx: Context,
+    concurrency: int,
+    once: bool,
+    tick: str,
+    stalled_after: float,
+    claim_lease: str,
+    keep: str,
+    http_timeout: float | None,
+    budget_wait: float,
 ) -> None:
     """Sync the registered stores (PostgreSQL and procrastinate) until Ctrl-C; run several for more throughput."""
     dsn = ctx.postgres("worker")
     cron = _cron(parse_interval(tick, "--tick"))
     lease = timedelta(seconds=parse_interval(claim_lease, "--claim-lease"))
-    from channel_core.fleet.budget import MAX_WAIT
     from channel_core.http import DEFAULT_TIMEOUT, RetryPolicy
 
-    attempts = RetryPolicy().max_attempts
-    longest = DEFAULT_TIMEOUT * attempts + MAX_WAIT
+    attempts, timeout = RetryPolicy().max_attempts, http_timeout or DEFAULT_TIMEOUT
+    longest = timeout * attempts + budget_wait
     if lease.total_seconds() < longest:
         raise Fail(
             f"--claim-lease {claim_lease} is shorter than the longest a notifier's write can be held up "
-            f"({DEFAULT_TIMEOUT:g} s HTTP timeout x {attempts} attempts + {MAX_WAIT:g} s rate-budget wait = "
-            f"{longest:g} s): another worker could take the order over and both would write. "
-            f"Use at least {int(longest // 60) + 1}m",
+            f"({timeout:g} s HTTP timeout x {attempts} attempts + {budget_wait:g} s rate-budget wait = "
+            f"{longest:g} s): another worker could take the order over and both would write. Use a longer "
+            "--claim-lease, or lower --http-timeout and --budget-wait",
             EXIT_CONFIG,
         )
     kept = timedelta(seconds=parse_interval(keep, "--keep"))
@@ -275,6 +296,8 @@ def worker(
             claim_lease=lease,
             keep=kept,
             on_finished=_print_finished,
+            http_timeout=http_timeout,
+            budget_wait=budget_wait,
         )
         with app.open():
             queued = enqueue_due(app, dsn)
@@ -324,7 +347,8 @@ def status(ctx: Context, as_json: bool) -> None:
         (
             st.store.key,
             _when(st.last_run),
-            st.last_stopped or ("completed" if st.last_run else "-"),
+            (st.last_stopped or ("completed" if st.last_run else "-"))
+            + (" (store clock unknown)" if st.store_time_unknown else ""),
             _when(st.store.next_run),
             str(st.orders),
             str(st.failed_orders),
@@ -338,3 +362,9 @@ def status(ctx: Context, as_json: bool) -> None:
     for st in states:
         if st.last_stopped and st.last_error:
             out.print(f"{st.store.key}: {st.last_stopped}: {st.last_error}", markup=False)
+        if st.store_time_unknown:
+            out.print(
+                f"{st.store.key}: the store's replies carry no Date header, so its promise cannot move: each run "
+                "reads from the same point again (nothing is missed; more is read)",
+                markup=False,
+            )

@@ -36,6 +36,7 @@ def shipment_options(command: Callable[..., None]) -> Callable[..., None]:
             click.option("--tracking-url", default=None),
             click.option("--service", default=None),
             click.option("--cost", default=None, help="Shipping cost."),
+            click.option("--force", is_flag=True, help="Send it even though the store shows the order cancelled."),
         ]
     ):
         command = option(command)
@@ -57,10 +58,11 @@ def ship(
     tracking_url: str | None,
     service: str | None,
     cost: str | None,
+    force: bool,
     overrides: tuple[str, ...],
 ) -> None:
     """Tell the store an order shipped (safe to repeat: a repeat is reported as already sent)."""
-    shipment = shipment_from_options(order_id, tracking, carrier, tracking_url, service, cost)
+    shipment = shipment_from_options(order_id, tracking, carrier, tracking_url, service, cost, force)
     channel, connection = ctx.connect(channel_name, overrides)
     with connection, ctx.store() as store:
         outcome = notify(channel, connection, store, shipment)
@@ -69,7 +71,13 @@ def ship(
 
 
 def shipment_from_options(
-    order_id: str, tracking: str, carrier: str, tracking_url: str | None, service: str | None, cost: str | None
+    order_id: str,
+    tracking: str,
+    carrier: str,
+    tracking_url: str | None,
+    service: str | None,
+    cost: str | None,
+    force: bool = False,
 ) -> Shipment:
     """The shipment the command's options describe; a bad value is an error naming its option."""
     try:
@@ -85,6 +93,7 @@ def shipment_from_options(
             service=service,
             shipping_cost=amount,
             ship_date=datetime.now(UTC),
+            force=force,
         )
     except ValueError as exc:
         option = {"tracking_number": "--tracking", "carrier": "--carrier", "shipping_cost": "--cost"}
@@ -99,7 +108,7 @@ def notify(channel: Channel, connection: Connection, store: OrderStore, shipment
     """Send ``shipment`` through the ledger; a shipment the channel cannot take is a configuration error."""
     try:
         channel.info().capabilities.check_shipment(shipment)
-    except InvalidShipmentError as exc:
+        with errors():
+            return Notifier(channel, connection, store).notify(shipment)
+    except InvalidShipmentError as exc:  # too long for the channel, or a cancelled order: the operator decides
         raise Fail(str(exc), EXIT_CONFIG) from None
-    with errors():
-        return Notifier(channel, connection, store).notify(shipment)

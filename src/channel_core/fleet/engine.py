@@ -214,6 +214,8 @@ def make_app(
     stalled_after: float = 30.0,
     claim_lease: timedelta = DEFAULT_LEASE,
     keep: timedelta = DEFAULT_KEEP,
+    http_timeout: float | None = None,
+    budget_wait: float = MAX_WAIT,
 ) -> Any:
     """A ``procrastinate.App`` with the scheduling, sync and notification tasks.
 
@@ -229,6 +231,10 @@ def make_app(
     :param claim_lease: how long a notifier's claim on an order outlives a worker that died holding it.
     :param keep: how long finished jobs and run history are kept (each store's latest run stays); the
         daily ``channel_core.housekeeping`` task deletes what is older.
+    :param http_timeout: seconds any request of a job may take, capping the channel's own timeout.
+    :param budget_wait: the longest a request waits for its slot in a store's shared rate budget; a
+        longer queue stops the run (resumed later). ``claim_lease`` must outlast the timeout times the
+        attempts plus this wait.
     """
     try:
         import procrastinate
@@ -240,7 +246,7 @@ def make_app(
             "the task engine needs procrastinate: pip install 'channel-integrations[engine]'"
         ) from None
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=dsn))
-    runner = _Runner(dsn, schema, credentials, channels)
+    runner = _Runner(dsn, schema, credentials, channels, http_timeout=http_timeout, budget_wait=budget_wait)
 
     @app.task(name=SYNC_TASK, queue=SYNC_QUEUE, retry=False, pass_context=True)
     def sync_store(context: JobContext, store_key: str) -> dict[str, Any]:

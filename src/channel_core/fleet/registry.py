@@ -106,6 +106,7 @@ class StoreState:
     failed_orders: int
     pending_notifications: int
     failed_notifications: int
+    store_time_unknown: bool = False  # the last run's store reported no clock: its promise did not move
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, as ``channel status --json`` prints it."""
@@ -119,6 +120,7 @@ class StoreState:
             "failed_orders": self.failed_orders,
             "pending_notifications": self.pending_notifications,
             "failed_notifications": self.failed_notifications,
+            "store_time_unknown": self.store_time_unknown,
         }
 
 
@@ -315,18 +317,17 @@ class StoreRegistry:
         """Every store with its last run, orders, failed orders and notifications still to send."""
         rows = self.db.execute(
             f"SELECT {', '.join('s.' + c.strip() for c in _COLUMNS.split(','))}, "  # noqa: S608 - constants
-            "(SELECT max(finished_at) FROM sync_runs r WHERE r.store_key = s.store_key), "
-            "(SELECT stopped FROM sync_runs r WHERE r.store_key = s.store_key ORDER BY finished_at DESC, id DESC "
-            " LIMIT 1), "
-            "(SELECT summary->>'stop_error' FROM sync_runs r WHERE r.store_key = s.store_key "
-            " ORDER BY finished_at DESC, id DESC LIMIT 1), "
+            "last.finished_at, last.stopped, last.summary->>'stop_error', "
+            "coalesce((last.summary->>'store_time_unknown')::boolean, false), "
             "(SELECT count(*) FROM orders o WHERE o.channel = s.channel AND o.account_id = s.account_id), "
             "(SELECT count(*) FROM failed f WHERE f.channel = s.channel AND f.account_id = s.account_id), "
             "(SELECT count(*) FROM notifications n WHERE n.channel = s.channel AND n.account_id = s.account_id "
             " AND n.status = 'pending'), "
             "(SELECT count(*) FROM notifications n WHERE n.channel = s.channel AND n.account_id = s.account_id "
             " AND n.status IN ('failed', 'parked')) "
-            "FROM stores s ORDER BY s.store_key"
+            "FROM stores s LEFT JOIN LATERAL (SELECT finished_at, stopped, summary FROM sync_runs r "
+            " WHERE r.store_key = s.store_key ORDER BY finished_at DESC, id DESC LIMIT 1) last ON true "
+            "ORDER BY s.store_key"
         )
         width = len(_COLUMNS.split(","))
         return [
@@ -335,7 +336,11 @@ class StoreRegistry:
                 row[width],
                 row[width + 1],
                 row[width + 2],
-                *map(int, row[width + 3 :]),
+                int(row[width + 4]),
+                int(row[width + 5]),
+                int(row[width + 6]),
+                int(row[width + 7]),
+                store_time_unknown=bool(row[width + 3]),
             )
             for row in rows
         ]

@@ -100,6 +100,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE notifications ADD COLUMN seq BIGSERIAL;
     CREATE INDEX notifications_by_order ON notifications (channel, account_id, order_id, seq);
     ALTER TABLE checkpoints ADD COLUMN clock_lag DOUBLE PRECISION;
+    CREATE INDEX sync_runs_last ON sync_runs (store_key, finished_at DESC, id DESC);
     """,
 )
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

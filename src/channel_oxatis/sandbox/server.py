@@ -73,6 +73,8 @@ class SandboxConfig:
     account_id: int = 41001  # the merchant account AccountPropertiesGet names; add_store() numbers the others
     # GetServerDate answers the clock that stamps orders ("database", default) or the Date header's ("web")
     server_date_clock: str = "database"
+    stamp_lag: float = 0.0  # seconds the clock stamping orders runs behind the Date header's
+    date_header: bool = True  # False: replies carry an empty Date header (a proxy that drops it)
     log_container: str = "wsdl"  # progress-state logs: "wsdl" or "xsd" container (oxatis-api.md §7.2)
     log_entry_codes: bool = True  # entries carry ID and Code (WSDL); False: as the XSD, without them
     variants: frozenset[str] = frozenset()  # reply variants of a real store: see sandbox.variants.VARIANTS
@@ -110,6 +112,7 @@ class SandboxServer:
             list_order=self.config.list_order,
             visible=self.config.visible,
             account_id=self.config.account_id,
+            stamp_lag=self.config.stamp_lag,
             **kwargs,
         )
         # called with the method before each call is answered; it may change the store, or raise a Reply
@@ -233,6 +236,8 @@ class SandboxServer:
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def date_time_string(self, timestamp: float | None = None) -> str:
+                if not sandbox.config.date_header:
+                    return ""
                 return email.utils.format_datetime(sandbox.store.instant(), usegmt=True)
 
             def log_message(self, format: str, *args: Any) -> None:

@@ -36,6 +36,8 @@ class SandboxStore:
     :param visible: how many of the ``count`` generated orders exist at first;
         :meth:`create_order` places the others one by one.
     :param account_id: the merchant's account id (``AccountPropertiesGet``).
+    :param stamp_lag: seconds the database that stamps orders runs behind the web server whose clock
+        the ``Date`` header gives (public sources do not bound it).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class SandboxStore:
         list_order: str = "modified",
         visible: int | None = None,
         account_id: int = 41001,
+        stamp_lag: float = 0.0,
     ) -> None:
         if list_order not in LIST_ORDERS:
             raise ValueError(f"list_order must be one of {', '.join(LIST_ORDERS)}")
@@ -59,6 +62,7 @@ class SandboxStore:
             raise ValueError("count must not be negative")
         self.count = count
         self.account_id = account_id  # what AccountPropertiesGet answers: the merchant's account
+        self.stamp_lag = timedelta(seconds=stamp_lag)
         self._deleted: set[int] = set()
         self.visible = count if visible is None else max(0, min(count, visible))
         self.seed = seed
@@ -93,8 +97,9 @@ class SandboxStore:
         return self.instant().astimezone(self.tz).replace(tzinfo=None)
 
     def now(self) -> datetime:
-        """The store's naive wall time now, as it stamps modifications."""
-        return self.instant().astimezone(self.tz).replace(tzinfo=None)
+        """The store's naive wall time now, as its database stamps modifications (``stamp_lag`` behind the
+        web server's ``Date`` header)."""
+        return (self.instant() - self.stamp_lag).astimezone(self.tz).replace(tzinfo=None)
 
     # ------------------------------------------------------------------ reads
 
