@@ -229,11 +229,18 @@ def _server_lag(conn: OxatisConnection) -> timedelta:
         logger.info("server_date_unavailable", channel="oxatis", error=str(exc))
         return timedelta(0)
     header = conn.client.store_time()
-    stamp = to_utc(server, conn.settings.tz) if server is not None else None
-    if stamp is None or header is None:
+    if server is None or header is None:
         return timedelta(0)
-    lag = header - stamp
-    return lag if timedelta(0) < lag <= LAG_CREDIBLE else timedelta(0)
+    lag = _lag(header, server, conn.settings.tz)
+    return lag if lag is not None and timedelta(0) < lag <= LAG_CREDIBLE else timedelta(0)
+
+
+def _lag(reply_time: datetime, wall: datetime, tz: Any) -> timedelta | None:
+    """How far the naive store wall time ``wall`` stands behind ``reply_time``; on the autumn night, when the
+    wall time names two instants, the reading closest to the reply (never after it) is the one meant."""
+    readings = [wall.replace(tzinfo=tz, fold=fold).astimezone(UTC) for fold in (0, 1)] if wall.year > 1 else []
+    lags = [reply_time - at for at in readings if at <= reply_time + STORE_CLOCK_TOLERANCE]
+    return max(timedelta(0), min(lags)) if lags else None
 
 
 class _LagMeter:
@@ -254,11 +261,9 @@ class _LagMeter:
         if reply_time is None:
             return
         for summary in summaries:
-            stamp = to_utc(summary.get("Date"), self.tz)
-            if stamp is None:
-                continue
-            lag = max(timedelta(0), reply_time - stamp)
-            if lag <= LAG_CREDIBLE:
+            date = summary.get("Date")
+            lag = _lag(reply_time, date, self.tz) if isinstance(date, datetime) else None
+            if lag is not None and lag <= LAG_CREDIBLE:
                 with self._lock:
                     self.seen = lag if self.seen is None else min(self.seen, lag)
 

@@ -71,11 +71,16 @@ class Fleet:
                     requests_per_second=rate,
                 )
 
-    def start_worker(self, log: Path, *args: str, verbose: bool = False) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, log: Path, *args: str, verbose: bool = False, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """A ``channel worker`` process; ``env`` overrides some of the stores' variables (a wrong token)."""
         command = [sys.executable, "-m", "channel_core", *(["-v"] if verbose else []), "--db", self.dsn, "worker"]
         command += args
         with log.open("wb") as handle:
-            process = subprocess.Popen(command, cwd=ROOT, env=self.environment(), stdout=handle, stderr=handle)
+            process = subprocess.Popen(
+                command, cwd=ROOT, env={**self.environment(), **(env or {})}, stdout=handle, stderr=handle
+            )
         self.workers.append(process)
         return process
 

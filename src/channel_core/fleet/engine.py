@@ -36,7 +36,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from channel_core.errors import AccountMismatchError, ChannelError, ConfigurationError, QuotaExhaustedError
@@ -294,9 +294,13 @@ def make_app(
         return result
 
     @app.task(name=NOTIFY_TASK, queue=NOTIFY_QUEUE, retry=False, pass_context=True)
-    def notify_shipment(context: JobContext, store_key: str, shipment: dict[str, Any]) -> dict[str, Any]:
+    def notify_shipment(
+        context: JobContext, store_key: str, shipment: dict[str, Any], queued_at: str | None = None
+    ) -> dict[str, Any]:
+        when = datetime.fromisoformat(queued_at) if queued_at else None
         with runner.opened(store_key, _label(store_key, "notify", context)) as (channel, connection, db):
-            outcome = Notifier(channel, connection, db, lease=claim_lease).notify(from_dict(Shipment, shipment))
+            notifier = Notifier(channel, connection, db, lease=claim_lease)
+            outcome = notifier.notify(from_dict(Shipment, shipment), queued_at=when)
         return {
             "notification_id": outcome.notification_id,
             "status": str(outcome.result.status),
@@ -405,7 +409,11 @@ def enqueue_shipment(app: Any, store_key: str, shipment: Shipment) -> int:
     """Queue a shipment notification for a registered store; the job id.
 
     Safe to repeat: the ledger gives the same shipment the same notification id, and the
-    channel checks the store's current state before it writes.
+    channel checks the store's current state before it writes. The job carries the database's time of
+    the call: a correction queued later supersedes this shipment even when the jobs run the other way round.
     """
-    job_id: int = app.tasks[NOTIFY_TASK].defer(store_key=store_key, shipment=to_dict(shipment))
+    row = app.connector.get_sync_connector().execute_query_one("SELECT clock_timestamp() AS now")
+    job_id: int = app.tasks[NOTIFY_TASK].defer(
+        store_key=store_key, shipment=to_dict(shipment), queued_at=row["now"].isoformat()
+    )
     return job_id

@@ -141,8 +141,11 @@ class Notifier:
     def _claim_now(self) -> datetime | None:
         return self.claim_clock() if self.claim_clock is not None else None
 
-    def notify(self, shipment: Shipment) -> NotificationOutcome:
+    def notify(self, shipment: Shipment, *, queued_at: datetime | None = None) -> NotificationOutcome:
         """Send ``shipment`` unless the ledger says it was already sent or a newer one superseded it.
+
+        :param queued_at: when the host asked for this shipment (a queue's enqueue time, on the database's
+            clock): its place among the order's shipments when jobs run out of order. Default: now.
 
         :raises InvalidShipmentError: the shipment breaks a limit the channel declares (nothing is
             recorded), or the store shows the order cancelled and ``shipment.force`` is not set (the
@@ -171,6 +174,8 @@ class Notifier:
             done = self._from_ledger(nid)  # the notifier we waited for may have sent this very shipment
             if done is not None:
                 return done
+            if queued_at is not None and self.store.get_notification(nid) is None:
+                self._save(nid, shipment, PENDING, (), None, 0, created_at=queued_at)  # its place in the ledger
             superseded = self._supersede(nid, shipment)
             if superseded is not None:
                 return superseded
@@ -351,6 +356,7 @@ class Notifier:
         attempts: int,
         *,
         next_attempt: datetime | None = None,
+        created_at: datetime | None = None,
     ) -> None:
         self.store.save_notification(
             NotificationRecord(
@@ -363,6 +369,7 @@ class Notifier:
                 message,
                 attempts,
                 next_attempt,
+                created_at=created_at,
             )
         )
 

@@ -451,7 +451,7 @@ class PostgresStore:
             self._db.execute(
                 "INSERT INTO notifications (notification_id, channel, account_id, order_id, shipment, status, "
                 "fields_sent, message, attempts, created_at, updated_at, next_attempt) "
-                "VALUES (%s,%s,%s,%s,%s::jsonb,%s,%s::jsonb,%s,%s,%s,%s,%s) "
+                "VALUES (%s,%s,%s,%s,%s::jsonb,%s,%s::jsonb,%s,%s,coalesce(%s, clock_timestamp()),%s,%s) "
                 "ON CONFLICT (notification_id) DO UPDATE SET status=EXCLUDED.status, "
                 "fields_sent=EXCLUDED.fields_sent, message=EXCLUDED.message, attempts=EXCLUDED.attempts, "
                 "updated_at=EXCLUDED.updated_at, next_attempt=EXCLUDED.next_attempt",
@@ -465,7 +465,7 @@ class PostgresStore:
                     json.dumps(list(record.fields_sent)),
                     record.message,
                     record.attempts,
-                    now,
+                    record.created_at,
                     now,
                     record.next_attempt,
                 ),
@@ -535,7 +535,7 @@ class PostgresStore:
     def order_notifications(self, channel: str, account_id: str, order_id: str) -> list[NotificationRecord]:
         rows = self._all(
             f"SELECT {self._NOTIFICATION_COLUMNS} FROM notifications "  # noqa: S608 - a constant
-            "WHERE channel=%s AND account_id=%s AND order_id=%s ORDER BY seq",
+            "WHERE channel=%s AND account_id=%s AND order_id=%s ORDER BY created_at, seq",
             (channel, account_id, order_id),
         )
         return [self._record(r) for r in rows]

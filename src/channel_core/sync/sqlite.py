@@ -508,7 +508,7 @@ class SQLiteStore:
                     json.dumps(list(record.fields_sent)),
                     record.message,
                     record.attempts,
-                    now,
+                    _iso(record.created_at) or now,
                     now,
                     _iso(record.next_attempt),
                 ),
@@ -548,7 +548,8 @@ class SQLiteStore:
     def order_notifications(self, channel: str, account_id: str, order_id: str) -> list[NotificationRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM notifications WHERE channel=? AND account_id=? AND order_id=? ORDER BY rowid",
+                "SELECT * FROM notifications WHERE channel=? AND account_id=? AND order_id=? "
+                "ORDER BY created_at, rowid",
                 (channel, account_id, order_id),
             ).fetchall()
         return [self._record(r) for r in rows]

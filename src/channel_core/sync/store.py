@@ -178,6 +178,9 @@ class NotificationRecord:
     attempts: int
     next_attempt: datetime | None = None
     updated_at: datetime | None = None
+    # the notification's place in the ledger: when the host asked for it (a queued job's enqueue time), set
+    # once on the first save; later shipments of the same package supersede earlier ones by this order
+    created_at: datetime | None = None
 
 
 class WriteOutcome:
@@ -267,7 +270,8 @@ class OrderStore(Protocol):
     def notifications(self, statuses: Sequence[str] | None = None) -> Sequence[NotificationRecord]: ...
 
     def order_notifications(self, channel: str, account_id: str, order_id: str) -> Sequence[NotificationRecord]:
-        """Every notification of one order, oldest first (the order they entered the ledger)."""
+        """Every notification of one order, oldest first: by ``created_at`` (when the host asked for it),
+        then the order they entered the ledger."""
         ...
 
     def record_result(self, notification_id: str, result: NotificationResult) -> None: ...

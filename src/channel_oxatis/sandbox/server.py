@@ -203,6 +203,15 @@ class SandboxServer:
         """The store reached with ``token``."""
         return self._tenants[token][0]
 
+    def set_quota(self, token: str, calls: int | None) -> None:
+        """``token``'s store may answer ``calls`` more calls today (``None``: no quota), then StatusCode 504."""
+        with self._lock:
+            self._quota_used[token] = 0
+            if calls is None:
+                self._quotas.pop(token, None)
+            else:
+                self._quotas[token] = calls
+
     def reset_quota(self, token: str) -> None:
         """A new day for ``token``'s quota."""
         with self._lock:
