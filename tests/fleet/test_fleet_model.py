@@ -29,6 +29,7 @@ import subprocess
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -197,20 +198,26 @@ def test_workers_killed_and_frozen_at_random_leave_every_store_right(
         newest = {(key, versions[-1].tracking_number) for (key, _), versions in chaos.shipments.items()}
         versions_queued = sum(len(v) for v in chaos.shipments.values())
 
+        ledger: list[tuple[Any, ...]] = []
+
         def notified() -> bool:  # every version in the ledger; the newest of each order done, none left waiting
             chaos.supervise()
             rows = state.query(
-                "SELECT s.store_key, n.shipment->>'tracking_number', n.status FROM notifications n "
-                "JOIN stores s ON s.channel = n.channel AND s.account_id = n.account_id"
+                "SELECT s.store_key, n.shipment->>'tracking_number', n.status, n.attempts, n.message "
+                "FROM notifications n JOIN stores s ON s.channel = n.channel AND s.account_id = n.account_id"
             )
-            done = {(k, t) for k, t, status in rows if status in ("sent", "already_sent")}
+            ledger[:] = rows
+            done = {(r[0], r[1]) for r in rows if r[2] in ("sent", "already_sent")}
             waiting = [r for r in rows if r[2] not in ("sent", "already_sent", "cancelled")]
             if waiting:  # a quota day or a booked budget left them pending: the next syncs retry them
                 return False
             return len(rows) == versions_queued and newest <= done
 
         wait_for(jobs_done, timeout=240, what=f"the shipment jobs ({context})", workers=())
-        wait_for(notified, timeout=240, what=f"every shipment in the ledger ({context})", workers=())
+        try:
+            wait_for(notified, timeout=240, what=f"every shipment in the ledger ({context})", workers=())
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; ledger {ledger}; newest {sorted(newest)}") from None
         (settled,) = state.query("SELECT now()")[0]
 
         def synced_twice() -> bool:

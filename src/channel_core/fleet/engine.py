@@ -51,6 +51,7 @@ from channel_core.registry import Channel, Channels
 from channel_core.sync.importer import Importer, ImportSummary
 from channel_core.sync.notifier import DEFAULT_LEASE, Notifier
 from channel_core.sync.postgres import PostgresStore
+from channel_core.sync.store import NotificationRecord, NotificationState, notification_id
 
 __all__ = [
     "HOUSEKEEPING_TASK",
@@ -298,15 +299,40 @@ def make_app(
         context: JobContext, store_key: str, shipment: dict[str, Any], queued_at: str | None = None
     ) -> dict[str, Any]:
         when = datetime.fromisoformat(queued_at) if queued_at else None
-        with runner.opened(store_key, _label(store_key, "notify", context)) as (channel, connection, db):
-            notifier = Notifier(channel, connection, db, lease=claim_lease)
-            outcome = notifier.notify(from_dict(Shipment, shipment), queued_at=when)
+        parcel = from_dict(Shipment, shipment)
+        try:
+            with runner.opened(store_key, _label(store_key, "notify", context)) as (channel, connection, db):
+                notifier = Notifier(channel, connection, db, lease=claim_lease)
+                outcome = notifier.notify(parcel, queued_at=when)
+        except (ChannelError, ConfigurationError) as exc:  # no connection (credentials, another account, the API)
+            if not _keep_for_later(store_key, parcel, when, exc):
+                raise
+            logger.warning("notify_shipment_deferred", store=store_key, order_id=parcel.order_id, error=str(exc))
+            return {"status": "pending", "pending": True, "message": str(exc)}
         return {
             "notification_id": outcome.notification_id,
             "status": str(outcome.result.status),
             "pending": outcome.pending,
             "message": outcome.result.message,
         }
+
+    def _keep_for_later(store_key: str, shipment: Shipment, queued_at: datetime | None, exc: Exception) -> bool:
+        """A shipment whose job could not reach its store waits in the ledger, under the store's pinned
+        account, for the store's next sync to send it: never lost with the job. False when the store has
+        no pinned account yet (its first sync has not run): the job fails, visibly."""
+        with PostgresStore(dsn, schema=schema) as db:
+            store = StoreRegistry(db).get(store_key)
+            if store is None or not store.account_id:
+                return False
+            nid = notification_id(store.channel, store.account_id, shipment)
+            if db.get_notification(nid) is None:
+                db.save_notification(
+                    NotificationRecord(
+                        nid, store.channel, store.account_id, shipment, NotificationState.PENDING, (),
+                        f"not sent yet: {exc}", 0, created_at=queued_at,
+                    )
+                )  # fmt: skip
+        return True
 
     async def schedule_stores(timestamp: int) -> dict[str, Any]:
         recovered = 0
