@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from channel_core import Channel
+from channel_core import Channel, Shipment
 from channel_core.cli.app import cli
 from channel_core.errors import ConfigurationError
 from channel_core.fleet.credentials import environment_credentials, store_settings
 from channel_core.fleet.registry import RegisteredStore, next_quota_reset
 from channel_core.secret import Secret
+from channel_core.sync.postgres import PostgresStore
 from tests.fleet.harness import busiest_second
 from tests.sync.postgres import fresh_database
 
@@ -460,3 +461,31 @@ def test_the_cli_refuses_a_raw_token_a_unitless_interval_and_a_lease_shorter_tha
     assert result.exit_code == 2 and "with a unit" in result.stderr
     result = runner.invoke(cli, [*base, "worker", "--once", "--claim-lease", "1m"])
     assert result.exit_code == 2 and "shorter than the longest" in result.stderr
+
+
+def test_a_shipment_whose_job_cannot_reach_its_store_waits_for_the_next_sync(oxatis: Channel, database: str) -> None:
+    """Found by the fleet model check: a notify job run with the wrong credentials lost its shipment."""
+    from channel_core.fleet.engine import enqueue_shipment, make_app, prepare_database
+    from channel_oxatis.sandbox import SandboxConfig, SandboxServer
+
+    with SandboxServer(SandboxConfig(count=10, token="tok-a", timezone="UTC")) as server:
+        server.add_store("tok-b", count=10, seed=5)
+        prepare_database(database)
+        registry = _registry(database)
+        registry.add(
+            "a", oxatis.info(), settings={"base_url": server.url}, credentials="vault:a", every=timedelta(minutes=5)
+        )
+        vault = {"a": "tok-a"}
+        _sync(database, vault, "a")  # pinned
+        vault["a"] = "tok-b"
+        app = make_app(database, credentials=lambda store, info: {"token": vault[store.key]}, schedule=None)
+        with app.open():
+            enqueue_shipment(app, "a", Shipment(order_id="100002", tracking_number="W-1", carrier="DPD"))
+        app.run_worker(wait=False, concurrency=1, install_signal_handlers=False)
+        assert server.store.shipped_entries(100002) == 0 and server.tenant("tok-b").transport_writes[100002] == 0
+        with PostgresStore(database) as db:
+            (record,) = db.notifications()
+            assert record.status == "pending" and "pinned to account" in (record.message or "")
+        vault["a"] = "tok-a"
+        _sync(database, vault, "a")  # the store's next sync sends it
+        assert server.store.shipped_entries(100002) == 1
