@@ -69,6 +69,7 @@ class Chaos:
         self.shipments: dict[tuple[str, str], list[Shipment]] = {}  # every version, oldest first
         self.events: list[str] = []
         self.quota_days: set[str] = set()
+        self.new_day = False
         self._started = 0
 
     def start_worker(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -142,6 +143,19 @@ class Chaos:
             self.live.remove(process)
             self.events.append(f"exited({process.returncode})")
             self.start_worker()
+        if self.new_day:  # the operator lifts quota parking (`channel stores run KEY`), also for a sync that
+            self.lift_parking()  # was still in flight when the day turned and parked its store again
+
+    def lift_parking(self) -> None:
+        from channel_core.fleet.registry import StoreRegistry
+        from channel_core.sync.postgres import PostgresStore
+
+        with PostgresStore(self.state.dsn) as db:
+            registry = StoreRegistry(db)
+            for key in self.quota_days:
+                store = registry.get(key)
+                if store is not None and store.parked_until is not None:
+                    registry.run_now(key)
 
     def settle(self) -> None:
         """The chaos ends: frozen workers wake, impostors are stopped, a new day resets every quota."""
@@ -155,13 +169,8 @@ class Chaos:
             process.wait(timeout=60)
         for key in self.quota_days:
             self.state.server.set_quota(self.state.tokens[key], None)
-        if self.quota_days:
-            from channel_core.fleet.registry import StoreRegistry
-            from channel_core.sync.postgres import PostgresStore
-
-            with PostgresStore(self.state.dsn) as db:
-                for key in self.quota_days:  # `channel stores run KEY`: the operator lifts the quota parking
-                    StoreRegistry(db).run_now(key)
+        self.new_day = True
+        self.lift_parking()
 
 
 @pytest.mark.parametrize("seed", SEEDS)
