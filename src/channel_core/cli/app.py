@@ -41,6 +41,10 @@ def _configure_logging(verbose: int) -> None:
     from channel_core.logs import redact_processor
 
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    # The database drivers and the job queue log every failed reconnection (with tracebacks) on their own
+    # loggers; the worker says in one line when the database goes and comes back. -vv shows theirs too.
+    for name in ("psycopg", "procrastinate", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL if verbose < 2 else logging.DEBUG)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -76,7 +80,14 @@ class ChannelGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         import sqlite3
 
-        from channel_core.cli.context import EXIT_CONFIG, EXIT_INTERRUPTED, Context, Fail, database_message
+        from channel_core.cli.context import (
+            EXIT_CONFIG,
+            EXIT_INTERRUPTED,
+            EXIT_STOPPED,
+            Context,
+            Fail,
+            database_message,
+        )
 
         try:
             return super().invoke(ctx)
@@ -86,6 +97,21 @@ class ChannelGroup(click.Group):
             obj = ctx.find_object(Context)
             where = (obj.db_path if obj is not None else None) or "the database"
             raise Fail(database_message(where, exc), EXIT_CONFIG) from None
+        except Exception as exc:
+            from channel_core.fleet.supervision import is_database_error
+
+            if not is_database_error(exc):
+                raise
+            if (ctx.params.get("verbose") or 0) >= 2:
+                import traceback
+
+                traceback.print_exc()
+            reason = " ".join(str(exc.__cause__ or exc).split())[:200] or type(exc).__name__
+            raise Fail(
+                f"the database became unavailable ({reason}); the command stopped. What it recorded is kept and "
+                "a shipment is never sent twice: run it again once the database is back",
+                EXIT_STOPPED,
+            ) from None
 
 
 @click.group(cls=ChannelGroup, context_settings={"help_option_names": ["-h", "--help"]})

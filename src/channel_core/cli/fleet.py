@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +18,7 @@ from channel_core.cli.context import (
     EXIT_STOPPED,
     Context,
     Fail,
+    err,
     errors,
     out,
     parse_interval,
@@ -204,6 +205,16 @@ def _cron(seconds: float) -> str:
     return f"* * * * * */{whole}" if whole < 60 else f"*/{whole // 60} * * * *"
 
 
+def _abandon(reason: str) -> None:
+    """The worker gave up on its database and its jobs hang on connections that will not come: end here."""
+    import os
+
+    err.print(f"[bold red]Error:[/] worker stopped: {reason}", highlight=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_STOPPED)
+
+
 def _print_finished(store_key: str, result: dict[str, Any], seconds: float) -> None:
     """One line per finished sync, so an operator sees the worker working."""
     stopped = result.get("stopped")
@@ -245,6 +256,12 @@ def _print_finished(store_key: str, result: dict[str, Any], seconds: float) -> N
     help="Seconds any request may take, capping each channel's own timeout (default: the channels' own, 30).",
 )
 @click.option(
+    "--give-up-after",
+    default="5m",
+    show_default=True,
+    help="How long the worker waits for a database that went away before it exits (code 3).",
+)
+@click.option(
     "--budget-wait",
     type=click.FloatRange(min=0.0),
     default=60.0,
@@ -260,6 +277,7 @@ def worker(
     stalled_after: float,
     claim_lease: str,
     keep: str,
+    give_up_after: str,
     http_timeout: float | None,
     budget_wait: float,
 ) -> None:
@@ -280,14 +298,16 @@ def worker(
             EXIT_CONFIG,
         )
     kept = timedelta(seconds=parse_interval(keep, "--keep"))
+    give_up = parse_interval(give_up_after, "--give-up-after")
     import importlib.util
 
     if importlib.util.find_spec("procrastinate") is None:  # pragma: no cover - only without the extra
         raise Fail(f"`channel worker` needs procrastinate: {WORKER_EXTRA}", EXIT_CONFIG)
     from channel_core.fleet.engine import enqueue_due, make_app, prepare_database
+    from channel_core.fleet.supervision import DatabaseUnavailable, run_worker, when_database_answers
 
+    say: Callable[[str], None] = lambda line: out.print(line, markup=False)  # noqa: E731
     with errors():
-        prepare_database(dsn)
         app = make_app(
             dsn,
             channels=ctx.channels,
@@ -299,27 +319,34 @@ def worker(
             http_timeout=http_timeout,
             budget_wait=budget_wait,
         )
-        with app.open():
-            queued = enqueue_due(app, dsn)
-    out.print(f"worker: {len(queued)} store(s) queued; {concurrency} job(s) at once", markup=False)
-    import procrastinate.exceptions
 
+    def start() -> list[str]:
+        prepare_database(dsn)
+        with app.open():
+            return enqueue_due(app, dsn)
+
+    from channel_core.fleet.supervision import database_problem
+
+    problem = database_problem(dsn)
+    if problem is not None:  # never reached: a wrong address is a configuration error, not an outage to wait out
+        raise Fail(f"could not connect to PostgreSQL: {problem}", EXIT_CONFIG)
     try:
-        app.run_worker(
+        with errors():
+            queued = when_database_answers(start, dsn, give_up_after=give_up, say=say)
+        out.print(f"worker: {len(queued)} store(s) queued; {concurrency} job(s) at once", markup=False)
+        run_worker(
+            app,
+            dsn,
+            give_up_after=give_up,
+            say=say,
+            abandon=_abandon,
             concurrency=concurrency,
             wait=not once,
-            install_signal_handlers=True,
             update_heartbeat_interval=max(0.5, min(10.0, stalled_after / 3)),
             stalled_worker_timeout=stalled_after,
         )
-    except procrastinate.exceptions.ConnectorException as exc:
-        if "worker_id" in str(exc.__cause__ or ""):  # our row was pruned: the others presumed us dead
-            raise Fail(
-                f"this worker sent no heartbeat for over {stalled_after:g}s (frozen or suspended) and another "
-                "worker took its jobs over; start it again",
-                EXIT_STOPPED,
-            ) from None
-        raise Fail(f"the job queue's database failed: {exc.__cause__ or exc}", EXIT_STOPPED) from None
+    except DatabaseUnavailable as exc:
+        raise Fail(f"worker stopped: {exc}", EXIT_STOPPED) from None
 
 
 @click.command()

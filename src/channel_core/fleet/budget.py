@@ -14,8 +14,9 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
-from channel_core.errors import ConfigurationError, RateLimitedError
+from channel_core.errors import ConfigurationError, RateLimitedError, TransportError
 
 __all__ = ["PostgresRateBudget"]
 
@@ -61,10 +62,38 @@ class PostgresRateBudget:
         self.max_wait = max_wait
         self._sleep, self._clock = sleep, clock
         self._lock = threading.Lock()
+        self._dsn, self._schema = dsn, schema
         try:
-            self._db = psycopg.connect(dsn, autocommit=True, options=f"-c search_path={schema}")
+            self._db = self._connect()
         except psycopg.OperationalError as exc:
             raise ConfigurationError(f"could not connect to PostgreSQL: {str(exc).strip()}") from None
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self._dsn, autocommit=True, options=f"-c search_path={self._schema}")
+
+    def _execute(self, sql: str, params: dict[str, Any] | tuple[Any, ...]) -> Any:
+        """One statement; a dropped connection (a restart, a failover) is retried once on a fresh one.
+        A budget that cannot be reached stops the request as unreachable: it never went out."""
+        import psycopg
+
+        for attempt in (1, 2):
+            try:
+                return self._db.execute(sql, params).fetchone()
+            except psycopg.OperationalError as exc:
+                if attempt == 2 or (not self._db.closed and not self._db.broken):
+                    raise TransportError(
+                        f"the rate budget's database is unavailable ({' '.join(str(exc).split())[:160]})",
+                        channel=self.key.split(":", 1)[0],
+                        operation="rate budget",
+                        request_sent=False,
+                    ) from None
+                try:
+                    self._db = self._connect()
+                except psycopg.OperationalError:
+                    continue
+        return None
 
     def acquire(self) -> float:
         """Take the account's next slot and wait for it; return the wait in seconds.
@@ -75,7 +104,7 @@ class PostgresRateBudget:
         waited = 0.0
         for _ in range(MAX_SLOTS_PER_REQUEST):
             with self._lock:
-                row = self._db.execute(
+                row = self._execute(
                     "INSERT INTO rate_budgets AS b (budget_key, next_slot) "
                     "VALUES (%(key)s, clock_timestamp() + make_interval(secs => %(spacing)s)) "
                     "ON CONFLICT (budget_key) DO UPDATE "
@@ -83,13 +112,13 @@ class PostgresRateBudget:
                     "WHERE b.next_slot <= clock_timestamp() + make_interval(secs => %(max_wait)s) "
                     "RETURNING extract(epoch FROM b.next_slot - clock_timestamp())::float8 - %(spacing)s",
                     {"key": self.key, "spacing": self.spacing, "max_wait": self.max_wait},
-                ).fetchone()
+                )
             if row is None:  # booked further ahead than max_wait: take no slot, stop the caller
-                ahead = self._db.execute(
+                ahead = self._execute(
                     "SELECT extract(epoch FROM next_slot - clock_timestamp())::float8 FROM rate_budgets "
                     "WHERE budget_key = %s",
                     (self.key,),
-                ).fetchone()
+                )
                 raise RateLimitedError(
                     f"the account's shared rate budget ({self.rate:g} requests/s) is booked more than "
                     f"{self.max_wait:g} s ahead; the run resumes later",
