@@ -240,7 +240,15 @@ def test_workers_killed_and_frozen_at_random_leave_every_store_right(
             )
             return len(rows) == STORES and all(count >= 2 for _, count in rows)
 
-        wait_for(synced_twice, timeout=240, what=f"two quiet syncs of every store ({context})", workers=())
+        try:
+            wait_for(synced_twice, timeout=240, what=f"two quiet syncs of every store ({context})", workers=())
+        except AssertionError as exc:
+            stores = state.query("SELECT store_key, account_id, next_run, parked_until, parked_reason FROM stores")
+            runs = state.query(
+                "SELECT DISTINCT ON (store_key) store_key, stopped, summary->>'stop_error' FROM sync_runs "
+                "ORDER BY store_key, finished_at DESC"
+            )
+            raise AssertionError(f"{exc}; stores {stores}; last runs {runs}") from None
         state.stop_workers()
         state.server.config.latency = 0.0
 

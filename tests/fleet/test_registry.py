@@ -489,3 +489,18 @@ def test_a_shipment_whose_job_cannot_reach_its_store_waits_for_the_next_sync(oxa
         vault["a"] = "tok-a"
         _sync(database, vault, "a")  # the store's next sync sends it
         assert server.store.shipped_entries(100002) == 1
+
+
+def test_a_sync_that_gets_through_lifts_the_quota_parking_and_its_pushed_schedule(
+    oxatis: Channel, database: str
+) -> None:
+    """Found by the fleet model check (seed 21): the parking was lifted but the next run stayed tomorrow."""
+    registry = _registry(database)
+    registry.add("q", oxatis.info(), settings={}, credentials="env:Q", every=timedelta(minutes=5))
+    registry.finished("q", "acct", "quota", "daily quota spent")
+    parked = registry.get("q")
+    assert parked is not None and parked.parked_until is not None and parked.next_run == parked.parked_until
+    registry.finished("q", "acct", None)  # a sync queued before the park ran and got through
+    lifted = registry.get("q")
+    assert lifted is not None and lifted.parked_until is None
+    assert lifted.next_run <= datetime.now(UTC) + timedelta(minutes=5, seconds=5)

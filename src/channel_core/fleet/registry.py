@@ -306,8 +306,10 @@ class StoreRegistry:
                 (account_id, until, error or "daily quota spent", until, key),
             )
             return
-        self.db.execute(
+        self.db.execute(  # a sync that got through lifts a quota parking, and the schedule it pushed back
             "UPDATE stores SET account_id=coalesce(nullif(%s, ''), account_id), last_run_at=now(), "
+            "next_run=CASE WHEN parked_until IS NULL THEN next_run "
+            "ELSE least(next_run, now() + every_seconds * interval '1 second') END, "
             "parked_until=NULL, parked_reason=NULL "
             "WHERE store_key=%s",
             (account_id, key),
