@@ -39,7 +39,13 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from channel_core.errors import AccountMismatchError, ChannelError, ConfigurationError, QuotaExhaustedError
+from channel_core.errors import (
+    AccountMismatchError,
+    ChannelError,
+    ConfigurationError,
+    InvalidShipmentError,
+    QuotaExhaustedError,
+)
 from channel_core.fleet.budget import MAX_WAIT, PostgresRateBudget
 from channel_core.fleet.credentials import CredentialResolver, environment_credentials, store_settings
 from channel_core.fleet.registry import RegisteredStore, StoreRegistry
@@ -304,6 +310,8 @@ def make_app(
             with runner.opened(store_key, _label(store_key, "notify", context)) as (channel, connection, db):
                 notifier = Notifier(channel, connection, db, lease=claim_lease)
                 outcome = notifier.notify(parcel, queued_at=when)
+        except InvalidShipmentError:  # parked in the ledger with the reason: the operator decides
+            raise
         except (ChannelError, ConfigurationError) as exc:  # no connection (credentials, another account, the API)
             if not _keep_for_later(store_key, parcel, when, exc):
                 raise
