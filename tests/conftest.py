@@ -70,7 +70,10 @@ def _start_throwaway_postgres(config: pytest.Config) -> None:
     The PostgreSQL suites then run under plain ``tox``; where the binaries are missing they are
     skipped and the summary says once how to get them.
     """
-    if os.environ.get("CHANNEL_TEST_POSTGRES_DSN") or os.environ.get("CHANNEL_TEST_POSTGRES") == "off":
+    if os.environ.get("CHANNEL_TEST_POSTGRES_DSN"):
+        return
+    if os.environ.get("CHANNEL_TEST_POSTGRES") == "off":
+        config.stash[_postgres_note] = "PostgreSQL suites skipped: CHANNEL_TEST_POSTGRES=off"
         return
     if not _postgres_binaries():
         config.stash[_postgres_note] = _POSTGRES_HINT
@@ -98,6 +101,16 @@ _postgres_note = pytest.StashKey[str]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Each skip reason once, with how many tests it skipped, then how to run the PostgreSQL suites."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        reason = str(longrepr[2]).removeprefix("Skipped: ") if isinstance(longrepr, tuple) else "skipped"
+        reasons[reason] = reasons.get(reason, 0) + 1
+    if reasons:
+        terminalreporter.section("skipped, by reason")
+        for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
+            terminalreporter.write_line(f"{count:4d}  {reason}")
     note = config.stash.get(_postgres_note, None)
     if note is not None:
         terminalreporter.write_line(note, yellow=True)
