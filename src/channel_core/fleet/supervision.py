@@ -29,11 +29,22 @@ class DatabaseUnavailable(Exception):
 
 
 def is_database_error(exc: BaseException) -> bool:
-    """A lost or refused database connection, from psycopg, its pool or procrastinate's connector."""
+    """A lost or refused database connection (not a failing statement): psycopg's ``OperationalError``
+    and ``InterfaceError``, or its pool's timeout, raised directly or behind procrastinate's connector."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - only without the extras
+        return False
+    lost: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
+    try:
+        import psycopg_pool  # procrastinate's (the engine extra)
+    except ImportError:  # pragma: no cover - the postgres extra alone
+        pass
+    else:
+        lost = (*lost, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed)
     seen: BaseException | None = exc
     while seen is not None:
-        module = type(seen).__module__
-        if module.startswith(("psycopg", "psycopg_pool")) or type(seen).__name__ == "ConnectorException":
+        if isinstance(seen, lost):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -61,7 +72,7 @@ def when_database_answers(
 ) -> Any:
     """``action()``, run again once the database answers when it fails for want of one (a worker starting
     while the database restarts); :class:`DatabaseUnavailable` after ``give_up_after`` seconds without."""
-    lost_since: float | None = None
+    watch = _Watch(dsn, give_up_after, say)
     backoff = BACKOFF_FIRST
     while True:
         try:
@@ -69,20 +80,15 @@ def when_database_answers(
         except Exception as exc:
             if not is_database_error(exc):
                 raise
-            problem = database_problem(dsn) or " ".join(str(exc).split())[:200]
-            if lost_since is None:
-                lost_since = time.monotonic()
-                say(f"worker: the database is unavailable ({problem}); waiting up to {give_up_after:g}s for it")
-            waited = time.monotonic() - lost_since
-            if waited >= give_up_after:
-                raise DatabaseUnavailable(
-                    f"no database for {waited:.0f}s ({problem}); giving up (--give-up-after {give_up_after:g}s)"
-                ) from None
-            sleep(min(backoff, give_up_after - waited))
+            if not watch.answers():
+                reason = watch.expired()
+                if reason is not None:
+                    raise DatabaseUnavailable(reason) from None
+            sleep(backoff)
             backoff = min(BACKOFF_MAX, backoff * 2)
             continue
-        if lost_since is not None:
-            say(f"worker: the database is back after {time.monotonic() - lost_since:.0f}s; resuming")
+        if watch.said_lost:
+            watch.answers()  # says it is back
         return result
 
 
