@@ -64,7 +64,6 @@ def list_channels(ctx: Context, as_json: bool) -> None:
 def connect(ctx: Context, channel_name: str, overrides: tuple[str, ...]) -> None:
     """Check a store: prove the credentials, show its statuses and the status mapping."""
     channel = ctx.channel(channel_name)
-    ctx.settings(channel, overrides)  # refuses unknown or missing settings before printing anything
     table = Table(title="Settings", title_justify="left", box=box.SIMPLE)
     for column in ("setting", "value", "from"):
         table.add_column(column)

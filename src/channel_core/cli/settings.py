@@ -22,7 +22,6 @@ __all__ = [
     "check_channel_tables",
     "effective_settings",
     "load_config",
-    "masked",
     "parse_value",
     "resolve_settings",
 ]
@@ -162,7 +161,3 @@ def _resolve(
         )
         raise ConfigurationError(f"missing {info.name} setting(s): {hints}")
     return settings, sources
-
-
-def masked(settings: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: ("***" if isinstance(v, Secret) else v) for k, v in settings.items()}
