@@ -28,7 +28,6 @@ yielded, and checkpointed, strictly in order).
 from __future__ import annotations
 
 import json
-import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -254,8 +253,7 @@ class _LagMeter:
 
     def __init__(self, tz: Any) -> None:
         self.tz = tz
-        self.seen: timedelta | None = None
-        self._lock = threading.Lock()
+        self.seen: timedelta | None = None  # read and written by the listing's thread only
 
     def observe(self, reply_time: datetime | None, summaries: list[dict[str, Any]]) -> None:
         if reply_time is None:
@@ -264,8 +262,7 @@ class _LagMeter:
             date = summary.get("Date")
             lag = _lag(reply_time, date, self.tz) if isinstance(date, datetime) else None
             if lag is not None and lag <= LAG_CREDIBLE:
-                with self._lock:
-                    self.seen = lag if self.seen is None else min(self.seen, lag)
+                self.seen = lag if self.seen is None else min(self.seen, lag)
 
 
 def _pages(
