@@ -23,6 +23,7 @@ httpx, lxml or marshmallow errors, and chain the original with ``raise ... from`
         ├── NotFoundError           the record does not exist: fatal
         ├── ClientError             the request was rejected as invalid: fatal
         ├── QuotaExhaustedError     daily quota spent: stop, resume next run
+        ├── StoreUnavailableError   the store is frozen or locked (402, 423): stop, try later
         └── RetriableError          transient; the retry policy may try again
             ├── RateLimitedError    slow down; .retry_after seconds
             ├── ServerError         5xx, maintenance, HTML or empty replies
@@ -57,6 +58,7 @@ __all__ = [
     "RetriableError",
     "ServerError",
     "StatusMappingError",
+    "StoreUnavailableError",
     "TransportError",
 ]
 
@@ -220,6 +222,13 @@ class ClientError(ChannelAPIError):
 
 class QuotaExhaustedError(ChannelAPIError):
     """The account's call quota is spent. Stop now; the next run resumes from the checkpoint."""
+
+
+class StoreUnavailableError(ChannelAPIError):
+    """The store cannot be used now: frozen for an unpaid bill (HTTP 402) or locked (423).
+
+    Not a credential problem: the run stops (exit 3) and the next one tries again. Nothing was processed.
+    """
 
 
 class RetriableError(ChannelAPIError):

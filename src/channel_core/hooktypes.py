@@ -52,19 +52,32 @@ class Capabilities:
     :ivar notification_fields_not_sent: ``Shipment`` fields accepted but not transmitted.
     :ivar notification_limits: the longest value the channel accepts for a ``Shipment``
         text field (``{"tracking_number": 32}``); the core refuses longer ones before any call.
+    :ivar partial_shipments: a shipment may carry part of an order (``Shipment.items``).
+    :ivar multiple_packages: an order may ship as several packages, each its own tracking number.
+    :ivar notify_buyer: the store can e-mail the buyer when told (``Shipment.notify_buyer``).
+    :ivar cost_budget: ``(maximum, restore_rate)``: the store counts points in a leaky bucket, and this
+        is a safe first guess of it (the replies then tell the real figures); ``None``: it counts requests.
     """
 
     import_features: tuple[str, ...] = ()
     notification_fields: tuple[str, ...] = ()
     notification_fields_not_sent: tuple[str, ...] = ()
     notification_limits: Mapping[str, int] = field(default_factory=dict)
+    partial_shipments: bool = False
+    multiple_packages: bool = False
+    notify_buyer: bool = False
+    cost_budget: tuple[float, float] | None = None
 
     def check_shipment(self, shipment: Shipment) -> None:
         """Refuse a shipment whose fields break the channel's declared limits, naming each one.
 
-        :raises InvalidShipmentError: a field is longer than the channel accepts.
+        :raises InvalidShipmentError: a field is longer than the channel accepts, or the shipment lists
+            items (part of an order) for a channel that can only ship whole orders and does not accept
+            an item list even as information.
         """
         problems = []
+        if shipment.items and not self.partial_shipments and "items" not in self.notification_fields_not_sent:
+            problems.append("it lists items, but the channel ships whole orders only (leave items empty)")
         for name, limit in sorted(self.notification_limits.items()):
             value = getattr(shipment, name, None)
             if isinstance(value, str) and len(value.strip()) > limit:

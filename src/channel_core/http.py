@@ -12,6 +12,11 @@ Retry rules:
   carrying the wait, so the caller resumes later. Otherwise the wait is exponential with jitter;
 * attempts and the total time spent waiting are both bounded.
 
+Budgets count cost: a request reserves ``cost`` (1 unless the channel says more, as a GraphQL query
+costs its points) from the channel's limiter and the host's shared budget before it leaves; when the
+reply tells what it really cost and how full the store's bucket is (``measure``), both are settled:
+the unspent part comes back and the limiter adopts the store's own figures.
+
 Channel-specific reply checks run inside the retry loop through the ``parse``
 callable, so a channel can turn a body-level status into a retriable error.
 """
@@ -29,7 +34,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 import tenacity
@@ -42,6 +47,7 @@ from channel_core.errors import (
     NotFoundError,
     RateLimitedError,
     ServerError,
+    StoreUnavailableError,
     TransportError,
 )
 from channel_core.keepalive import KeepAliveTransport
@@ -49,8 +55,11 @@ from channel_core.logs import get_logger
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "BucketState",
+    "CostBucket",
     "HttpClient",
     "Limiter",
+    "Measured",
     "RateLimiter",
     "RetryPolicy",
     "guard_writes",
@@ -111,8 +120,42 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, seconds)
 
 
+@dataclass(frozen=True, slots=True)
+class BucketState:
+    """A store's leaky bucket as a reply reported it: points it holds at most, holds now, restores per second."""
+
+    maximum: float
+    available: float
+    restore_rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """What a reply says a call cost: ``actual`` points charged (``None``: unknown, keep the reservation), and
+    the bucket's state after it, when the store reports one."""
+
+    actual: float | None = None
+    bucket: BucketState | None = None
+
+
+class Limiter(Protocol):
+    """Anything that paces requests: a limiter in one process, a shared budget across many.
+
+    A request reserves its ``cost`` before it leaves (1 for a plain request); :meth:`settle` gives back
+    what it did not spend and adopts the bucket state the store reported.
+    """
+
+    def acquire(self, cost: float = 1.0) -> float:
+        """Wait until a request of ``cost`` may go; return how long that took in seconds."""
+        ...
+
+    def settle(self, reserved: float, measured: Measured) -> None:
+        """A reply came back: return ``reserved - measured.actual`` and resynchronise from ``measured.bucket``."""
+        ...
+
+
 class RateLimiter:
-    """A thread-safe limit of ``rate`` requests per second with bursts of ``burst``."""
+    """A thread-safe limit of ``rate`` requests (cost units) per second with bursts of ``burst``."""
 
     def __init__(
         self,
@@ -132,25 +175,79 @@ class RateLimiter:
         self._tat = 0.0
         self._lock = threading.Lock()
 
-    def acquire(self) -> float:
+    def acquire(self, cost: float = 1.0) -> float:
         """Wait for a slot; return how long we waited."""
         with self._lock:
             now = self._clock()
             tat = max(self._tat, now)
             wait = tat - (self.burst - 1) * self._interval - now
-            self._tat = tat + self._interval
+            self._tat = tat + self._interval * cost
         if wait > 0:
             self._sleep(wait)
             return wait
         return 0.0
 
+    def settle(self, reserved: float, measured: Measured) -> None:
+        """Requests cost what they reserved: nothing to settle."""
 
-class Limiter(Protocol):
-    """Anything that paces requests: :class:`RateLimiter` in one process, a shared budget across many."""
 
-    def acquire(self) -> float:
-        """Wait until a request may go; return how long that took in seconds."""
-        ...
+class CostBucket:
+    """A mirror of a store's leaky bucket of cost points, in one process.
+
+    It starts from a guess (``maximum`` points, ``restore_rate`` per second) and adopts the figures each
+    reply reports. A call waits until the mirror holds its requested cost, so calls that fit the bucket
+    are never refused by the store for want of points; the caller keeps each call under ``maximum``.
+    """
+
+    def __init__(
+        self,
+        maximum: float,
+        restore_rate: float,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        if maximum <= 0 or restore_rate <= 0:
+            raise ValueError("CostBucket maximum and restore_rate must be positive")
+        self.maximum, self.restore_rate = float(maximum), float(restore_rate)
+        self._available, self._at = float(maximum), clock()
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Lock()
+
+    def _refill(self, now: float) -> None:
+        self._available = min(self.maximum, self._available + (now - self._at) * self.restore_rate)
+        self._at = now
+
+    def available(self) -> float:
+        """Points the mirror holds now."""
+        with self._lock:
+            self._refill(self._clock())
+            return self._available
+
+    def acquire(self, cost: float = 1.0) -> float:
+        """Take ``cost`` points, first waiting until the bucket holds them; return the wait."""
+        cost = min(float(cost), self.maximum)
+        with self._lock:
+            now = self._clock()
+            self._refill(now)
+            wait = max(0.0, (cost - self._available) / self.restore_rate)
+            self._available -= cost  # may go below zero: later callers wait for the debt too
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def settle(self, reserved: float, measured: Measured) -> None:
+        with self._lock:
+            self._refill(self._clock())
+            if measured.actual is not None:
+                self._available = min(self.maximum, self._available + max(0.0, reserved - measured.actual))
+            bucket = measured.bucket
+            if bucket is not None and bucket.maximum > 0 and bucket.restore_rate > 0:
+                self.maximum, self.restore_rate = float(bucket.maximum), float(bucket.restore_rate)
+                self._available = min(self._available, float(bucket.available))
+
+    def __repr__(self) -> str:
+        return f"CostBucket(maximum={self.maximum:g}, restore_rate={self.restore_rate:g})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +315,21 @@ class _Wait(tenacity.wait.wait_base):
             wait = self.policy.backoff(retry_state.attempt_number)
         remaining = self.policy.max_total_delay - retry_state.idle_for
         return max(0.0, min(wait, remaining))
+
+
+@dataclass(frozen=True, slots=True)
+class _Call(Generic[T]):
+    """One logical call, as every attempt sends it."""
+
+    method: str
+    path: str
+    data: Mapping[str, str] | None
+    json: Any
+    headers: Mapping[str, str] | None
+    operation: str
+    cost: float
+    parse: Callable[[httpx.Response], T]
+    measure: Callable[[httpx.Response], Measured | None] | None
 
 
 @functools.cache
@@ -333,6 +445,31 @@ class HttpClient:
         """POST ``form`` url-encoded and return ``parse(response)``, retrying per the policy."""
         return self.request("POST", path, data=form, operation=operation, idempotent=idempotent, parse=parse)
 
+    def post_json(
+        self,
+        path: str,
+        body: Any,
+        *,
+        operation: str,
+        idempotent: bool,
+        parse: Callable[[httpx.Response], T],
+        headers: Mapping[str, str] | None = None,
+        cost: float = 1.0,
+        measure: Callable[[httpx.Response], Measured | None] | None = None,
+    ) -> T:
+        """POST ``body`` as JSON and return ``parse(response)``, retrying per the policy (see :meth:`request`)."""
+        return self.request(
+            "POST",
+            path,
+            json=body,
+            operation=operation,
+            idempotent=idempotent,
+            parse=parse,
+            headers=headers,
+            cost=cost,
+            measure=measure,
+        )
+
     def request(
         self,
         method: str,
@@ -342,7 +479,21 @@ class HttpClient:
         idempotent: bool,
         parse: Callable[[httpx.Response], T],
         data: Mapping[str, str] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        cost: float = 1.0,
+        measure: Callable[[httpx.Response], Measured | None] | None = None,
     ) -> T:
+        """Send one request (retried per the policy) and return ``parse(response)``.
+
+        :param parse: the channel's reading of a reply that passed the HTTP status checks; it runs inside
+            the retry loop, so it may raise a :class:`~channel_core.errors.RetriableError` for a reply that
+            says "try again" (a GraphQL ``THROTTLED`` in a 200).
+        :param headers: headers of this call only (a credential that may change between calls).
+        :param cost: what the call reserves from the limiter and the shared budget (1: a plain request).
+        :param measure: reads a reply's actual cost and bucket state; every reply's measure settles the
+            reservation, before ``parse`` runs.
+        """
         policy = self.retry_policy
 
         def should_retry(exc: BaseException) -> bool:
@@ -382,62 +533,69 @@ class HttpClient:
             before_sleep=before_sleep,
         )
         attempt_box = [0]
-
+        call = _Call(method, path, data, json, headers, operation, cost, parse, measure)
         guard = None if idempotent else _WRITE_GUARD.get()
 
         def once() -> T:
             attempt_box[0] += 1
-            return self._send_once(method, path, data, operation, attempt_box[0], parse, guard)
+            return self._send_once(call, attempt_box[0], guard)
 
         return retrying(once)
 
-    def _send_once(
-        self,
-        method: str,
-        path: str,
-        data: Mapping[str, str] | None,
-        operation: str,
-        attempt: int,
-        parse: Callable[[httpx.Response], T],
-        guard: Callable[[], None] | None = None,
-    ) -> T:
-        if self.rate_limiter is not None:
-            self.rate_limiter.acquire()
-        if self.budget is not None:
-            self.budget.acquire()
+    def _limiters(self) -> tuple[Limiter, ...]:
+        return tuple(x for x in (self.rate_limiter, self.budget) if x is not None)
+
+    def _send_once(self, call: _Call[T], attempt: int, guard: Callable[[], None] | None = None) -> T:
+        limiters = self._limiters()
+        for limiter in limiters:
+            if call.cost == 1.0:
+                limiter.acquire()  # a plain request: also what limiters written before costs counted take
+            else:
+                limiter.acquire(call.cost)
         if guard is not None:  # after every wait, the last thing before the bytes leave
             guard()  # raises to stop the write; not retried (not a RetriableError)
         started = time.perf_counter()
         status: int | str = "error"
         try:
             try:
+                headers = self._headers if not call.headers else httpx.Headers({**self._headers, **call.headers})
                 request = httpx.Request(
-                    method, self._url(path), data=data, headers=self._headers, extensions={"timeout": self._timeout}
+                    call.method,
+                    self._url(call.path),
+                    data=call.data,
+                    json=call.json,
+                    headers=headers,
+                    extensions={"timeout": self._timeout},
                 )
                 response = self._transport.handle_request(request)
                 response.read()
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                self._settle(limiters, call.cost, Measured(actual=0.0))  # it never left
                 raise TransportError(
                     f"could not connect to {self.base_url} ({type(exc).__name__})",
                     channel=self.channel,
-                    operation=operation,
+                    operation=call.operation,
                     request_sent=False,
                 ) from None
             except httpx.TimeoutException as exc:
                 raise TransportError(
                     f"timed out waiting for the reply ({type(exc).__name__})",
                     channel=self.channel,
-                    operation=operation,
+                    operation=call.operation,
                 ) from None
             except httpx.TransportError as exc:
                 raise TransportError(
-                    f"connection failed ({type(exc).__name__})", channel=self.channel, operation=operation
+                    f"connection failed ({type(exc).__name__})", channel=self.channel, operation=call.operation
                 ) from None
             status = response.status_code
             self._answered = True
             self._note_server_date(response)
-            self._raise_for_status(response, operation)
-            result = parse(response)
+            if call.measure is not None:
+                measured = call.measure(response)
+                if measured is not None:
+                    self._settle(limiters, call.cost, measured)
+            self._raise_for_status(response, call.operation)
+            result = call.parse(response)
             return result
         except ChannelAPIError as exc:
             if exc.status_code is not None:
@@ -447,12 +605,19 @@ class HttpClient:
             logger.info(
                 "http_request",
                 channel=self.channel,
-                operation=operation,
+                operation=call.operation,
                 status=status,
                 attempt=attempt,
                 run=self.run_label,
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
+
+    @staticmethod
+    def _settle(limiters: tuple[Limiter, ...], reserved: float, measured: Measured) -> None:
+        for limiter in limiters:
+            settle = getattr(limiter, "settle", None)  # limiters written before budgets counted cost have none
+            if settle is not None:
+                settle(reserved, measured)
 
     def _raise_for_status(self, response: httpx.Response, operation: str) -> None:
         code = response.status_code
@@ -465,6 +630,9 @@ class HttpClient:
             raise RateLimitedError(
                 f"rate limited by the server{asked}", retry_after=retry_after, request_sent=False, **kwargs
             )
+        if code in (402, 423):
+            why = "frozen (unpaid bill)" if code == 402 else "locked"
+            raise StoreUnavailableError(f"the store is {why}; nothing was processed", request_sent=False, **kwargs)
         if code in (401, 403):
             raise AuthenticationError("credentials rejected", **kwargs)
         if code == 404:

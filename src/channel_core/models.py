@@ -24,6 +24,8 @@ __all__ = [
     "Address",
     "Buyer",
     "Discount",
+    "FulfillmentGroup",
+    "FulfillmentLine",
     "ItemOption",
     "LineItem",
     "Note",
@@ -135,6 +137,40 @@ class LineItem:
     image_url: str | None = None
     options: tuple[ItemOption, ...] = ()
     location: str | None = None
+    requires_shipping: bool = True
+    quantity_to_ship: int | None = None
+
+    def remaining(self) -> int:
+        """How many are still to ship: ``quantity_to_ship`` when the channel knows, else the whole quantity
+        (nothing, for a line that needs no shipping)."""
+        if not self.requires_shipping:
+            return 0
+        return self.quantity if self.quantity_to_ship is None else self.quantity_to_ship
+
+
+@dataclass(frozen=True, slots=True)
+class FulfillmentLine:
+    """A line of a fulfillment group: which order line, and how many of it the group still has to ship."""
+
+    line_item_id: str
+    quantity: int
+    remaining: int
+
+
+@dataclass(frozen=True, slots=True)
+class FulfillmentGroup:
+    """Part of an order that ships from one place: a Shopify fulfillment order, or a whole Oxatis order.
+
+    :ivar group_id: the channel's id of the group.
+    :ivar location: where it ships from (a location's name or id), when the channel tells.
+    :ivar status: the channel's status of the group (``OPEN``, ``ON_HOLD``, ``CLOSED``...), when it has one.
+    :ivar lines: the order lines it holds, with the quantity still to ship.
+    """
+
+    group_id: str
+    lines: tuple[FulfillmentLine, ...] = ()
+    location: str | None = None
+    status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +232,7 @@ class Order:
     shipping: Shipping = field(default_factory=Shipping)
     notes: tuple[Note, ...] = ()
     weight: Weight | None = None
+    fulfillment_groups: tuple[FulfillmentGroup, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("created_at", "modified_at", "paid_at"):
@@ -227,6 +264,10 @@ class Shipment:
         shipment of the same order and package (the same ``package_id``; without one, the same ``items``,
         or the whole order) supersedes an older one not yet sent: the corrected tracking number wins.
     :ivar force: send even though the store shows the order cancelled (an operator's decision).
+    :ivar items: the order lines and quantities in this package; empty means everything still to ship.
+        Only channels declaring ``partial_shipments`` accept a list of items.
+    :ivar notify_buyer: ask the store to e-mail the buyer (``None``: the channel's default); only for
+        channels declaring ``notify_buyer``.
     """
 
     order_id: str
@@ -240,9 +281,15 @@ class Shipment:
     items: tuple[ShipmentItem, ...] = ()
     package_id: str | None = None
     force: bool = False
+    notify_buyer: bool | None = None
 
     def __post_init__(self) -> None:
         _require_utc("Shipment", "ship_date", self.ship_date)
+        for item in self.items:
+            if item.quantity < 1:
+                raise ValueError(f"Shipment.items: quantity must be at least 1 (got {item.quantity})")
+            if not (item.line_item_id or item.sku):
+                raise ValueError("Shipment.items: each item needs a line_item_id or a sku")
         for name in ("order_id", "tracking_number", "carrier"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():

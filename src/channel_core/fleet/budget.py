@@ -1,7 +1,10 @@
 """A rate budget per account, shared by every worker: one token-spacing row in PostgreSQL.
 
 Each request takes the account's next slot with one atomic statement on the ``rate_budgets``
-row (``next_slot = greatest(next_slot, now) + spacing``) and sleeps until that slot. Slots come
+row (``next_slot = greatest(next_slot, now) + cost * spacing``) and sleeps until that slot, less the
+burst the store allows. A plain request costs 1; a channel whose store counts points (a GraphQL query
+cost) reserves its requested cost, and :meth:`PostgresRateBudget.settle` gives back what the reply says
+was not spent and moves the row to the bucket state the store reported. Slots come
 from PostgreSQL's clock, so workers on several machines space their requests as one. The
 spacing is ``(1 + margin) / rate``: a request that reaches the store up to ``margin`` seconds
 after its slot (100 ms by default) cannot bring ``rate + 1`` requests into one second there. A
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from channel_core.errors import ConfigurationError, RateLimitedError, TransportError
+from channel_core.http import Measured
 
 __all__ = ["PostgresRateBudget"]
 
@@ -26,7 +30,8 @@ MAX_WAIT = 60.0  # seconds: a request whose slot is further off stops (RateLimit
 
 
 class PostgresRateBudget:
-    """At most ``rate`` requests per second for ``key``, across all processes sharing the database.
+    """At most ``rate`` requests (cost points) per second for ``key``, with bursts of ``burst``, across all
+    processes sharing the database.
 
     :param dsn: the database of :class:`~channel_core.sync.postgres.PostgresStore` (its migrations
         create ``rate_budgets``).
@@ -47,6 +52,7 @@ class PostgresRateBudget:
         schema: str = "public",
         margin: float = DEFAULT_MARGIN,
         max_wait: float = MAX_WAIT,
+        burst: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -56,7 +62,7 @@ class PostgresRateBudget:
             raise ConfigurationError(f"schema must be a plain lower-case identifier, got {schema!r}")
         if not rate > 0:
             raise ConfigurationError(f"rate budget {key}: the rate must be positive, got {rate}")
-        self.key, self.rate = key, rate
+        self.key, self.rate, self.burst, self.margin = key, rate, max(1.0, burst), margin
         self.spacing = (1.0 + margin) / rate
         self.late_limit = margin / 2  # seconds a slot may be overslept and still used
         self.max_wait = max_wait
@@ -95,23 +101,31 @@ class PostgresRateBudget:
                     continue
         return None
 
-    def acquire(self) -> float:
-        """Take the account's next slot and wait for it; return the wait in seconds.
+    def acquire(self, cost: float = 1.0) -> float:
+        """Reserve ``cost`` from the account's budget and wait until it may be spent; return the wait in seconds.
 
         A slot overslept by more than half the margin (a busy machine) is given up for a fresh one: a
         request sent that late could land too close to the requests of the slots after it.
         """
         waited = 0.0
+        cost = min(float(cost), self.burst) if cost > 1 else float(cost)
         for _ in range(MAX_SLOTS_PER_REQUEST):
+            params = {
+                "key": self.key,
+                "step": cost * self.spacing,
+                "credit": self.burst * self.spacing,
+                "max_wait": self.max_wait,
+            }
             with self._lock:
                 row = self._execute(
                     "INSERT INTO rate_budgets AS b (budget_key, next_slot) "
-                    "VALUES (%(key)s, clock_timestamp() + make_interval(secs => %(spacing)s)) "
+                    "VALUES (%(key)s, clock_timestamp() + make_interval(secs => %(step)s)) "
                     "ON CONFLICT (budget_key) DO UPDATE "
-                    "SET next_slot = greatest(b.next_slot, clock_timestamp()) + make_interval(secs => %(spacing)s) "
-                    "WHERE b.next_slot <= clock_timestamp() + make_interval(secs => %(max_wait)s) "
-                    "RETURNING extract(epoch FROM b.next_slot - clock_timestamp())::float8 - %(spacing)s",
-                    {"key": self.key, "spacing": self.spacing, "max_wait": self.max_wait},
+                    "SET next_slot = greatest(b.next_slot, clock_timestamp()) + make_interval(secs => %(step)s) "
+                    "WHERE greatest(b.next_slot, clock_timestamp()) + make_interval(secs => %(step)s - %(credit)s) "
+                    "<= clock_timestamp() + make_interval(secs => %(max_wait)s) "
+                    "RETURNING extract(epoch FROM b.next_slot - clock_timestamp())::float8 - %(credit)s",
+                    params,
                 )
             if row is None:  # booked further ahead than max_wait: take no slot, stop the caller
                 ahead = self._execute(
@@ -120,7 +134,7 @@ class PostgresRateBudget:
                     (self.key,),
                 )
                 raise RateLimitedError(
-                    f"the account's shared rate budget ({self.rate:g} requests/s) is booked more than "
+                    f"the account's shared rate budget ({self.rate:g} per second) is booked more than "
                     f"{self.max_wait:g} s ahead; the run resumes later",
                     channel=self.key.split(":", 1)[0],
                     operation="rate budget",
@@ -137,6 +151,31 @@ class PostgresRateBudget:
             if late <= self.late_limit:
                 break
         return waited
+
+    def settle(self, reserved: float, measured: Measured) -> None:
+        """Give back what a call did not spend, and catch up with the bucket the store reported.
+
+        The store's figures win where they say the bucket is emptier than the row does (other clients
+        of the same account, a restart that forgot reservations); its size and restore rate become
+        this budget's from then on.
+        """
+        refund = 0.0 if measured.actual is None else max(0.0, min(reserved, self.burst) - measured.actual)
+        refund_seconds = refund * self.spacing  # at the rate the reservation was made
+        bucket = measured.bucket
+        if bucket is not None and bucket.maximum > 0 and bucket.restore_rate > 0:
+            self.rate, self.burst = float(bucket.restore_rate), max(1.0, float(bucket.maximum))
+            self.spacing = (1.0 + self.margin) / self.rate
+            debt = max(0.0, (bucket.maximum - bucket.available)) * self.spacing
+        else:
+            debt = None
+        if refund <= 0 and debt is None:
+            return
+        with self._lock:
+            self._execute(
+                "UPDATE rate_budgets SET next_slot = greatest(next_slot - make_interval(secs => %(refund)s), "
+                "clock_timestamp() + make_interval(secs => %(debt)s)) WHERE budget_key = %(key)s RETURNING 1",
+                {"key": self.key, "refund": refund_seconds, "debt": -1e6 if debt is None else debt},
+            )
 
     def close(self) -> None:
         self._db.close()

@@ -20,8 +20,9 @@ Rules:
 * **No engine retries** for syncs: the next sync resumes from the checkpoint, and a retry waiting on
   its backoff would hold the store's lock (procrastinate issues #1599, #1543, #1446). A sync whose
   worker died is marked failed and the store queued afresh.
-* **One budget per account**: a store with ``requests_per_second`` gets a
-  :class:`~channel_core.fleet.budget.PostgresRateBudget` that every worker's requests share.
+* **One budget per account**: a store with ``requests_per_second``, or of a channel whose store counts
+  cost points (``Capabilities.cost_budget``), gets a :class:`~channel_core.fleet.budget.PostgresRateBudget`
+  that every worker's requests share; a point-counting store's replies settle it.
 * **Credentials stay with the host**: jobs carry the store key only; the ``credentials`` resolver
   turns the registry's reference into secrets inside the job. Nothing secret reaches PostgreSQL.
 * **History**: every run's summary goes to ``sync_runs`` (:meth:`PostgresStore.runs`), and a quota
@@ -158,13 +159,15 @@ class _Runner:
         channel = self.channel(store)
         settings = store_settings(store, channel.info(), self.credentials)
         budget = None
-        if store.requests_per_second is not None:
+        guess = channel.info().capabilities.cost_budget  # a store counting points: (maximum, restore rate)
+        if store.requests_per_second is not None or guess is not None:
             budget = PostgresRateBudget(
                 self.dsn,
                 budget_key(store),
-                store.requests_per_second,
+                store.requests_per_second or (guess[1] if guess else 1.0),
                 schema=self.schema,
                 max_wait=self.budget_wait,
+                burst=guess[0] if guess else 1.0,
             )
         try:
             with (

@@ -85,17 +85,21 @@ ACCOUNT_TABLES = ("orders", "versions", "skipped", "failed", "checkpoints", "fen
 
 
 def notification_id(channel: str, account_id: str, shipment: Shipment) -> str:
-    """A stable id for a shipment notification: same order, tracking number, carrier and URL, same id."""
-    key = "\x1f".join(
-        (
-            channel,
-            account_id,
-            shipment.order_id,
-            shipment.tracking_number.strip(),
-            shipment.carrier.strip(),
-            (shipment.tracking_url or "").strip(),
-        )
-    )
+    """A stable id for a shipment notification: same order, tracking number, carrier, URL and items, same id.
+
+    The items are part of it, so two packages of one order are two notifications, each sent once.
+    """
+    parts = [
+        channel,
+        account_id,
+        shipment.order_id,
+        shipment.tracking_number.strip(),
+        shipment.carrier.strip(),
+        (shipment.tracking_url or "").strip(),
+    ]
+    if shipment.items:  # shipments without items keep the ids earlier releases gave them
+        parts.append(",".join(sorted(f"{i.line_item_id or ''}/{i.sku or ''}/{i.quantity}" for i in shipment.items)))
+    key = "\x1f".join(parts)
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
