@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+from channel_core.credentials import keep_credentials
 from channel_core.errors import (
     AccountMismatchError,
     ChannelError,
@@ -48,7 +49,7 @@ from channel_core.errors import (
     QuotaExhaustedError,
 )
 from channel_core.fleet.budget import MAX_WAIT, PostgresRateBudget
-from channel_core.fleet.credentials import CredentialResolver, environment_credentials, store_settings
+from channel_core.fleet.credentials import CredentialResolver, environment_credentials, keeper_for, store_settings
 from channel_core.fleet.registry import RegisteredStore, StoreRegistry
 from channel_core.hooktypes import Connection
 from channel_core.http import run_scope
@@ -172,6 +173,7 @@ class _Runner:
         try:
             with (
                 run_scope(label=label, budget=budget, timeout=self.http_timeout),
+                keep_credentials(keeper_for(self.credentials, store, channel.info())),
                 channel.connect(settings) as connection,
             ):
                 check_account(store, connection)
