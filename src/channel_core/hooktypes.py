@@ -293,8 +293,10 @@ class ChannelSandbox:
         :class:`~channel_core.errors.ConfigurationError` for options it cannot honour.
     :ivar description: one line for ``channel sandbox``'s banner.
     :ivar demo_settings: connect settings the demo adds to ``connect_settings()``.
+    :ivar demo_options: sandbox switches (``SandboxOptions.options``) the demo's store is made with.
     """
 
     make: Callable[[SandboxOptions], RunningSandbox]
     description: str = ""
     demo_settings: Mapping[str, Any] = field(default_factory=dict)
+    demo_options: Mapping[str, str] = field(default_factory=dict)

@@ -194,8 +194,9 @@ class RateLimiter:
 class CostBucket:
     """A mirror of a store's leaky bucket of cost points, in one process.
 
-    It starts from a guess (``maximum`` points, ``restore_rate`` per second) and adopts the figures each
-    reply reports. A call waits until the mirror holds its requested cost, so calls that fit the bucket
+    It starts from a guess (``maximum`` points, ``restore_rate`` per second) and adopts what each reply
+    reports: the bucket's size, restore rate and the points it holds, less what calls still in flight
+    have reserved. A call waits until the mirror holds its requested cost, so calls that fit the bucket
     are never refused by the store for want of points; the caller keeps each call under ``maximum``.
     """
 
@@ -211,6 +212,7 @@ class CostBucket:
             raise ValueError("CostBucket maximum and restore_rate must be positive")
         self.maximum, self.restore_rate = float(maximum), float(restore_rate)
         self._available, self._at = float(maximum), clock()
+        self._in_flight = 0.0
         self._clock, self._sleep = clock, sleep
         self._lock = threading.Lock()
 
@@ -232,19 +234,22 @@ class CostBucket:
             self._refill(now)
             wait = max(0.0, (cost - self._available) / self.restore_rate)
             self._available -= cost  # may go below zero: later callers wait for the debt too
+            self._in_flight += cost
         if wait > 0:
             self._sleep(wait)
         return wait
 
     def settle(self, reserved: float, measured: Measured) -> None:
+        reserved = min(float(reserved), self.maximum)
         with self._lock:
             self._refill(self._clock())
-            if measured.actual is not None:
-                self._available = min(self.maximum, self._available + max(0.0, reserved - measured.actual))
+            self._in_flight = max(0.0, self._in_flight - reserved)
             bucket = measured.bucket
             if bucket is not None and bucket.maximum > 0 and bucket.restore_rate > 0:
                 self.maximum, self.restore_rate = float(bucket.maximum), float(bucket.restore_rate)
-                self._available = min(self._available, float(bucket.available))
+                self._available = min(self.maximum, float(bucket.available)) - self._in_flight
+            elif measured.actual is not None:
+                self._available = min(self.maximum, self._available + max(0.0, reserved - measured.actual))
 
     def __repr__(self) -> str:
         return f"CostBucket(maximum={self.maximum:g}, restore_rate={self.restore_rate:g})"
@@ -330,6 +335,7 @@ class _Call(Generic[T]):
     cost: float
     parse: Callable[[httpx.Response], T]
     measure: Callable[[httpx.Response], Measured | None] | None
+    classify: Callable[[httpx.Response], None] | None
 
 
 @functools.cache
@@ -456,6 +462,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         cost: float = 1.0,
         measure: Callable[[httpx.Response], Measured | None] | None = None,
+        classify: Callable[[httpx.Response], None] | None = None,
     ) -> T:
         """POST ``body`` as JSON and return ``parse(response)``, retrying per the policy (see :meth:`request`)."""
         return self.request(
@@ -468,6 +475,7 @@ class HttpClient:
             headers=headers,
             cost=cost,
             measure=measure,
+            classify=classify,
         )
 
     def request(
@@ -483,6 +491,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         cost: float = 1.0,
         measure: Callable[[httpx.Response], Measured | None] | None = None,
+        classify: Callable[[httpx.Response], None] | None = None,
     ) -> T:
         """Send one request (retried per the policy) and return ``parse(response)``.
 
@@ -493,6 +502,9 @@ class HttpClient:
         :param cost: what the call reserves from the limiter and the shared budget (1: a plain request).
         :param measure: reads a reply's actual cost and bucket state; every reply's measure settles the
             reservation, before ``parse`` runs.
+        :param classify: the channel's reading of any reply before the HTTP status checks: it raises the
+            error a reply means when the status alone would mislead (a GraphQL ``THROTTLED`` with its
+            bucket state, a 200 carrying a refusal); returning lets the usual checks run.
         """
         policy = self.retry_policy
 
@@ -533,7 +545,7 @@ class HttpClient:
             before_sleep=before_sleep,
         )
         attempt_box = [0]
-        call = _Call(method, path, data, json, headers, operation, cost, parse, measure)
+        call = _Call(method, path, data, json, headers, operation, cost, parse, measure, classify)
         guard = None if idempotent else _WRITE_GUARD.get()
 
         def once() -> T:
@@ -594,6 +606,8 @@ class HttpClient:
                 measured = call.measure(response)
                 if measured is not None:
                     self._settle(limiters, call.cost, measured)
+            if call.classify is not None:
+                call.classify(response)
             self._raise_for_status(response, call.operation)
             result = call.parse(response)
             return result

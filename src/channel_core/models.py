@@ -233,6 +233,7 @@ class Order:
     notes: tuple[Note, ...] = ()
     weight: Weight | None = None
     fulfillment_groups: tuple[FulfillmentGroup, ...] = ()
+    tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("created_at", "modified_at", "paid_at"):

@@ -161,7 +161,7 @@ def demo(ctx: Context, channel_name: str, count: int) -> None:
     """
     channel, spec = _sandbox_of(ctx, channel_name)
     path = _fresh_database(ctx)
-    running = _make(spec, SandboxOptions(orders=count, latency=0.005))
+    running = _make(spec, SandboxOptions(orders=count, latency=0.005, options=dict(spec.demo_options)))
     running.start()
     try:
         out.print(f"[bold]1. Sandbox[/] {escape(channel.name)} store with {count} orders at {escape(running.url)}")

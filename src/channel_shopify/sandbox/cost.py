@@ -59,13 +59,19 @@ def _selection_cost(
         size = _argument(node, "first", variables, field_def) if "first" in field_def.args else None
         if named.name.endswith("Connection"):
             nodes_field = next(
-                (n for n in (node.selection_set.selections if node.selection_set else ()) if isinstance(n, FieldNode) and n.name.value == "nodes"),
+                (
+                    n
+                    for n in (node.selection_set.selections if node.selection_set else ())
+                    if isinstance(n, FieldNode) and n.name.value == "nodes"
+                ),
                 None,
             )
             node_type = get_named_type(named.fields["nodes"].type)
             assert isinstance(node_type, GraphQLObjectType)
             if data is None:  # requested: as many as asked for
-                per_node = 1 + _selection_cost(nodes_field.selection_set if nodes_field else None, node_type, variables, None)
+                per_node = 1 + _selection_cost(
+                    nodes_field.selection_set if nodes_field else None, node_type, variables, None
+                )
                 total += 2 + int(size or 0) * per_node
             else:
                 nodes = (value or {}).get("nodes") or [] if isinstance(value, dict) else []
@@ -88,7 +94,11 @@ def requested_cost(schema: GraphQLSchema, operation: OperationDefinitionNode, va
     """What the document reserves before it runs."""
     root = schema.mutation_type if operation.operation == OperationType.MUTATION else schema.query_type
     assert root is not None
-    extra = MUTATION_COST * sum(1 for n in operation.selection_set.selections if isinstance(n, FieldNode)) if operation.operation == OperationType.MUTATION else 0
+    extra = (
+        MUTATION_COST * sum(1 for n in operation.selection_set.selections if isinstance(n, FieldNode))
+        if operation.operation == OperationType.MUTATION
+        else 0
+    )
     return extra + _selection_cost(operation.selection_set, root, variables, None)
 
 
@@ -98,5 +108,9 @@ def actual_cost(
     """What the document cost, counting what the reply holds."""
     root = schema.mutation_type if operation.operation == OperationType.MUTATION else schema.query_type
     assert root is not None
-    extra = MUTATION_COST * sum(1 for n in operation.selection_set.selections if isinstance(n, FieldNode)) if operation.operation == OperationType.MUTATION else 0
+    extra = (
+        MUTATION_COST * sum(1 for n in operation.selection_set.selections if isinstance(n, FieldNode))
+        if operation.operation == OperationType.MUTATION
+        else 0
+    )
     return extra + _selection_cost(operation.selection_set, root, variables, data)

@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from channel_shopify.sandbox.store import Fulfillment, FulfillmentOrder, Line, SandboxShop, ShopOrder, UserErrors
+from channel_shopify.sandbox.store import (
+    LOCATION_ADDRESSES,
+    Fulfillment,
+    FulfillmentOrder,
+    Line,
+    SandboxShop,
+    ShopOrder,
+    UserErrors,
+)
 
 __all__ = ["PaginationDepthError", "root_value"]
 
@@ -58,7 +66,7 @@ def _decode(cursor: str) -> dict[str, Any]:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, TypeError):
-        raise ValueError(f"Invalid cursor for current pagination sort.") from None
+        raise ValueError("Invalid cursor for current pagination sort.") from None
     if not isinstance(data, dict):
         raise ValueError("Invalid cursor for current pagination sort.")
     return data
@@ -131,7 +139,14 @@ def _fulfillment_order(shop: SandboxShop, order: ShopOrder, fo: FulfillmentOrder
         "status": fo.status,
         "requestStatus": fo.request_status,
         "updatedAt": _iso(fo.updated_at),
-        "assignedLocation": {"name": location["name"], "location": location},
+        "assignedLocation": {
+            "name": location["name"],
+            "address2": None,
+            "province": None,
+            "phone": None,
+            **LOCATION_ADDRESSES.get(fo.location_id, {"countryCode": "FR"}),
+            "location": location,
+        },
         "deliveryMethod": {
             "id": f"gid://shopify/DeliveryMethod/{fo.id + 7}",
             "methodType": fo.method,
@@ -157,7 +172,11 @@ def _fulfillment(shop: SandboxShop, order: ShopOrder, fulfillment: Fulfillment) 
         chosen, page = _page(fulfillment.lines, first, after, None)
         return {
             "nodes": [
-                {"id": f"gid://shopify/FulfillmentLineItem/{fid}", "quantity": qty, "lineItem": _line(shop, order, lines[lid])}
+                {
+                    "id": f"gid://shopify/FulfillmentLineItem/{fid}",
+                    "quantity": qty,
+                    "lineItem": _line(shop, order, lines[lid]),
+                }
                 for fid, lid, qty in chosen
             ],
             "pageInfo": page,
@@ -205,7 +224,10 @@ def order_node(shop: SandboxShop, order: ShopOrder) -> dict[str, Any]:
         "note": order.note,
         "tags": list(order.tags),
         "currencyCode": order.currency,
-        "customer": {"id": f"gid://shopify/Customer/{order.customer['id']}", **{k: v for k, v in order.customer.items() if k != "id"}}
+        "customer": {
+            "id": f"gid://shopify/Customer/{order.customer['id']}",
+            **{k: v for k, v in order.customer.items() if k != "id"},
+        }
         if order.customer
         else None,
         "shippingAddress": _address(order.ship_to),
@@ -264,7 +286,7 @@ def root_value(shop: SandboxShop, *, depth_cap: int, precision: str, listing: st
         first: int | None = None,
         after: str | None = None,
         reverse: bool | None = None,
-        sortKey: str | None = None,  # noqa: N803 - the schema's argument name
+        sortKey: str | None = None,
         query: str | None = None,
     ) -> dict[str, Any]:
         if first is None:
@@ -282,7 +304,7 @@ def root_value(shop: SandboxShop, *, depth_cap: int, precision: str, listing: st
             stamps = {"updated_at": indexed, "created_at": order.created_at}
             if _matches(query, stamps, order, precision):
                 key = {"UPDATED_AT": indexed, "CREATED_AT": order.created_at, "PROCESSED_AT": order.created_at}.get(
-                    sortKey or "ID", None
+                    sortKey or "ID"
                 )
                 rows.append(((key or datetime.min.replace(tzinfo=UTC), order.id), order))
         rows.sort(key=lambda row: row[0], reverse=bool(reverse))
@@ -313,7 +335,7 @@ def root_value(shop: SandboxShop, *, depth_cap: int, precision: str, listing: st
             },
         }
 
-    def order(info: Any, id: str) -> dict[str, Any] | None:  # noqa: A002 - the schema's argument name
+    def order(info: Any, id: str) -> dict[str, Any] | None:
         number = _gid_number(id, "Order")
         found = shop.orders.get(number) if number is not None else None
         return order_node(shop, found) if found else None
@@ -328,26 +350,39 @@ def root_value(shop: SandboxShop, *, depth_cap: int, precision: str, listing: st
                 order_ids.add(found[0].id)
             lines = group.get("fulfillmentOrderLineItems")
             requests.append(
-                (fo_id, None if lines is None else [(_gid_number(x["id"], "FulfillmentOrderLineItem") or -1, x["quantity"]) for x in lines])
+                (
+                    fo_id,
+                    None
+                    if lines is None
+                    else [(_gid_number(x["id"], "FulfillmentOrderLineItem") or -1, x["quantity"]) for x in lines],
+                )
             )
         tracking = fulfillment.get("trackingInfo") or {}
         number = tracking.get("number") or next(iter(tracking.get("numbers") or []), None)
         url = tracking.get("url") or next(iter(tracking.get("urls") or []), None)
         if len(order_ids) > 1:
-            return {"fulfillment": None, "userErrors": [{"field": ["fulfillment"], "message": "All fulfillment orders must belong to the same order."}]}
+            return {
+                "fulfillment": None,
+                "userErrors": [
+                    {"field": ["fulfillment"], "message": "All fulfillment orders must belong to the same order."}
+                ],
+            }
         try:
             if not order_ids:
                 raise UserErrors([{"field": ["fulfillment"], "message": "Fulfillment order does not exist."}])
             order_id = order_ids.pop()
             created = shop.fulfill(
-                order_id, requests, tracking=(tracking.get("company"), number, url), notify=bool(fulfillment.get("notifyCustomer"))
+                order_id,
+                requests,
+                tracking=(tracking.get("company"), number, url),
+                notify=bool(fulfillment.get("notifyCustomer")),
             )
         except UserErrors as exc:
             return {"fulfillment": None, "userErrors": exc.errors}
         return {"fulfillment": _fulfillment(shop, shop.orders[order_id], created), "userErrors": []}
 
     def tracking_update(
-        info: Any, fulfillmentId: str, trackingInfoInput: dict[str, Any], notifyCustomer: bool | None = None  # noqa: N803
+        info: Any, fulfillmentId: str, trackingInfoInput: dict[str, Any], notifyCustomer: bool | None = None
     ) -> dict[str, Any]:
         number = trackingInfoInput.get("number") or next(iter(trackingInfoInput.get("numbers") or []), None)
         url = trackingInfoInput.get("url") or next(iter(trackingInfoInput.get("urls") or []), None)

@@ -98,7 +98,12 @@ def make_sandbox(options: SandboxOptions) -> ShopifySandbox:
                 raise ValueError(f"unknown fault {kind!r} (known: {', '.join(sorted(FAULT_KINDS))})")
             faults.append(Fault(kind, times=int(times or 1)))
         config = dataclasses.replace(
-            ShopifySandboxConfig(), orders=options.orders, seed=options.seed, latency=options.latency, faults=faults, **values
+            ShopifySandboxConfig(),
+            orders=options.orders,
+            seed=options.seed,
+            latency=options.latency,
+            faults=faults,
+            **values,
         )
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"Shopify sandbox: {exc}") from None

@@ -109,7 +109,11 @@ class _Bucket:
         self.at = now
 
     def state(self) -> dict[str, float]:
-        return {"maximumAvailable": self.maximum, "currentlyAvailable": round(self.available, 1), "restoreRate": self.rate}
+        return {
+            "maximumAvailable": self.maximum,
+            "currentlyAvailable": round(self.available, 1),
+            "restoreRate": self.rate,
+        }
 
 
 @dataclass
@@ -149,7 +153,9 @@ class ShopifySandboxServer:
     def base_url(self, domain: str) -> str:
         return f"{self.url}/shops/{domain}"
 
-    def add_shop(self, domain: str, *, orders: int | None = None, seed: int | None = None, static_token: str | None = None) -> _Tenant:
+    def add_shop(
+        self, domain: str, *, orders: int | None = None, seed: int | None = None, static_token: str | None = None
+    ) -> _Tenant:
         number = len(self.tenants) + 1
         shop = SandboxShop(
             domain,
@@ -159,12 +165,16 @@ class ShopifySandboxServer:
             writes_touch_order=self.config.writes_touch_order,
         )
         shop.scopes = list(self.config.scopes)
-        shop.seed(self.config.orders if orders is None else orders, self.config.seed + number - 1 if seed is None else seed)
+        shop.seed(
+            self.config.orders if orders is None else orders, self.config.seed + number - 1 if seed is None else seed
+        )
         tenant = _Tenant(
             shop=shop,
             client_id=f"sandbox-client-{number}",
             client_secret=f"sandbox-secret-{number}",
-            bucket=_Bucket(self.config.bucket_size, self.config.restore_rate, self.config.bucket_size, time.monotonic()),
+            bucket=_Bucket(
+                self.config.bucket_size, self.config.restore_rate, self.config.bucket_size, time.monotonic()
+            ),
         )
         if static_token:
             tenant.tokens[static_token] = float("inf")
@@ -373,7 +383,11 @@ class ShopifySandboxServer:
             return 400, json.dumps({"errors": [{"message": f"Parse error: {exc}"}]}).encode(), {}
         problems = validate(schema, document)
         if problems:
-            reply = {"errors": [{"message": p.message, "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}} for p in problems]}
+            reply = {
+                "errors": [
+                    {"message": p.message, "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}} for p in problems
+                ]
+            }
             return 200, json.dumps(reply).encode(), {}
         operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
         try:

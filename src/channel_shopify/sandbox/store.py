@@ -13,13 +13,17 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["Fulfillment", "FulfillmentOrder", "FoLine", "Line", "ShopOrder", "SandboxShop", "UserErrors"]
+__all__ = ["FoLine", "Fulfillment", "FulfillmentOrder", "Line", "SandboxShop", "ShopOrder", "UserErrors"]
 
 LOCATIONS = {71001: "Paris warehouse", 71002: "Lyon store"}
+LOCATION_ADDRESSES = {
+    71001: {"address1": "14 rue des Entrepôts", "city": "Paris", "zip": "75019", "countryCode": "FR"},
+    71002: {"address1": "3 place Bellecour", "city": "Lyon", "zip": "69002", "countryCode": "FR"},
+}
 FIRST_NAMES = ["Camille", "Louis", "Léa", "Hugo", "Chloé", "Jules", "Manon", "Lucas", "Zoé", "Nathan"]
 LAST_NAMES = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau"]
 CITIES = [("Paris", "75011"), ("Lyon", "69002"), ("Marseille", "13001"), ("Lille", "59000"), ("Nantes", "44000")]
@@ -183,7 +187,11 @@ class SandboxShop:
         self.orders: dict[int, ShopOrder] = {}
         self.lock = threading.RLock()
         self._next_id = 5_000_000_000 + shop_id * 1_000_000
-        self.scopes = ["read_orders", "write_merchant_managed_fulfillment_orders", "read_merchant_managed_fulfillment_orders"]
+        self.scopes = [
+            "read_orders",
+            "write_merchant_managed_fulfillment_orders",
+            "read_merchant_managed_fulfillment_orders",
+        ]
         self.fulfillments_created = 0
         self.tracking_updates = 0
 
@@ -218,7 +226,9 @@ class SandboxShop:
             created = start + timedelta(seconds=span * (index + rng.random()) / max(1, count))
             self.create_order(rng, created=created.replace(microsecond=0), number=1001 + index)
 
-    def create_order(self, rng: random.Random, *, created: datetime | None = None, number: int | None = None) -> ShopOrder:
+    def create_order(
+        self, rng: random.Random, *, created: datetime | None = None, number: int | None = None
+    ) -> ShopOrder:
         with self.lock:
             created = created or self.clock()
             first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
@@ -244,8 +254,11 @@ class SandboxShop:
                 "phone": f"+3361234{rng.randint(1000, 9999)}",
             }
             lines = []
-            picks = rng.sample(PRODUCTS, rng.randint(1, 3))
-            if rng.random() < 0.04:
+            physical = [p for p in PRODUCTS if p[4]]
+            picks = rng.sample(physical, rng.randint(1, 3))
+            if rng.random() < 0.1:
+                picks.append(rng.choice([p for p in PRODUCTS if not p[4]]))  # a gift card or an e-book besides
+            if rng.random() < 0.03:
                 picks = [PRODUCTS[3]]  # a gift card alone: nothing to ship
             for sku, title, with_size, price, ships, gift, grams in picks:
                 size = rng.choice(SIZES) if with_size else None
@@ -269,7 +282,13 @@ class SandboxShop:
             shipping_line = None
             if method == "SHIPPING":
                 service = rng.choice([("Colissimo", "colissimo-home", "9.90"), ("Chronopost 13h", "chrono13", "14.90")])
-                shipping_line = {"title": service[0], "code": service[1], "carrier": None, "source": "shopify", "price": service[2]}
+                shipping_line = {
+                    "title": service[0],
+                    "code": service[1],
+                    "carrier": None,
+                    "source": "shopify",
+                    "price": service[2],
+                }
             elif method == "PICKUP_POINT":
                 shipping_line = {
                     "title": "Mondial Relay - Point Relais",
@@ -279,7 +298,13 @@ class SandboxShop:
                     "price": "4.90",
                 }
             else:
-                shipping_line = {"title": "Retrait en magasin", "code": "pickup", "carrier": None, "source": "shopify", "price": "0.00"}
+                shipping_line = {
+                    "title": "Retrait en magasin",
+                    "code": "pickup",
+                    "carrier": None,
+                    "source": "shopify",
+                    "price": "0.00",
+                }
             financial = rng.choices(["PAID", "PENDING", "AUTHORIZED", "PARTIALLY_REFUNDED"], [80, 8, 8, 4])[0]
             order = ShopOrder(
                 id=self.new_id(),
@@ -303,7 +328,9 @@ class SandboxShop:
                 customer={"id": self.new_id(), "displayName": f"{first} {last}", "email": None, "phone": None},
             )
             if order.discount_codes:
-                order.discount_total = (sum((x.price * x.quantity for x in lines), Decimal(0)) / 10).quantize(Decimal("0.01"))
+                order.discount_total = (sum((x.price * x.quantity for x in lines), Decimal(0)) / 10).quantize(
+                    Decimal("0.01")
+                )
             shippable = [x for x in lines if x.requires_shipping]
             split = len(shippable) > 1 and rng.random() < 0.25
             groups: dict[int, list[Line]] = {}
@@ -325,7 +352,9 @@ class SandboxShop:
             self.orders[order.id] = order
             roll = rng.random()
             if roll < 0.05:
-                self.hold(order.fulfillment_orders[0].id if order.fulfillment_orders else 0, "Awaiting stock", when=created)
+                self.hold(
+                    order.fulfillment_orders[0].id if order.fulfillment_orders else 0, "Awaiting stock", when=created
+                )
             elif roll < 0.08:
                 self.cancel(order.id, when=created)
             elif roll < 0.2 and order.fulfillment_orders:
@@ -430,20 +459,37 @@ class SandboxShop:
                 locations.add(fo.location_id)
                 wanted = [(x.id, x.remaining) for x in fo.lines if x.remaining] if lines is None else lines
                 for position, (line_id, quantity) in enumerate(wanted):
-                    where = ["fulfillment", "lineItemsByFulfillmentOrder", str(index), "fulfillmentOrderLineItems", str(position), "quantity"]
+                    where = [
+                        "fulfillment",
+                        "lineItemsByFulfillmentOrder",
+                        str(index),
+                        "fulfillmentOrderLineItems",
+                        str(position),
+                        "quantity",
+                    ]
                     fo_line = fo.line(line_id)
                     if quantity <= 0:
                         errors.append({"field": where, "message": "Quantity must be greater than 0"})
                     elif fo_line is None or quantity > fo_line.remaining:
-                        errors.append({"field": ["fulfillment"], "message": "Invalid fulfillment order line item quantity requested."})
+                        errors.append(
+                            {
+                                "field": ["fulfillment"],
+                                "message": "Invalid fulfillment order line item quantity requested.",
+                            }
+                        )
                     else:
                         picked.append((fo, fo_line, quantity))
             if len(locations) > 1:
                 errors.append(
-                    {"field": ["fulfillment"], "message": "All fulfillment orders must be assigned to the same location."}
+                    {
+                        "field": ["fulfillment"],
+                        "message": "All fulfillment orders must be assigned to the same location.",
+                    }
                 )
             if not errors and not picked:
-                errors.append({"field": ["fulfillment"], "message": "Invalid fulfillment order line item quantity requested."})
+                errors.append(
+                    {"field": ["fulfillment"], "message": "Invalid fulfillment order line item quantity requested."}
+                )
             if errors:
                 raise UserErrors(errors)
             order = self.order(order_id)

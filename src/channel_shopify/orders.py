@@ -1,0 +1,321 @@
+"""Listing orders: one query returns whole orders, paged by cursor in ``UPDATED_AT`` order over
+``updated_at`` windows.
+
+* **Windows.** A run reads ``updated_at >= since`` (and ``< until`` when the host bounds it). A
+  connection may be paged at most ``depth_cap`` deep, so before a page would cross it the listing
+  starts a new window at the last ``updatedAt`` it saw (``>=``: orders sharing that second are read
+  again, never skipped).
+* **Page shape.** The page size and the nested ``first`` arguments are chosen so that the whole
+  query's requested cost stays under the single-query limit and the bucket's size as the last reply
+  reported it (:class:`~channel_shopify.documents.OrderShape`); an order with more lines or groups
+  than the shape holds is completed with follow-up queries.
+* **Checkpoint.** Opaque JSON: the window's start and end, the cursor, the depth and the instant the
+  run started (the store's clock).
+* **Promise.** On the last page of an open-ended read: the ``Date`` of the run's first reply, less
+  the search index's lag (``index_lag``) and the clock lag the host measured. Every order modified
+  before it was listed: an order edited while we page moves to the end of the ``UPDATED_AT`` order,
+  which the open-ended listing reaches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from channel_core.errors import ChannelAPIError, ChannelError, ClientError, PayloadError
+from channel_core.hooktypes import FailedOrder, OrderPage, OrderQuery
+from channel_core.logs import get_logger
+from channel_core.models import Order, SkippedOrder
+from channel_shopify import documents as docs
+from channel_shopify.documents import OrderShape
+from channel_shopify.mapping import gid, gid_number
+
+__all__ = ["iter_order_pages"]
+
+logger = get_logger(__name__)
+CHECKPOINT_VERSION = 1
+
+if False:  # pragma: no cover - typing only, without an import cycle at run time
+    from channel_shopify.connection import ShopifyConnection
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    window_start: datetime
+    until: datetime | None
+    after: str | None = None
+    depth: int = 0
+    started: datetime | None = None  # the store's clock at the run's first reply
+
+    def encode(self) -> str:
+        return json.dumps(
+            {
+                "v": CHECKPOINT_VERSION,
+                "ws": self.window_start.isoformat(),
+                "until": self.until.isoformat() if self.until else None,
+                "after": self.after,
+                "depth": self.depth,
+                "t0": self.started.isoformat() if self.started else None,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def decode(cls, text: str, query: OrderQuery) -> Position | None:
+        try:
+            data = json.loads(text)
+            if data.get("v") != CHECKPOINT_VERSION:
+                return None
+            return cls(
+                window_start=datetime.fromisoformat(data["ws"]),
+                until=datetime.fromisoformat(data["until"]) if data.get("until") else None,
+                after=data.get("after"),
+                depth=int(data.get("depth") or 0),
+                started=datetime.fromisoformat(data["t0"]) if data.get("t0") else None,
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+
+def _stamp(value: datetime) -> str:
+    return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _search(position: Position) -> str:
+    search = f"updated_at:>='{_stamp(position.window_start)}'"
+    if position.until is not None:
+        search += f" AND updated_at:<'{_stamp(position.until)}'"
+    return search
+
+
+def iter_order_pages(connection: ShopifyConnection, query: OrderQuery) -> Iterator[OrderPage]:
+    start = Position(query.modified_since.astimezone(UTC).replace(microsecond=0), query.modified_until)
+    if query.resume:
+        resumed = Position.decode(query.resume, query)
+        if resumed is None:
+            logger.warning("checkpoint_not_understood", channel="shopify", hint="reading the window from its start")
+        else:
+            start = resumed
+    return _Listing(connection, query).pages(start)
+
+
+class _Listing:
+    def __init__(self, connection: ShopifyConnection, query: OrderQuery) -> None:
+        self.connection, self.query = connection, query
+        self.client = connection.client
+        self.settings = connection.settings
+        self.calibration = 1.0  # the store's requested cost over our estimate, when it says more
+
+    # ------------------------------------------------------------------ shapes
+
+    def limit(self) -> float:
+        """The most one query may request: the single-query limit, and the bucket's size."""
+        return min(float(self.settings.max_query_cost), self.client.bucket.maximum)
+
+    def shape(self) -> OrderShape:
+        return OrderShape.fitting(self.limit() / self.calibration)
+
+    def run(self, operation: str, document: str, variables: dict[str, Any], estimate: int) -> Any:
+        reply = self.client.execute(operation, document, variables, cost=min(estimate * self.calibration, self.limit()))
+        if reply.requested and reply.requested > estimate:
+            self.calibration = max(self.calibration, reply.requested / estimate)
+        return reply
+
+    # ------------------------------------------------------------------ pages
+
+    def pages(self, position: Position) -> Iterator[OrderPage]:
+        if self.query.retry_order_ids:
+            yield self._retry_page(position)
+        while True:
+            shape = self.shape()
+            if position.depth + shape.first > self.settings.depth_cap and position.after is not None:
+                position = self._next_window(position, reason="depth cap")
+            reply = self.run(
+                "ChannelOrders",
+                docs.ORDERS,
+                {**shape.variables(), "after": position.after, "query": _search(position)},
+                shape.cost(),
+            )
+            if position.started is None:
+                position = replace(position, started=self.client.http.server_time())
+            listing = reply.data.get("orders")
+            if not isinstance(listing, dict):
+                codes = {str((e.get("extensions") or {}).get("code")) for e in reply.errors}
+                if "PAGINATION_LIMIT" in codes and position.after is not None:
+                    position = self._next_window(position, reason="the store's pagination limit")
+                    continue
+                raise ChannelAPIError(
+                    "the orders listing failed: " + "; ".join(str(e.get("message")) for e in reply.errors),
+                    channel="shopify",
+                    operation="ChannelOrders",
+                )
+            nodes = [n for n in listing.get("nodes") or [] if isinstance(n, dict)]
+            orders, skipped, failed, versions = self._map(nodes, shape)
+            info = listing.get("pageInfo") or {}
+            last_seen = max((n.get("updatedAt") for n in nodes if isinstance(n.get("updatedAt"), str)), default=None)
+            position = replace(
+                position, after=info.get("endCursor") or position.after, depth=position.depth + len(nodes)
+            )
+            if last_seen is not None:
+                self._last_seen = datetime.fromisoformat(last_seen.replace("Z", "+00:00"))
+            if not info.get("hasNextPage"):
+                yield OrderPage(
+                    orders=tuple(orders),
+                    skipped=tuple(skipped),
+                    failed=tuple(failed),
+                    versions=versions,
+                    checkpoint=position.encode(),
+                    window_until=position.until,
+                    complete_until=self._promise(position),
+                    clock_lag=self.query.clock_lag if self._promise(position) is not None else None,
+                )
+                return
+            yield OrderPage(
+                orders=tuple(orders),
+                skipped=tuple(skipped),
+                failed=tuple(failed),
+                versions=versions,
+                checkpoint=position.encode(),
+                window_until=position.until,
+            )
+
+    _last_seen: datetime | None = None
+
+    def _next_window(self, position: Position, *, reason: str) -> Position:
+        start = self._last_seen or position.window_start
+        if start <= position.window_start:
+            raise ClientError(
+                f"more orders share one updatedAt second ({_stamp(start)}) than one listing may page ({reason})",
+                channel="shopify",
+                operation="ChannelOrders",
+            )
+        logger.info("orders_window_cut", channel="shopify", reason=reason, window_start=_stamp(start))
+        return replace(position, window_start=start, after=None, depth=0)
+
+    def _promise(self, position: Position) -> datetime | None:
+        if position.until is not None or position.started is None:
+            return None
+        return position.started - timedelta(seconds=self.settings.index_lag) - self.query.clock_lag
+
+    # ------------------------------------------------------------------ orders
+
+    def _map(
+        self, nodes: list[dict[str, Any]], shape: OrderShape
+    ) -> tuple[list[Order], list[SkippedOrder], list[FailedOrder], dict[str, str]]:
+        orders: list[Order] = []
+        skipped: list[SkippedOrder] = []
+        failed: list[FailedOrder] = []
+        versions: dict[str, str] = {}
+        for node in nodes:
+            raw_id = node.get("id")
+            try:
+                order_id = gid_number(raw_id, "Order")
+            except PayloadError as exc:
+                logger.warning("order_without_id", channel="shopify", error=str(exc))
+                failed.append(FailedOrder(str(raw_id), str(exc)))
+                continue
+            try:
+                self._complete(node, shape)
+                mapped = self.connection.map_order(node)
+            except ChannelError as exc:
+                failed.append(FailedOrder(order_id, str(exc)))
+                continue
+            if isinstance(node.get("updatedAt"), str):
+                versions[order_id] = node["updatedAt"]
+            if isinstance(mapped, SkippedOrder):
+                skipped.append(mapped)
+            else:
+                orders.append(mapped)
+        return orders, skipped, failed, versions
+
+    def _complete(self, node: dict[str, Any], shape: OrderShape) -> None:
+        """Fetch the lines and groups the page's shape cut off, into ``node``."""
+        lines = node.get("lineItems") or {}
+        while (lines.get("pageInfo") or {}).get("hasNextPage"):
+            first = max(1, min(250, int((self.limit() / self.calibration - 3) // docs.LINE_COST)))
+            reply = self.run(
+                "ChannelOrderLines",
+                docs.ORDER_LINES,
+                {"id": node["id"], "first": first, "after": lines["pageInfo"].get("endCursor")},
+                docs.lines_cost(first),
+            )
+            more = ((reply.data.get("order") or {}).get("lineItems")) or {}
+            lines = {
+                "nodes": [*lines.get("nodes", []), *(more.get("nodes") or [])],
+                "pageInfo": more.get("pageInfo") or {},
+            }
+            node["lineItems"] = lines
+        groups = node.get("fulfillmentOrders") or {}
+        cut = (groups.get("pageInfo") or {}).get("hasNextPage") or any(
+            ((g.get("lineItems") or {}).get("pageInfo") or {}).get("hasNextPage") for g in groups.get("nodes") or []
+        )
+        if not cut:
+            return
+        collected: list[dict[str, Any]] = []
+        after = None
+        group_lines = min(
+            250, max(shape.group_lines, int((self.limit() / self.calibration - 3 - 7) // docs.GROUP_LINE_COST))
+        )
+        while True:
+            first = max(
+                1, min(50, int((self.limit() / self.calibration - 3) // (7 + group_lines * docs.GROUP_LINE_COST)))
+            )
+            reply = self.run(
+                "ChannelOrderGroups",
+                docs.ORDER_GROUPS,
+                {"id": node["id"], "first": first, "after": after, "groupLines": group_lines},
+                docs.groups_cost(first, group_lines),
+            )
+            more = ((reply.data.get("order") or {}).get("fulfillmentOrders")) or {}
+            for group in more.get("nodes") or []:
+                if ((group.get("lineItems") or {}).get("pageInfo") or {}).get("hasNextPage"):
+                    raise PayloadError(
+                        f"a fulfillment order holds more than {group_lines} lines, more than one query may read",
+                        order_id=gid_number(node["id"], "Order"),
+                    )
+                collected.append(group)
+            info = more.get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                break
+            after = info.get("endCursor")
+        node["fulfillmentOrders"] = {"nodes": collected, "pageInfo": {"hasNextPage": False}}
+
+    def _retry_page(self, position: Position) -> OrderPage:
+        orders: list[Order] = []
+        skipped: list[SkippedOrder] = []
+        failed: list[FailedOrder] = []
+        versions: dict[str, str] = {}
+        shape = replace(self.shape(), first=1)
+        for order_id in self.query.retry_order_ids:
+            try:
+                reply = self.run(
+                    "ChannelOrder", docs.ORDER_ONE, {"id": gid("Order", order_id), **_nested(shape)}, shape.order_cost()
+                )
+            except ChannelAPIError as exc:
+                if not exc.retriable:
+                    raise
+                failed.append(FailedOrder(order_id, str(exc)))
+                continue
+            node = reply.data.get("order")
+            if not isinstance(node, dict):
+                skipped.append(SkippedOrder(order_id, "the order no longer exists in the store"))
+                continue
+            more_orders, more_skipped, more_failed, more_versions = self._map([node], shape)
+            orders += more_orders
+            skipped += more_skipped
+            failed += more_failed
+            versions.update(more_versions)
+        return OrderPage(
+            orders=tuple(orders),
+            skipped=tuple(skipped),
+            failed=tuple(failed),
+            versions=versions,
+            checkpoint=position.encode(),
+        )
+
+
+def _nested(shape: OrderShape) -> dict[str, int]:
+    return {"lines": shape.lines, "groups": shape.groups, "groupLines": shape.group_lines}
