@@ -1,7 +1,7 @@
 """Every GraphQL document the channel sends, and what each one costs.
 
 The listing returns whole orders: no per-order detail call. Its cost is Shopify's formula applied to
-its shape (an object 1, a connection 2 + ``first`` × a node), so :class:`OrderShape` can choose
+its shape (an object 1, a connection 2 + ``first`` times a node), so :class:`OrderShape` can choose
 ``first`` for the page and for each nested connection to fit the cost limit and the bucket. Costs
 are checked against the sandbox's executor in ``tests/shopify/test_documents.py``; every document
 is validated against Shopify's full schema there too.
@@ -40,7 +40,10 @@ GROUP = """id status requestStatus
   assignedLocation { name address1 address2 city province zip countryCode phone location { id } }
   deliveryMethod { methodType serviceCode presentedName sourceReference }
   fulfillmentHolds { reasonNotes }
-  lineItems(first: $groupLines) { pageInfo { hasNextPage } nodes { id totalQuantity remainingQuantity lineItem { id } } }"""
+  lineItems(first: $groupLines) {
+    pageInfo { hasNextPage }
+    nodes { id totalQuantity remainingQuantity lineItem { id } }
+  }"""
 GROUP_COST = 1 + 2 + 1 + 1  # the group, its location and location id, delivery method, holds
 GROUP_LINE_COST = 2  # the group line and its order line
 
@@ -58,7 +61,9 @@ ORDER = f"""id name createdAt updatedAt processedAt cancelledAt closed displayFi
   fulfillmentOrders(first: $groups) {{ pageInfo {{ hasNextPage }} nodes {{ {GROUP} }} }}"""
 ORDER_COST = 1 + 1 + 1 + 1 + 3 + 2 * 4  # the order, customer, two addresses, shipping line (+ price), four money bags
 
-ORDERS = f"""query ChannelOrders($first: Int!, $after: String, $query: String, $lines: Int!, $groups: Int!, $groupLines: Int!) {{
+ORDERS = f"""query ChannelOrders(
+  $first: Int!, $after: String, $query: String, $lines: Int!, $groups: Int!, $groupLines: Int!
+) {{
   orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
     pageInfo {{ hasNextPage endCursor }}
     nodes {{ {ORDER} }}
@@ -70,11 +75,17 @@ ORDER_ONE = f"""query ChannelOrder($id: ID!, $lines: Int!, $groups: Int!, $group
 }}"""
 
 ORDER_LINES = f"""query ChannelOrderLines($id: ID!, $first: Int!, $after: String) {{
-  order(id: $id) {{ id lineItems(first: $first, after: $after) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {LINE} }} }} }}
+  order(id: $id) {{
+    id
+    lineItems(first: $first, after: $after) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {LINE} }} }}
+  }}
 }}"""
 
 ORDER_GROUPS = f"""query ChannelOrderGroups($id: ID!, $first: Int!, $after: String, $groupLines: Int!) {{
-  order(id: $id) {{ id fulfillmentOrders(first: $first, after: $after) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {GROUP} }} }} }}
+  order(id: $id) {{
+    id
+    fulfillmentOrders(first: $first, after: $after) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {GROUP} }} }}
+  }}
 }}"""
 
 SHOP = """query ChannelShop {
@@ -83,7 +94,9 @@ SHOP = """query ChannelShop {
 }"""
 SHOP_COST = 1 + 1 + 1  # shop, installation, its scopes
 
-ORDER_FOR_SHIPMENT = """query ChannelOrderForShipment($id: ID!, $groups: Int!, $groupLines: Int!, $fulfillments: Int!, $fulfillmentLines: Int!) {
+ORDER_FOR_SHIPMENT = """query ChannelOrderForShipment(
+  $id: ID!, $groups: Int!, $groupLines: Int!, $fulfillments: Int!, $fulfillmentLines: Int!
+) {
   order(id: $id) {
     id name cancelledAt displayFulfillmentStatus
     fulfillmentOrders(first: $groups) {
@@ -110,7 +123,9 @@ FULFILLMENT_CREATE = f"""mutation ChannelFulfillmentCreate($fulfillment: Fulfill
   }}
 }}"""
 
-TRACKING_UPDATE = f"""mutation ChannelTrackingUpdate($id: ID!, $tracking: FulfillmentTrackingInput!, $notify: Boolean) {{
+TRACKING_UPDATE = f"""mutation ChannelTrackingUpdate(
+  $id: ID!, $tracking: FulfillmentTrackingInput!, $notify: Boolean
+) {{
   fulfillmentTrackingInfoUpdate(fulfillmentId: $id, trackingInfoInput: $tracking, notifyCustomer: $notify) {{
     fulfillment {{ {FULFILLMENT_RESULT} }}
     userErrors {{ field message }}

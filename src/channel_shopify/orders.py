@@ -155,7 +155,8 @@ class _Listing:
             nodes = [n for n in listing.get("nodes") or [] if isinstance(n, dict)]
             orders, skipped, failed, versions = self._map(nodes, shape)
             info = listing.get("pageInfo") or {}
-            last_seen = max((n.get("updatedAt") for n in nodes if isinstance(n.get("updatedAt"), str)), default=None)
+            stamps = [str(n["updatedAt"]) for n in nodes if isinstance(n.get("updatedAt"), str)]
+            last_seen = max(stamps, default=None)
             position = replace(
                 position, after=info.get("endCursor") or position.after, depth=position.depth + len(nodes)
             )

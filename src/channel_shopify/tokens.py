@@ -24,7 +24,7 @@ from channel_shopify.settings import ShopifySettings
 
 __all__ = ["Tokens"]
 
-TOKEN_PATH = "admin/oauth/access_token"
+TOKEN_PATH = "admin/oauth/access_token"  # noqa: S105 - a path, not a secret
 
 
 class Tokens:

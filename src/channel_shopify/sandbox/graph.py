@@ -265,14 +265,13 @@ def _matches(search: str | None, stamps: dict[str, datetime], order: ShopOrder, 
         if precision == "second":
             bound = bound.replace(microsecond=0)
             value = value.replace(microsecond=0)
-        op = op or "="
         ok = {
             ">=": value >= bound,
             ">": value > bound,
             "<=": value <= bound,
             "<": value < bound,
             "=": value == bound,
-        }[op]
+        }[op or "="]
         if not ok:
             return False
     return True

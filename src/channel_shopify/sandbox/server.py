@@ -32,7 +32,7 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     build_schema,
-    execute,
+    execute_sync,
     parse,
     validate,
 )
@@ -430,7 +430,7 @@ class ShopifySandboxServer:
             scopes=tenant.shop.scopes,
         )
         with tenant.shop.lock:
-            result = execute(schema, document, root_value=root, variable_values=variables)
+            result = execute_sync(schema, document, root_value=root, variable_values=variables)
         data = result.data
         errors = []
         for error in result.errors or ():

@@ -321,7 +321,7 @@ class SandboxShop:
                 shipping_line=shipping_line,
                 discount_codes=["WELCOME10"] if rng.random() < 0.2 else [],
                 discount_total=Decimal("0"),
-                shipping_price=Decimal(shipping_line["price"]),
+                shipping_price=Decimal(str(shipping_line["price"])),
                 tax=Decimal("0"),
                 lines=lines,
                 fulfillment_orders=[],
