@@ -93,7 +93,11 @@ class ShopifyClient:
             channel="shopify",
             base_url=settings.base_url,
             timeout=httpx.Timeout(settings.timeout, connect=10.0),
-            retry_policy=RetryPolicy(max_attempts=settings.retry_attempts),
+            retry_policy=RetryPolicy(
+                max_attempts=settings.retry_attempts,
+                backoff_initial=settings.retry_backoff,
+                jitter=settings.retry_backoff,
+            ),
             rate_limiter=self.bucket,
             transport=transport,
         )
@@ -134,7 +138,9 @@ class ShopifyClient:
         box: dict[str, Any] = {}
 
         def body_of(response: httpx.Response) -> Any:
-            if "body" not in box:
+            if box.get("response") is not response:  # a new attempt: forget the last one's reply
+                box.clear()
+                box["response"] = response
                 try:
                     box["body"] = json.loads(response.content)
                 except ValueError:
@@ -194,9 +200,11 @@ class ShopifyClient:
             if "INTERNAL_SERVER_ERROR" in codes and not isinstance(data, dict):
                 raise ServerError(f"Shopify failed the query: {messages}", channel="shopify", operation=operation)
             if not isinstance(data, dict):
-                raise ClientError(
-                    f"Shopify refused the query: {messages or 'no data'}", channel="shopify", operation=operation
-                )
+                if not errors:
+                    raise ClientError(
+                        "Shopify answered with neither data nor errors", channel="shopify", operation=operation
+                    )
+                data = {}  # every field failed: the caller reads the errors (a read fails closed on them)
             return GraphReply(
                 data=data,
                 errors=tuple(e for e in errors if isinstance(e, dict)),

@@ -49,6 +49,7 @@ class Position:
     after: str | None = None
     depth: int = 0
     started: datetime | None = None  # the store's clock at the run's first reply
+    last_seen: datetime | None = None  # the latest updatedAt this window listed: where a cut window resumes
 
     def encode(self) -> str:
         return json.dumps(
@@ -59,6 +60,7 @@ class Position:
                 "after": self.after,
                 "depth": self.depth,
                 "t0": self.started.isoformat() if self.started else None,
+                "seen": self.last_seen.isoformat() if self.last_seen else None,
             },
             separators=(",", ":"),
         )
@@ -75,6 +77,7 @@ class Position:
                 after=data.get("after"),
                 depth=int(data.get("depth") or 0),
                 started=datetime.fromisoformat(data["t0"]) if data.get("t0") else None,
+                last_seen=datetime.fromisoformat(data["seen"]) if data.get("seen") else None,
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -131,8 +134,10 @@ class _Listing:
             yield self._retry_page(position)
         while True:
             shape = self.shape()
-            if position.depth + shape.first > self.settings.depth_cap and position.after is not None:
+            cap = self.settings.depth_cap
+            if position.depth + shape.first > cap and position.after is not None:
                 position = self._next_window(position, reason="depth cap")
+            shape = replace(shape, first=max(1, min(shape.first, cap - position.depth)))
             reply = self.run(
                 "ChannelOrders",
                 docs.ORDERS,
@@ -155,13 +160,23 @@ class _Listing:
             nodes = [n for n in listing.get("nodes") or [] if isinstance(n, dict)]
             orders, skipped, failed, versions = self._map(nodes, shape)
             info = listing.get("pageInfo") or {}
-            stamps = [str(n["updatedAt"]) for n in nodes if isinstance(n.get("updatedAt"), str)]
+            # Where a cut window may resume: the latest updatedAt the search index has surely caught up with
+            # (stamped index_lag before this reply). A newer stamp may not be the order's sort key yet.
+            now = self.client.http.server_time()
+            settled = None if now is None else now - timedelta(seconds=self.settings.index_lag)
+            stamps = [
+                str(n["updatedAt"])
+                for n in nodes
+                if isinstance(n.get("updatedAt"), str)
+                and settled is not None
+                and datetime.fromisoformat(n["updatedAt"].replace("Z", "+00:00")) <= settled
+            ]
             last_seen = max(stamps, default=None)
             position = replace(
                 position, after=info.get("endCursor") or position.after, depth=position.depth + len(nodes)
             )
-            if last_seen is not None:
-                self._last_seen = datetime.fromisoformat(last_seen.replace("Z", "+00:00"))
+            if last_seen is not None and (position.last_seen is None or last_seen > _stamp(position.last_seen)):
+                position = replace(position, last_seen=datetime.fromisoformat(last_seen.replace("Z", "+00:00")))
             if not info.get("hasNextPage"):
                 yield OrderPage(
                     orders=tuple(orders),
@@ -183,10 +198,8 @@ class _Listing:
                 window_until=position.until,
             )
 
-    _last_seen: datetime | None = None
-
     def _next_window(self, position: Position, *, reason: str) -> Position:
-        start = self._last_seen or position.window_start
+        start = position.last_seen or position.window_start
         if start <= position.window_start:
             raise ClientError(
                 f"more orders share one updatedAt second ({_stamp(start)}) than one listing may page ({reason})",
@@ -194,7 +207,7 @@ class _Listing:
                 operation="ChannelOrders",
             )
         logger.info("orders_window_cut", channel="shopify", reason=reason, window_start=_stamp(start))
-        return replace(position, window_start=start, after=None, depth=0)
+        return replace(position, window_start=start, after=None, depth=0, last_seen=None)
 
     def _promise(self, position: Position) -> datetime | None:
         if position.until is not None or position.started is None:

@@ -44,6 +44,7 @@ SETTING_SPECS = (
     SettingSpec("max_query_cost", type="int", default=1000, help="The single query cost limit"),
     SettingSpec("timeout", type="float", default=30.0, help="Read timeout in seconds"),
     SettingSpec("retry_attempts", type="int", default=5, help="Attempts per call on transient faults"),
+    SettingSpec("retry_backoff", type="float", default=0.5, help="First backoff wait in seconds (doubles)"),
 )
 
 
@@ -63,6 +64,7 @@ class ShopifySettings:
     max_query_cost: int = 1000
     timeout: float = 30.0
     retry_attempts: int = 5
+    retry_backoff: float = 0.5
 
     @property
     def grant(self) -> str:
@@ -151,8 +153,9 @@ def parse_settings(settings: Mapping[str, Any]) -> ShopifySettings:
         status_mapping=dict(mapping),
         notify_customer=str(settings.get("notify_customer", False)).lower() in ("true", "1", "yes"),
         index_lag=_number(settings, "index_lag", float, 5.0, 0.0),
-        depth_cap=_number(settings, "depth_cap", int, 25000, 10),
+        depth_cap=_number(settings, "depth_cap", int, 25000, 2),
         max_query_cost=_number(settings, "max_query_cost", int, 1000, 50),
         timeout=_number(settings, "timeout", float, 30.0, 0.1),
         retry_attempts=_number(settings, "retry_attempts", int, 5, 1),
+        retry_backoff=_number(settings, "retry_backoff", float, 0.5, 0.0),
     )

@@ -201,7 +201,7 @@ def notify(connection: ShopifyConnection, shipment: Shipment) -> NotificationRes
         cost=docs.MUTATION_COST,
         write=True,
     )
-    return _result(reply.data.get("fulfillmentCreate"), "fulfillmentCreate")
+    return _result(reply.data.get("fulfillmentCreate"), "fulfillmentCreate", reply.errors)
 
 
 def _allocate(wanted: dict[str, int], rows: list[_GroupLine]) -> list[tuple[_GroupLine, int]] | str:
@@ -244,12 +244,13 @@ def _correct(
         cost=docs.MUTATION_COST,
         write=True,
     )
-    return _result(reply.data.get("fulfillmentTrackingInfoUpdate"), "fulfillmentTrackingInfoUpdate")
+    return _result(reply.data.get("fulfillmentTrackingInfoUpdate"), "fulfillmentTrackingInfoUpdate", reply.errors)
 
 
-def _result(payload: Any, mutation: str) -> NotificationResult:
+def _result(payload: Any, mutation: str, errors: tuple[dict[str, Any], ...] = ()) -> NotificationResult:
     if not isinstance(payload, dict):
-        return NotificationResult(NotificationStatus.FAILED, message=f"{mutation} returned no payload")
+        words = "; ".join(str(e.get("message")) for e in errors) or "no payload"
+        return NotificationResult(NotificationStatus.FAILED, message=f"{mutation} failed: {words}")
     errors = [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
     if errors:
         words = "; ".join(f"{'.'.join(e.get('field') or []) or mutation}: {e.get('message')}" for e in errors)

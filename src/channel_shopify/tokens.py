@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from channel_core.credentials import CredentialKeeper, hand_over
-from channel_core.errors import AuthenticationError, ChannelAPIError, ClientError, ServerError
+from channel_core.errors import AuthenticationError, ChannelAPIError, ClientError, ConfigurationError, ServerError
 from channel_core.http import HttpClient
 from channel_core.secret import Secret
 from channel_shopify.settings import ShopifySettings
@@ -92,7 +92,13 @@ class Tokens:
         rotated = reply.get("refresh_token")
         if settings.grant == "refresh_token" and isinstance(rotated, str) and rotated:
             new_refresh = Secret(rotated)
-            hand_over("shopify", self.keeper, {"refresh_token": new_refresh})  # kept before anything new is used
+            try:
+                hand_over("shopify", self.keeper, {"refresh_token": new_refresh})  # kept before anything is used
+            except Exception as exc:
+                raise ConfigurationError(
+                    f"the host could not keep the renewed refresh token ({type(exc).__name__}: {exc}); nothing new "
+                    "was used, and the current refresh token keeps working until its successor is used"
+                ) from exc
             self._refresh = new_refresh
         lifetime = float(reply.get("expires_in") or 0)
         self._renew_at = self.clock() + max(0.0, lifetime - max(60.0, lifetime / 10)) if lifetime else float("inf")

@@ -18,16 +18,16 @@ OPTIONS = {
     "throttle_status": "HTTP status of THROTTLED replies: 200 (default) or 429",
     "search_lag": "seconds the updated_at search index runs behind edits (default 0)",
     "search_precision": "second (default) or exact: how updated_at bounds compare",
-    "writes_touch_order": "true (default) or false: fulfillments move Order.updatedAt",
+    "write_touch_delay": "seconds before a fulfillment or tracking update moves Order.updatedAt (default 0: at once)",
     "listing": "all (default) or open: whether orders lists cancelled and closed orders",
     "token_lifetime": "seconds a client-credentials token lives (default 86400)",
     "refresh_grace": "true (default) or false: the previous refresh token works until the new one is used",
     "depth_cap": "how deep a connection may be paged (default 25000)",
     "clock_skew": "seconds the shop's clock runs ahead of the host's",
 }
-_FLOATS = {"bucket_size", "restore_rate", "search_lag", "token_lifetime", "clock_skew"}
+_FLOATS = {"bucket_size", "restore_rate", "search_lag", "token_lifetime", "clock_skew", "write_touch_delay"}
 _INTS = {"throttle_status", "depth_cap"}
-_BOOLS = {"writes_touch_order", "refresh_grace"}
+_BOOLS = {"refresh_grace"}
 STATIC_TOKEN = "shpat_sandbox_static_token"  # noqa: S105 - the sandbox's own, published test token
 
 

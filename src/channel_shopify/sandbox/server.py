@@ -80,13 +80,15 @@ class ShopifySandboxConfig:
     throttle_status: int = 200  # §9: THROTTLED answered with HTTP 200 (as seen) or 429
     search_lag: float = 0.0  # §9: seconds the updated_at search index runs behind edits
     search_precision: str = "second"  # §9: bounds compared to the second ("second") or exactly ("exact")
-    writes_touch_order: bool = True  # §9: fulfillmentCreate / tracking updates move Order.updatedAt at once
+    write_touch_delay: float = 0.0  # §9: seconds before fulfillmentCreate / tracking updates move Order.updatedAt
     listing: str = "all"  # §9: the default orders listing holds cancelled and closed orders ("all") or not ("open")
     token_lifetime: float = 86400.0  # §9: client-credentials tokens live 24 h (reported)
     refresh_lifetime: float = 3600.0  # expiring offline tokens minted from a refresh token
     refresh_grace: bool = True  # §9: the previous refresh token works until the new one is used
     depth_cap: int = 25000  # how deep a connection may be paged
     clock_skew: float = 0.0  # seconds the shop's clock runs ahead of the host's
+    clock: Callable[[], datetime] | None = None  # the shops' clock (aware UTC); default: the host's plus clock_skew
+    before_request: Callable[[str], None] | None = None  # called with each GraphQL operation's name, before it runs
     faults: list[Fault] = field(default_factory=list)
     scopes: tuple[str, ...] = (
         "read_orders",
@@ -143,6 +145,8 @@ class ShopifySandboxServer:
     # ------------------------------------------------------------------ set-up
 
     def clock(self) -> datetime:
+        if self.config.clock is not None:
+            return self.config.clock()
         return datetime.now(UTC) + timedelta(seconds=self.config.clock_skew)
 
     @property
@@ -162,7 +166,7 @@ class ShopifySandboxServer:
             shop_id=60_000 + number,
             clock=self.clock,
             search_lag=self.config.search_lag,
-            writes_touch_order=self.config.writes_touch_order,
+            write_touch_delay=self.config.write_touch_delay,
         )
         shop.scopes = list(self.config.scopes)
         shop.seed(
@@ -205,7 +209,9 @@ class ShopifySandboxServer:
     # ------------------------------------------------------------------ serving
 
     def start(self) -> ShopifySandboxServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="shopify-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="shopify-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -390,6 +396,8 @@ class ShopifySandboxServer:
             }
             return 200, json.dumps(reply).encode(), {}
         operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+        if self.config.before_request is not None:
+            self.config.before_request(operation.name.value if operation.name else "")
         try:
             requested = requested_cost(schema, operation, variables)
         except (KeyError, TypeError, ValueError) as exc:
@@ -422,6 +430,7 @@ class ShopifySandboxServer:
         if throttled:
             tenant.costs.append((requested, None))
             return self._throttled(requested, state)
+        tenant.shop.apply_due_touches()
         root = root_value(
             tenant.shop,
             depth_cap=self.config.depth_cap,
@@ -451,7 +460,3 @@ class ShopifySandboxServer:
             "cost": {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": state}
         }
         return 200, json.dumps(reply_body).encode(), {}
-
-
-def new_clock(skew: float) -> Callable[[], datetime]:
-    return lambda: datetime.now(UTC) + timedelta(seconds=skew)

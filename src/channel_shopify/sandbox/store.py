@@ -168,7 +168,8 @@ class SandboxShop:
     :param clock: the shop's clock (aware UTC), which stamps ``updatedAt`` and the ``Date`` header.
     :param search_lag: seconds the search index (the ``query:`` filter and the ``UPDATED_AT`` sort) runs
         behind edits (``shopify-api.md`` §9).
-    :param writes_touch_order: whether a fulfillment or a tracking update moves ``Order.updatedAt`` (§9).
+    :param write_touch_delay: seconds after a fulfillment or a tracking update before it moves
+        ``Order.updatedAt`` (§9: whether it does "at once").
     """
 
     def __init__(
@@ -178,12 +179,13 @@ class SandboxShop:
         shop_id: int,
         clock: Callable[[], datetime],
         search_lag: float = 0.0,
-        writes_touch_order: bool = True,
+        write_touch_delay: float = 0.0,
     ) -> None:
         self.domain, self.shop_id, self.clock = domain, shop_id, clock
         self.name = domain.split(".", 1)[0].replace("-", " ").title()
         self.search_lag = timedelta(seconds=search_lag)
-        self.writes_touch_order = writes_touch_order
+        self.write_touch_delay = timedelta(seconds=write_touch_delay)
+        self._due_touches: list[tuple[datetime, int]] = []  # (when, order id): writes not yet stamped
         self.orders: dict[int, ShopOrder] = {}
         self.lock = threading.RLock()
         self._next_id = 5_000_000_000 + shop_id * 1_000_000
@@ -206,6 +208,22 @@ class SandboxShop:
         stamp = max(now, order.updated_at)  # updatedAt never goes back
         order.history.append((now, stamp))
         order.updated_at = stamp
+
+    def _touch_after_write(self, order: ShopOrder, when: datetime | None) -> None:
+        if not self.write_touch_delay or when is not None:
+            self.touch(order, when=when)
+        else:
+            self._due_touches.append((self.clock() + self.write_touch_delay, order.id))
+
+    def apply_due_touches(self) -> None:
+        """Stamp the writes whose delay has passed, at the instant they were due."""
+        with self.lock:
+            now = self.clock()
+            due = [t for t in self._due_touches if t[0] <= now]
+            self._due_touches = [t for t in self._due_touches if t[0] > now]
+            for when, order_id in sorted(due):
+                if order_id in self.orders:
+                    self.touch(self.orders[order_id], when=when)
 
     def indexed_updated_at(self, order: ShopOrder, now: datetime) -> datetime | None:
         """``updatedAt`` as the search index shows it now (``None``: the order is not indexed yet)."""
@@ -512,8 +530,7 @@ class SandboxShop:
             )
             order.fulfillments.append(fulfillment)
             self.fulfillments_created += 1
-            if self.writes_touch_order or when is not None:
-                self.touch(order, when=when)
+            self._touch_after_write(order, when)
             return fulfillment
 
     def update_tracking(
@@ -528,7 +545,6 @@ class SandboxShop:
                         fulfillment.tracking = [tracking]
                         fulfillment.notified = fulfillment.notified or notify
                         self.tracking_updates += 1
-                        if self.writes_touch_order:
-                            self.touch(order)
+                        self._touch_after_write(order, None)
                         return order, fulfillment
             raise UserErrors([{"field": ["fulfillmentId"], "message": "Fulfillment does not exist."}])
