@@ -590,12 +590,14 @@ class HttpClient:
                     request_sent=False,
                 ) from None
             except httpx.TimeoutException as exc:
+                self._settle(limiters, call.cost, Measured(actual=0.0))  # the next reply tells the store's count
                 raise TransportError(
                     f"timed out waiting for the reply ({type(exc).__name__})",
                     channel=self.channel,
                     operation=call.operation,
                 ) from None
             except httpx.TransportError as exc:
+                self._settle(limiters, call.cost, Measured(actual=0.0))
                 raise TransportError(
                     f"connection failed ({type(exc).__name__})", channel=self.channel, operation=call.operation
                 ) from None

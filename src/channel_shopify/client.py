@@ -149,8 +149,8 @@ class ShopifyClient:
 
         def measure(response: httpx.Response) -> Measured | None:
             requested, actual, bucket = _cost(body_of(response))
-            if requested is None and bucket is None:
-                return None
+            if requested is None and bucket is None:  # a reply without a cost (a 5xx page): charged nothing we know
+                return Measured(actual=0.0)
             box["cost"] = (requested, actual, bucket)
             throttled = actual is None and bucket is not None
             return Measured(actual=0.0 if throttled else actual, bucket=bucket)
