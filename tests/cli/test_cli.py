@@ -114,7 +114,7 @@ def test_bad_token_exits_with_configuration_code(sandbox: SandboxServer) -> None
 def test_unknown_setting_and_unknown_channel_say_what_to_fix() -> None:
     code, _, stderr = run("connect", "oxatis", "--set", "tokn=x", env={"OXATIS_TOKEN": "t"})
     assert code == EXIT_CONFIG and "unknown oxatis setting(s): tokn" in stderr
-    code, _, stderr = run("connect", "shopify")
+    code, _, stderr = run("connect", "woocommerce")
     assert code == EXIT_CONFIG and "installed:" in stderr and "oxatis" in stderr
 
 

@@ -38,9 +38,9 @@ def test_broken_plugins_are_reported_by_name_and_do_not_stop_the_others() -> Non
 def test_unknown_channel_error_lists_installed_channels() -> None:
     channels = Channels.discover()
     with pytest.raises(ChannelNotFound) as info:
-        channels["shopify"]
-    assert "'shopify'" in str(info.value)
-    assert "memory" in str(info.value) and "oxatis" in str(info.value)
+        channels["woocommerce"]
+    assert "'woocommerce'" in str(info.value)
+    assert "memory" in str(info.value) and "oxatis" in str(info.value) and "shopify" in str(info.value)
 
 
 def test_blocked_channels_are_not_loaded() -> None:

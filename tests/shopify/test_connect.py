@@ -59,7 +59,7 @@ def test_credentials_of_another_shop_are_refused(make_sandbox: MakeSandbox, shop
     server = make_sandbox()
     server.add_shop("other-shop.myshopify.com")
     settings = shop_settings(server, "other-shop.myshopify.com")
-    with pytest.raises(ConfigurationError, match="open other-shop.myshopify.com, not the shop configured"):
+    with pytest.raises(ConfigurationError, match=r"open other-shop\.myshopify\.com, not the shop configured"):
         shopify.connect({**settings, "shop": DOMAIN})
 
 

@@ -106,7 +106,7 @@ def test_the_listing_cost_is_what_the_sandbox_charges(first: int, lines: int, gr
 def test_the_follow_up_reads_and_the_mutations_cost_what_the_sandbox_charges() -> None:
     assert docs.lines_cost(37) == _requested(docs.ORDER_LINES, {"id": "x", "first": 37})
     assert docs.groups_cost(4, 25) == _requested(docs.ORDER_GROUPS, {"id": "x", "first": 4, "groupLines": 25})
-    assert docs.SHOP_COST == _requested(docs.SHOP, {})
+    assert _requested(docs.SHOP, {}) == docs.SHOP_COST
     read = {"id": "x", "groups": 3, "groupLines": 10, "fulfillments": 5, "fulfillmentLines": 10}
     assert docs.shipment_read_cost(3, 10, 5, 10) == _requested(docs.ORDER_FOR_SHIPMENT, read)
     assert docs.MUTATION_COST == _requested(docs.FULFILLMENT_CREATE, {}) == _requested(docs.TRACKING_UPDATE, {})

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -37,12 +37,13 @@ from typing import Any, ClassVar
 import pytest
 import structlog
 
-from channel_core.errors import AuthenticationError, ChannelError
+from channel_core.errors import AuthenticationError, ChannelError, InvalidShipmentError
 from channel_core.hooktypes import Connection, OrderPage, OrderQuery
-from channel_core.models import NotificationStatus, Order, OrderStatus, Shipment
+from channel_core.models import NotificationStatus, Order, OrderStatus, Shipment, ShipmentItem
 from channel_core.registry import CHANNELS_GROUP, Channel, Channels, make_plugin_manager
 from channel_core.secret import Secret
 from channel_core.status import StatusMapping
+from channel_core.sync.store import notification_id
 
 __all__ = ["ChannelContract"]
 
@@ -82,6 +83,12 @@ class ChannelContract:
     @pytest.fixture
     def shipment(self) -> Shipment:
         raise NotImplementedError("override the shipment fixture: a shipment for an order of the test store")
+
+    @pytest.fixture
+    def packages(self) -> Sequence[Shipment] | None:
+        """Two or more shipments of one order, each carrying different items (``Shipment.items``), for channels
+        declaring ``partial_shipments`` and ``multiple_packages``."""
+        return None
 
     @pytest.fixture
     def bad_settings(self, channel_settings: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -170,9 +177,9 @@ class ChannelContract:
         StatusMapping.merged(info.default_status_mapping)  # raises if a code maps to two statuses
 
     def test_connect_rejects_bad_credentials(self, channel: Channel, bad_settings: Mapping[str, Any] | None) -> None:
-        secrets = [s.name for s in channel.info().settings if s.secret and s.required]
+        secrets = [s.name for s in channel.info().settings if s.secret]
         if not secrets:
-            pytest.skip("the channel declares no required credentials")
+            pytest.skip("the channel declares no credentials")
         assert bad_settings is not None, "override the bad_settings fixture with credentials the store rejects"
         with pytest.raises(AuthenticationError):
             channel.connect(bad_settings).close()
@@ -235,6 +242,38 @@ class ChannelContract:
             "notifying the same shipment twice must return already_sent (read the store's state before writing), "
             f"got {second.status.value}"
         )
+
+    def test_each_package_of_an_order_is_sent_once(
+        self, channel: Channel, connection: Connection, packages: Sequence[Shipment] | None
+    ) -> None:
+        capabilities = channel.info().capabilities
+        if not (capabilities.partial_shipments and capabilities.multiple_packages):
+            pytest.skip("the channel declares no partial shipments and packages")
+        assert packages is not None and len(packages) >= 2, "override the packages fixture: 2+ shipments of one order"
+        assert len({p.order_id for p in packages}) == 1 and all(p.items for p in packages), (
+            "packages must be shipments of one order, each naming its items"
+        )
+        ids = {notification_id(channel.name, connection.account_id, p) for p in packages}
+        assert len(ids) == len(packages), "each package must be its own notification"
+        for package in packages:
+            result = channel.notify_shipment(connection, package)
+            assert result.status is NotificationStatus.SENT, f"package {package.tracking_number}: {result.message}"
+            assert "items" in result.fields_sent
+        for package in packages:
+            again = channel.notify_shipment(connection, package)
+            assert again.status is NotificationStatus.ALREADY_SENT, (
+                f"package {package.tracking_number} sent twice: read the store's fulfillments before writing"
+            )
+
+    def test_an_item_list_is_refused_by_a_channel_that_ships_whole_orders(
+        self, channel: Channel, connection: Connection, shipment: Shipment
+    ) -> None:
+        capabilities = channel.info().capabilities
+        if capabilities.partial_shipments or "items" in capabilities.notification_fields_not_sent:
+            pytest.skip("the channel accepts item lists")
+        partial = dataclasses.replace(shipment, items=(ShipmentItem(sku="ANY", quantity=1),))
+        with pytest.raises(InvalidShipmentError, match="whole orders"):
+            channel.notify_shipment(connection, partial)
 
     def test_no_secret_in_logs_reprs_or_errors(
         self,

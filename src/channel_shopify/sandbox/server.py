@@ -43,7 +43,9 @@ from channel_shopify.sandbox.store import SandboxShop
 
 __all__ = ["FAULT_KINDS", "ShopifySandboxConfig", "ShopifySandboxServer", "sandbox_schema"]
 
-FAULT_KINDS = frozenset({"http500", "http503", "reset", "malformed", "throttled", "locked", "frozen", "unauthorized"})
+FAULT_KINDS = frozenset(
+    {"http500", "http503", "reset", "malformed", "throttled", "locked", "frozen", "unauthorized", "reset_after_apply"}
+)
 UNAUTHORIZED = b'{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}'
 
 
@@ -297,11 +299,16 @@ class ShopifySandboxServer:
             expiry = tenant.tokens.get(token)
         if expiry is None or expiry <= time.monotonic():
             return 401, UNAUTHORIZED, {}
-        return self._graphql(tenant, body)
+        status, payload, headers = self._graphql(tenant, body)
+        if fault is not None and fault.kind == "reset_after_apply":
+            return 0, b"", {}  # the document ran (a write is applied), the reply is lost
+        return status, payload, headers
 
     def _fault_reply(self, kind: str, tenant: _Tenant) -> tuple[int, bytes, dict[str, str]] | None:
         if kind == "reset":
             return 0, b"", {}
+        if kind == "reset_after_apply":
+            return None  # handled after the document ran
         if kind == "http500":
             return 500, b"<html><body>Internal Server Error</body></html>", {"Content-Type": "text/html"}
         if kind == "http503":

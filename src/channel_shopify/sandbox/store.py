@@ -385,6 +385,48 @@ class SandboxShop:
                 )
             return order
 
+    def place_order(
+        self, items: list[tuple[str, int, int]], *, method: str = "SHIPPING", financial: str = "PAID"
+    ) -> ShopOrder:
+        """An order of ``(sku, quantity, location id)`` lines, one fulfillment order per location (tests)."""
+        with self.lock:
+            rng = random.Random(len(self.orders))
+            order = self.create_order(rng)
+            order.lines, order.fulfillment_orders, order.fulfillments = [], [], []
+            order.cancelled_at, order.closed, order.financial = None, False, financial
+            groups: dict[int, list[Line]] = {}
+            for sku, quantity, location in items:
+                line = Line(
+                    id=self.new_id(),
+                    sku=sku,
+                    title=f"Product {sku}",
+                    variant_title=None,
+                    quantity=quantity,
+                    price=Decimal("10.00"),
+                    requires_shipping=True,
+                    is_gift_card=False,
+                    grams=250,
+                    options=[],
+                    image=None,
+                    variant_id=self.new_id(),
+                    product_id=self.new_id(),
+                )
+                order.lines.append(line)
+                groups.setdefault(location, []).append(line)
+            for location, lines in groups.items():
+                order.fulfillment_orders.append(
+                    FulfillmentOrder(
+                        id=self.new_id(),
+                        location_id=location,
+                        status="OPEN",
+                        method=method,
+                        lines=[FoLine(self.new_id(), x.id, x.quantity, x.quantity) for x in lines],
+                        updated_at=self.clock(),
+                    )
+                )
+            self.touch(order)
+            return order
+
     # ------------------------------------------------------------------ what a merchant does
 
     def order(self, order_id: int) -> ShopOrder:

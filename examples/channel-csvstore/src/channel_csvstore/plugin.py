@@ -146,7 +146,7 @@ def channel_info() -> ChannelInfo:
         capabilities=Capabilities(
             import_features=("customer_email", "customer_phone", "items"),
             notification_fields=("tracking_number", "carrier", "tracking_url"),
-            notification_fields_not_sent=("service", "shipping_cost", "notes_to_buyer", "items", "ship_date"),
+            notification_fields_not_sent=("service", "shipping_cost", "notes_to_buyer", "ship_date"),
         ),
         default_status_mapping=DEFAULT_MAPPING,
     )
