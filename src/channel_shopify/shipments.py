@@ -251,9 +251,9 @@ def _result(payload: Any, mutation: str, errors: tuple[dict[str, Any], ...] = ()
     if not isinstance(payload, dict):
         words = "; ".join(str(e.get("message")) for e in errors) or "no payload"
         return NotificationResult(NotificationStatus.FAILED, message=f"{mutation} failed: {words}")
-    errors = [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
-    if errors:
-        words = "; ".join(f"{'.'.join(e.get('field') or []) or mutation}: {e.get('message')}" for e in errors)
+    refusals = [e for e in payload.get("userErrors") or [] if isinstance(e, dict)]
+    if refusals:
+        words = "; ".join(f"{'.'.join(e.get('field') or []) or mutation}: {e.get('message')}" for e in refusals)
         return NotificationResult(NotificationStatus.FAILED, message=f"Shopify refused it: {words}")
     if not isinstance(payload.get("fulfillment"), dict):
         return NotificationResult(NotificationStatus.FAILED, message=f"{mutation} returned no fulfillment")

@@ -184,9 +184,14 @@ def ship_for_store(
     service: str | None,
     cost: str | None,
     force: bool,
+    items: tuple[str, ...],
+    package: str | None,
+    notify_buyer: bool | None,
 ) -> None:
     """Tell registered store KEY an order shipped, now (its credentials and rate budget, as a worker would)."""
-    shipment = shipment_from_options(order_id, tracking, carrier, tracking_url, service, cost, force)
+    shipment = shipment_from_options(
+        order_id, tracking, carrier, tracking_url, service, cost, force, items, package, notify_buyer
+    )
     dsn = ctx.postgres("stores ship")
     from channel_core.fleet.engine import connected_store
 

@@ -22,7 +22,7 @@ from channel_core.cli.context import (
 from channel_core.cli.output import print_notification
 from channel_core.errors import InvalidShipmentError
 from channel_core.hooktypes import Connection
-from channel_core.models import NotificationStatus, Shipment
+from channel_core.models import NotificationStatus, Shipment, ShipmentItem
 from channel_core.registry import Channel
 from channel_core.sync import NotificationOutcome, Notifier, OrderStore
 
@@ -37,6 +37,17 @@ def shipment_options(command: Callable[..., None]) -> Callable[..., None]:
             click.option("--service", default=None),
             click.option("--cost", default=None, help="Shipping cost."),
             click.option("--force", is_flag=True, help="Send it even though the store shows the order cancelled."),
+            click.option(
+                "--item",
+                "items",
+                multiple=True,
+                metavar="LINE[:QTY]",
+                help="A line (its id, or sku=SKU) and quantity in this package; repeat it. None: the whole order.",
+            ),
+            click.option("--package", default=None, help="Which parcel of the order this is (several packages)."),
+            click.option(
+                "--notify-buyer/--no-notify-buyer", default=None, help="Ask the store to e-mail the buyer (if it can)."
+            ),
         ]
     ):
         command = option(command)
@@ -59,10 +70,15 @@ def ship(
     service: str | None,
     cost: str | None,
     force: bool,
+    items: tuple[str, ...],
+    package: str | None,
+    notify_buyer: bool | None,
     overrides: tuple[str, ...],
 ) -> None:
     """Tell the store an order shipped (safe to repeat: a repeat is reported as already sent)."""
-    shipment = shipment_from_options(order_id, tracking, carrier, tracking_url, service, cost, force)
+    shipment = shipment_from_options(
+        order_id, tracking, carrier, tracking_url, service, cost, force, items, package, notify_buyer
+    )
     channel, connection = ctx.connect(channel_name, overrides)
     with connection, ctx.store() as store:
         outcome = notify(channel, connection, store, shipment)
@@ -78,8 +94,12 @@ def shipment_from_options(
     service: str | None,
     cost: str | None,
     force: bool = False,
+    items: tuple[str, ...] = (),
+    package: str | None = None,
+    notify_buyer: bool | None = None,
 ) -> Shipment:
     """The shipment the command's options describe; a bad value is an error naming its option."""
+    parsed_items = tuple(_item(spec) for spec in items)
     try:
         amount = Decimal(cost.strip()) if cost is not None and cost.strip() else None
     except ArithmeticError:
@@ -94,6 +114,9 @@ def shipment_from_options(
             shipping_cost=amount,
             ship_date=datetime.now(UTC),
             force=force,
+            items=parsed_items,
+            package_id=package,
+            notify_buyer=notify_buyer,
         )
     except ValueError as exc:
         option = {"tracking_number": "--tracking", "carrier": "--carrier", "shipping_cost": "--cost"}
@@ -112,3 +135,17 @@ def notify(channel: Channel, connection: Connection, store: OrderStore, shipment
             return Notifier(channel, connection, store).notify(shipment)
     except InvalidShipmentError as exc:  # too long for the channel, or a cancelled order: the operator decides
         raise Fail(str(exc), EXIT_CONFIG) from None
+
+
+def _item(spec: str) -> ShipmentItem:
+    """``LINE``, ``LINE:QTY``, ``sku=SKU`` or ``sku=SKU:QTY`` as a shipment item."""
+    line, _, quantity = spec.strip().rpartition(":") if ":" in spec else (spec.strip(), "", "1")
+    try:
+        count = int(quantity)
+    except ValueError:
+        raise Fail(f"--item {spec!r}: the quantity after ':' must be a whole number", EXIT_CONFIG) from None
+    if count < 1 or not line:
+        raise Fail(f"--item {spec!r}: give a line id (or sku=SKU) and a quantity of at least 1", EXIT_CONFIG)
+    if line.startswith("sku="):
+        return ShipmentItem(sku=line[4:], quantity=count)
+    return ShipmentItem(line_item_id=line, quantity=count)
