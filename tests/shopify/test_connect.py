@@ -11,6 +11,7 @@ import pytest
 from channel_core import Channel, Secret
 from channel_core.credentials import keep_credentials
 from channel_core.errors import AuthenticationError, ConfigurationError, StoreUnavailableError
+from channel_shopify import documents as docs
 from channel_shopify.connection import ShopifyConnection
 from channel_shopify.sandbox.handle import STATIC_TOKEN
 from tests.shopify.conftest import DOMAIN, MakeSandbox, shop_settings
@@ -95,8 +96,6 @@ def test_an_expired_token_is_minted_again_once(make_sandbox: MakeSandbox, shopif
     with shopify.connect(shop_settings(server)) as connection:
         assert isinstance(connection, ShopifyConnection)
         server.expire_tokens(DOMAIN)
-        from channel_shopify import documents as docs
-
         reply = connection.client.execute("ChannelShop", docs.SHOP, {}, cost=docs.SHOP_COST)
         assert reply.data["shop"]["myshopifyDomain"] == DOMAIN
         assert connection.client.tokens.minted == 2
@@ -106,8 +105,6 @@ def test_a_token_is_renewed_before_it_expires(make_sandbox: MakeSandbox, shopify
     server = make_sandbox(token_lifetime=30.0)  # renewed a minute early, so at once
     with shopify.connect(shop_settings(server)) as connection:
         assert isinstance(connection, ShopifyConnection)
-        from channel_shopify import documents as docs
-
         connection.client.execute("ChannelShop", docs.SHOP, {}, cost=docs.SHOP_COST)
         assert connection.client.tokens.minted == 2
 
@@ -135,10 +132,9 @@ def test_a_rotated_refresh_token_is_kept_before_the_new_access_token_is_used(
     first = tenant.refresh_current
     keeper = Keeper()
     with keep_credentials(keeper), shopify.connect(shop_settings(server, refresh_token=first)) as connection:
+        assert isinstance(connection, ShopifyConnection)
         assert keeper.saved == [tenant.refresh_current] and keeper.saved[0] != first
         server.expire_tokens(DOMAIN)
-        from channel_shopify import documents as docs
-
         connection.client.execute("ChannelShop", docs.SHOP, {}, cost=docs.SHOP_COST)  # a 401, then a refresh
     assert len(keeper.saved) == 2 and keeper.saved[1] == tenant.refresh_current
     # the first token's successor has been used: the first one is dead now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 from pathlib import Path
@@ -153,12 +154,8 @@ def test_a_cancelled_order_is_refused_unless_forced(make_sandbox: MakeSandbox, s
     with shopify.connect(shop_settings(server)) as connection:
         with pytest.raises(InvalidShipmentError, match="cancelled"):
             shopify.notify_shipment(connection, shipment)
-        forced = shopify.notify_shipment(connection, Shipment(**{**_fields(shipment), "force": True}))
+        forced = shopify.notify_shipment(connection, dataclasses.replace(shipment, force=True))
     assert forced.status is NotificationStatus.FAILED and "held in a fulfillment order CLOSED" in (forced.message or "")
-
-
-def _fields(shipment: Shipment) -> dict[str, object]:
-    return {name: getattr(shipment, name) for name in Shipment.__dataclass_fields__}
 
 
 def test_carriers_are_spelled_as_shopify_spells_them_and_unknown_ones_go_as_text(

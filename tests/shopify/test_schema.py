@@ -56,17 +56,19 @@ def test_the_subset_exists_in_the_full_schema_with_the_same_types() -> None:
         if name.startswith("__"):
             continue
         other: Any = full.type_map.get(name)
+        kind_: Any = kind
         if other is None:
             problems.append(f"type {name} is not in Shopify's schema")
             continue
         if type(other) is not type(kind):
             problems.append(f"{name} is a {type(kind).__name__} here, a {type(other).__name__} there")
             continue
+        them: Any = full.type_map[name]
         if isinstance(kind, GraphQLEnumType):
-            problems += [f"enum value {name}.{v}" for v in kind.values if v not in other.values]
+            problems += [f"enum value {name}.{v}" for v in kind_.values if v not in them.values]
         if isinstance(kind, (GraphQLObjectType, GraphQLInterfaceType, GraphQLInputObjectType)):
-            for field_name, field in kind.fields.items():
-                theirs = other.fields.get(field_name)
+            for field_name, field in kind_.fields.items():
+                theirs = them.fields.get(field_name)
                 if theirs is None:
                     problems.append(f"field {name}.{field_name}")
                     continue
