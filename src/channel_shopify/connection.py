@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from channel_core.errors import StatusMappingError
-from channel_core.hooktypes import Connection
+from channel_core.hooktypes import Connection, StoreStatus
 from channel_core.logs import get_logger
 from channel_core.models import Order, SkippedOrder
 from channel_core.status import StatusMapping
 from channel_shopify.client import ShopifyClient
-from channel_shopify.mapping import derived_code, to_order
+from channel_shopify.mapping import DERIVED_CODES, derived_code, to_order
 from channel_shopify.settings import ShopifySettings
 
 __all__ = ["ShopifyConnection"]
@@ -31,7 +31,10 @@ class ShopifyConnection(Connection):
         status_mapping: StatusMapping,
     ) -> None:
         super().__init__(
-            channel="shopify", account_id=str(shop["myshopifyDomain"]).lower(), status_mapping=status_mapping
+            channel="shopify",
+            account_id=str(shop["myshopifyDomain"]).lower(),
+            status_mapping=status_mapping,
+            store_statuses=tuple(StoreStatus(code, name) for code, name in DERIVED_CODES),
         )
         self.settings, self.client, self.shop, self.scopes = settings, client, shop, scopes
 

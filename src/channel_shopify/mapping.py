@@ -36,7 +36,7 @@ from channel_core.models import (
     WeightUnit,
 )
 
-__all__ = ["DEFAULT_STATUS_MAPPING", "derived_code", "gid", "gid_number", "to_order"]
+__all__ = ["DEFAULT_STATUS_MAPPING", "DERIVED_CODES", "derived_code", "gid", "gid_number", "to_order"]
 
 DEFAULT_STATUS_MAPPING: Mapping[OrderStatus, tuple[str, ...]] = {
     OrderStatus.AWAITING_PAYMENT: ("PENDING",),
@@ -53,6 +53,20 @@ DEFAULT_STATUS_MAPPING: Mapping[OrderStatus, tuple[str, ...]] = {
     OrderStatus.CANCELLED: ("CANCELLED", "RESTOCKED"),
     OrderStatus.ON_HOLD: ("ON_HOLD",),
 }
+DERIVED_CODES = (  # what derived_code() can return, with what each means
+    ("CANCELLED", "Cancelled (cancelledAt set)"),
+    ("FULFILLED", "Fulfilled"),
+    ("PENDING", "Payment pending"),
+    ("ON_HOLD", "On hold (the order, or every fulfillment order with something to ship)"),
+    ("UNFULFILLED", "Unfulfilled"),
+    ("PARTIALLY_FULFILLED", "Partially fulfilled"),
+    ("IN_PROGRESS", "In progress"),
+    ("OPEN", "Open"),
+    ("PENDING_FULFILLMENT", "Pending fulfillment"),
+    ("SCHEDULED", "Scheduled"),
+    ("REQUEST_DECLINED", "Fulfillment request declined"),
+    ("RESTOCKED", "Restocked"),
+)
 WEIGHT_UNITS = {
     "GRAMS": WeightUnit.GRAM,
     "KILOGRAMS": WeightUnit.KILOGRAM,

@@ -36,6 +36,17 @@ def list_channels(ctx: Context, as_json: bool) -> None:
                 "notification_fields": list(info.capabilities.notification_fields),
                 "notification_fields_not_sent": list(info.capabilities.notification_fields_not_sent),
                 "settings": [s.name for s in info.settings],
+                "description": info.description,
+                "shipments": [
+                    label
+                    for label, flag in (
+                        ("partial shipments", info.capabilities.partial_shipments),
+                        ("several packages", info.capabilities.multiple_packages),
+                        ("notify the buyer", info.capabilities.notify_buyer),
+                    )
+                    if flag
+                ],
+                "defaults": {s.name: s.default for s in info.settings if s.default not in (None, "", {}, False)},
             }
         )
     broken = [{"name": f.name, "group": f.group, "error": f.error} for f in ctx.channels.failures]
@@ -51,8 +62,17 @@ def list_channels(ctx: Context, as_json: bool) -> None:
         for fld in row["notification_fields_not_sent"]:
             table.add_row(fld, "no")
         out.print(table)
+        if row["description"]:
+            out.print(f"  {row['description']}", markup=False)
         out.print(f"  imports: {', '.join(row['import_features']) or '-'}")
-        out.print(f"  settings: {', '.join(row['settings'])}\n")
+        out.print(f"  shipments: {', '.join(row['shipments']) or 'whole orders, one package'}")
+        pinned = {k: v for k, v in row["defaults"].items() if k in ("api_version", "base_url")}
+        out.print(
+            f"  settings: {', '.join(row['settings'])}"
+            + "".join(f"\n  {name}: {value}" for name, value in pinned.items())
+            + "\n",
+            markup=False,
+        )
     for item in broken:
         err.print(f"[yellow]not loaded:[/] {item['name']}: {item['error']}")
 
