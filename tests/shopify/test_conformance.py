@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from channel_core import Shipment, ShipmentItem
 from channel_core.testing import ChannelContract
 from channel_shopify.sandbox import ShopifySandboxConfig, ShopifySandboxServer
 from tests.shopify.conftest import DOMAIN, shop_settings
+from tests.shopify.test_cassettes import CASSETTES
 
 SECRET = "conformance-Secr3t-5e1f"
 
@@ -61,3 +63,7 @@ class TestShopifyConformance(ChannelContract):
     @pytest.fixture
     def secret_values(self) -> list[str]:
         return [SECRET, "not-the-Secr3t"]
+
+    @pytest.fixture
+    def cassette_dir(self) -> Path:
+        return CASSETTES

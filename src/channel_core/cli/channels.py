@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 from rich import box
@@ -24,7 +25,7 @@ from channel_core.cli.output import print_connection
 @pass_context
 def list_channels(ctx: Context, as_json: bool) -> None:
     """Installed channels, their versions and capabilities."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in ctx.channels.names():
         info = ctx.channels[name].info()
         rows.append(
