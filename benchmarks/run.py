@@ -8,6 +8,7 @@
     python benchmarks/run.py concurrency     # 1,000 orders at 50 ms latency: 1 in flight vs default
     python benchmarks/run.py calls           # detail calls per imported order; 0 on an unchanged re-sync
     python benchmarks/run.py memory          # peak RSS importing 1,000 vs 20,000 orders
+    python benchmarks/run.py shopify         # Shopify: 5,000 orders at 0 and 50 ms, orders/s and points per order
     python benchmarks/run.py                 # all of them
 
 Not tests: nothing here asserts on timings; targets are printed beside the figures.
@@ -527,7 +528,70 @@ def bench_engine(stores: int = 20, orders: int = 200, latency: float = 0.05) -> 
         subprocess.run([str(script), "stop", cluster], check=False)  # noqa: S603
 
 
+def _shopify_import(count: int, latency: float, bucket: float, restore: float) -> dict[str, float]:
+    from channel_shopify.connection import ShopifyConnection
+    from channel_shopify.sandbox import ShopifySandboxConfig, ShopifySandboxServer
+
+    shopify = Channels.discover()["shopify"]
+    config = ShopifySandboxConfig(orders=count, latency=latency, bucket_size=bucket, restore_rate=restore)
+    server = ShopifySandboxServer(config).start()
+    try:
+        tenant = server.add_shop("bench-shop.myshopify.com")
+        settings = {
+            "shop": "bench-shop.myshopify.com",
+            "base_url": server.base_url("bench-shop.myshopify.com"),
+            "client_id": tenant.client_id,
+            "client_secret": tenant.client_secret,
+        }
+        with tempfile.TemporaryDirectory() as folder, SQLiteStore(Path(folder) / "o.sqlite3") as db:
+            with shopify.connect(settings) as connection:
+                assert isinstance(connection, ShopifyConnection)
+                cpu, started = time.process_time(), time.perf_counter()
+                summary = Importer(shopify, connection, db).run()
+                elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        listed = summary.imported + summary.skipped
+        listing = [(r, a) for r, a in tenant.costs if a is not None and r > 100]  # the listing queries
+        return {
+            "orders": listed,
+            "seconds": elapsed,
+            "orders_per_second": listed / elapsed,
+            "pages": summary.pages,
+            "requested_points_per_order": sum(r for r, _ in listing) / listed,
+            "actual_points_per_order": sum(a or 0 for _, a in listing) / listed,
+            "throttled": tenant.bucket.throttled,
+            "cpu_ms_per_order": 1000 * cpu / listed,  # client and sandbox: they share this process
+        }
+    finally:
+        server.stop()
+
+
+def bench_shopify(count: int = 5000) -> dict[str, Any]:
+    """5,000 orders against the Shopify sandbox at 0 and 50 ms, with a bucket that never binds (so the figures
+    are the channel's), and the points each order costs (which decide the time on a real plan: seconds =
+    actual points per order x orders / restore rate)."""
+    results: dict[str, Any] = {}
+    for latency in (0.0, 0.05):
+        figures = _shopify_import(count, latency, bucket=1e9, restore=1e9)
+        tag = f"{int(latency * 1000)}ms"
+        results[f"{tag} orders/s"] = (
+            f"{figures['orders_per_second']:.0f} ({figures['orders']} in {figures['seconds']:.1f} s, "
+            f"{figures['pages']} pages)"
+        )
+        results[f"{tag} points/order"] = (
+            f"requested {figures['requested_points_per_order']:.1f}, actual {figures['actual_points_per_order']:.1f}"
+        )
+        results[f"{tag} cpu/order"] = f"{figures['cpu_ms_per_order']:.2f} ms (client and sandbox in one process)"
+    standard = _shopify_import(200, 0.0, bucket=1000.0, restore=100.0)
+    results["standard plan (1000/100) 200 orders"] = (
+        f"{standard['orders_per_second']:.1f} orders/s, throttled {standard['throttled']:.0f}, "
+        f"bound: 100 / {standard['actual_points_per_order']:.1f} points = "
+        f"{100 / standard['actual_points_per_order']:.1f} orders/s"
+    )
+    return results
+
+
 BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
+    "shopify": bench_shopify,
     "busy": bench_busy,
     "throughput": bench_throughput,
     "latency": bench_latency,
