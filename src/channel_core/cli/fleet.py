@@ -64,7 +64,8 @@ def stores() -> None:
     "--credentials",
     required=True,
     metavar="REF",
-    help="Where the worker finds the secrets: env:PREFIX reads PREFIX_TOKEN, PREFIX_APP_ID...",
+    help="Where the worker finds the secrets: env:PREFIX reads PREFIX_TOKEN, PREFIX_APP_ID...; file:NAME reads "
+    "$CHANNEL_CREDENTIALS_DIR/NAME.json and keeps renewed secrets (a rotating refresh token) there",
 )
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="A non-secret setting.")
 @click.option("--every", default="15m", show_default=True, help="Sync interval (30s, 5m, 1h).")

@@ -30,6 +30,7 @@ from channel_core.secret import Secret
 
 __all__ = [
     "CredentialResolver",
+    "DefaultCredentials",
     "FileCredentials",
     "WritableResolver",
     "environment_credentials",
@@ -61,10 +62,41 @@ class _StoreKeeper:
 
 def keeper_for(resolver: CredentialResolver, store: RegisteredStore, info: ChannelInfo) -> Any:
     """The :class:`~channel_core.credentials.CredentialKeeper` of one store, or ``None`` when its resolver
-    cannot write."""
-    if isinstance(resolver, WritableResolver):
+    cannot write (the channel then warns, and keeps using the secret it was given)."""
+    if isinstance(resolver, WritableResolver) and getattr(resolver, "writes", lambda _store: True)(store):
         return _StoreKeeper(resolver, store, info)
     return None
+
+
+class DefaultCredentials:
+    """What ``channel worker`` resolves: ``env:PREFIX`` (:func:`environment_credentials`) and, when
+    ``CHANNEL_CREDENTIALS_DIR`` names a folder, ``file:NAME`` (:class:`FileCredentials`), which also keeps
+    renewed secrets."""
+
+    schemes = ("env", "file")
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        folder = directory if directory is not None else os.environ.get("CHANNEL_CREDENTIALS_DIR")
+        self.files = FileCredentials(folder) if folder else None
+
+    def _files(self, store: RegisteredStore) -> FileCredentials:
+        if self.files is None:
+            raise ConfigurationError(
+                f"store {store.key}: credentials {store.credentials!r} are in files, but CHANNEL_CREDENTIALS_DIR "
+                "names no folder in the worker's environment"
+            )
+        return self.files
+
+    def writes(self, store: RegisteredStore) -> bool:
+        return store.credentials.startswith("file:")
+
+    def __call__(self, store: RegisteredStore, info: ChannelInfo) -> Mapping[str, Any]:
+        if store.credentials.startswith("file:"):
+            return self._files(store)(store, info)
+        return environment_credentials(store, info)
+
+    def save(self, store: RegisteredStore, info: ChannelInfo, renewed: Mapping[str, Secret]) -> None:
+        self._files(store).save(store, info, renewed)
 
 
 class FileCredentials:

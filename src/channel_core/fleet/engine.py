@@ -49,7 +49,7 @@ from channel_core.errors import (
     QuotaExhaustedError,
 )
 from channel_core.fleet.budget import MAX_WAIT, PostgresRateBudget
-from channel_core.fleet.credentials import CredentialResolver, environment_credentials, keeper_for, store_settings
+from channel_core.fleet.credentials import CredentialResolver, DefaultCredentials, keeper_for, store_settings
 from channel_core.fleet.registry import RegisteredStore, StoreRegistry
 from channel_core.hooktypes import Connection
 from channel_core.http import run_scope
@@ -198,7 +198,7 @@ def connected_store(
     dsn: str,
     store_key: str,
     *,
-    credentials: CredentialResolver = environment_credentials,
+    credentials: CredentialResolver | None = None,
     schema: str = "public",
     channels: Channels | None = None,
     label: str | None = None,
@@ -209,7 +209,7 @@ def connected_store(
 
     :raises ConfigurationError: no store ``store_key`` in the registry, or its credentials cannot be resolved.
     """
-    runner = _Runner(dsn, schema, credentials, channels)
+    runner = _Runner(dsn, schema, credentials or DefaultCredentials(), channels)
     with runner.opened(store_key, label or f"{store_key}/manual/pid-{os.getpid()}") as opened:
         yield opened
 
@@ -217,7 +217,7 @@ def connected_store(
 def make_app(
     dsn: str,
     *,
-    credentials: CredentialResolver = environment_credentials,
+    credentials: CredentialResolver | None = None,
     schema: str = "public",
     channels: Channels | None = None,
     on_summary: Callable[[str, ImportSummary], None] | None = None,
@@ -232,7 +232,8 @@ def make_app(
     """A ``procrastinate.App`` with the scheduling, sync and notification tasks.
 
     :param dsn: the PostgreSQL database holding procrastinate's queue, the registry and the orders.
-    :param credentials: turns a store's credentials reference into its secret settings, at run time.
+    :param credentials: turns a store's credentials reference into its secret settings, at run time (default:
+        :class:`~channel_core.fleet.credentials.DefaultCredentials`, ``env:`` and ``file:`` references).
     :param schema: the schema of the registry and orders tables (:class:`PostgresStore`).
     :param on_summary: called with each finished sync's summary (metrics, a host's own history).
     :param on_finished: called after every sync job, completed or not, with the store key, the run's
@@ -258,7 +259,9 @@ def make_app(
             "the task engine needs procrastinate: pip install 'channel-integrations[engine]'"
         ) from None
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=dsn))
-    runner = _Runner(dsn, schema, credentials, channels, http_timeout=http_timeout, budget_wait=budget_wait)
+    runner = _Runner(
+        dsn, schema, credentials or DefaultCredentials(), channels, http_timeout=http_timeout, budget_wait=budget_wait
+    )
 
     @app.task(name=SYNC_TASK, queue=SYNC_QUEUE, retry=False, pass_context=True)
     def sync_store(context: JobContext, store_key: str) -> dict[str, Any]:

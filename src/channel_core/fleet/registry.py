@@ -184,7 +184,7 @@ class StoreRegistry:
         shape is refused, so a raw secret pasted in its place is never stored or echoed.
     """
 
-    def __init__(self, db: PostgresStore, *, schemes: Sequence[str] = ("env",)) -> None:
+    def __init__(self, db: PostgresStore, *, schemes: Sequence[str] = ("env", "file")) -> None:
         self.db = db
         self.schemes = tuple(schemes)
 
