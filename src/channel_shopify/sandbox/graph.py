@@ -254,24 +254,28 @@ def order_node(shop: SandboxShop, order: ShopOrder) -> dict[str, Any]:
     }
 
 
-def _matches(search: str | None, stamps: dict[str, datetime], order: ShopOrder, precision: str) -> bool:
-    if not search:
-        return True
-    for name, op, raw in SEARCH_TERM.findall(search):
+def _terms(search: str | None, precision: str) -> list[tuple[str, str, datetime]]:
+    """The ``updated_at`` / ``created_at`` bounds of a search; other filters are ignored, as Shopify ignores a
+    filter it does not know (with a warning)."""
+    terms = []
+    for name, op, raw in SEARCH_TERM.findall(search or ""):
         if name not in ("updated_at", "created_at"):
-            continue  # Shopify ignores a filter it does not know (with a warning); so does the sandbox
-        value = stamps[name]
+            continue
         bound = datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)
-        if precision == "second":
-            bound = bound.replace(microsecond=0)
-            value = value.replace(microsecond=0)
+        terms.append((name, op or "=", bound.replace(microsecond=0) if precision == "second" else bound))
+    return terms
+
+
+def _matches(terms: list[tuple[str, str, datetime]], stamps: dict[str, datetime], precision: str) -> bool:
+    for name, op, bound in terms:
+        value = stamps[name].replace(microsecond=0) if precision == "second" else stamps[name]
         ok = {
             ">=": value >= bound,
             ">": value > bound,
             "<=": value <= bound,
             "<": value < bound,
             "=": value == bound,
-        }[op or "="]
+        }[op]
         if not ok:
             return False
     return True
@@ -293,6 +297,7 @@ def root_value(shop: SandboxShop, *, depth_cap: int, precision: str, listing: st
         if first > 250:
             raise ValueError("The maximum number of items per page is 250.")
         now = shop.clock()
+        terms = _terms(query, precision)
         rows = []
         for order in shop.orders.values():
             indexed = shop.indexed_updated_at(order, now)
@@ -301,7 +306,7 @@ def root_value(shop: SandboxShop, *, depth_cap: int, precision: str, listing: st
             if listing == "open" and (order.cancelled_at or order.closed):
                 continue
             stamps = {"updated_at": indexed, "created_at": order.created_at}
-            if _matches(query, stamps, order, precision):
+            if _matches(terms, stamps, precision):
                 key = {"UPDATED_AT": indexed, "CREATED_AT": order.created_at, "PROCESSED_AT": order.created_at}.get(
                     sortKey or "ID"
                 )
