@@ -163,10 +163,19 @@ class OrderShape:
         return 2 + self.first * self.order_cost()
 
     @classmethod
-    def fitting(cls, limit: float, *, wanted: int = 250) -> OrderShape:
+    def fitting(cls, limit: float, *, wanted: int = 250, seen: tuple[int, int, int] | None = None) -> OrderShape:
         """The richest shape under ``limit`` points: nested connections first (so most orders come whole),
-        then as many orders as fit."""
-        for lines, groups, group_lines in ((10, 3, 10), (5, 2, 5), (3, 2, 3), (2, 1, 2), (1, 1, 1)):
+        then as many orders as fit.
+
+        :param seen: the most lines, fulfillment orders and lines per fulfillment order the recent orders had;
+            the nested ``first`` arguments shrink to them (an order with more is completed by follow-up queries),
+            so a page holds more orders.
+        """
+        nested = [(10, 3, 10), (5, 2, 5), (3, 2, 3), (2, 1, 2), (1, 1, 1)]
+        if seen is not None:
+            lines, groups, group_lines = (max(1, n) for n in seen)
+            nested = [(min(lines, 10), min(groups, 3), min(group_lines, 10)), *nested]
+        for lines, groups, group_lines in nested:
             shape = cls(1, lines, groups, group_lines)
             if shape.cost() <= limit:
                 first = max(1, min(wanted, int((limit - 2) // shape.order_cost())))

@@ -7,8 +7,9 @@
   again, never skipped).
 * **Page shape.** The page size and the nested ``first`` arguments are chosen so that the whole
   query's requested cost stays under the single-query limit and the bucket's size as the last reply
-  reported it (:class:`~channel_shopify.documents.OrderShape`); an order with more lines or groups
-  than the shape holds is completed with follow-up queries.
+  reported it (:class:`~channel_shopify.documents.OrderShape`). Nested lists are sized to the largest the
+  last 250 orders had, so a page holds as many orders as it can; an order with more lines or groups than
+  the shape holds is completed with follow-up queries.
 * **Checkpoint.** Opaque JSON: the window's start and end, the cursor, the depth and the instant the
   run started (the store's clock).
 * **Promise.** On the last page of an open-ended read: the ``Date`` of the run's first reply, less
@@ -20,6 +21,7 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -111,6 +113,7 @@ class _Listing:
         self.client = connection.client
         self.settings = connection.settings
         self.calibration = 1.0  # the store's requested cost over our estimate, when it says more
+        self.recent: deque[tuple[int, int, int]] = deque(maxlen=250)  # (lines, groups, lines per group) per order
 
     # ------------------------------------------------------------------ shapes
 
@@ -119,7 +122,32 @@ class _Listing:
         return min(float(self.settings.max_query_cost), self.client.bucket.maximum)
 
     def shape(self) -> OrderShape:
-        return OrderShape.fitting(self.limit() / self.calibration)
+        seen = None
+        if self.recent:
+            seen = (
+                max(r[0] for r in self.recent),
+                max(r[1] for r in self.recent),
+                max(r[2] for r in self.recent),
+            )
+        return OrderShape.fitting(self.limit() / self.calibration, seen=seen)
+
+    def _observe(self, node: dict[str, Any]) -> None:
+        """How big this order's nested lists were (one more than read when the reply says there are more)."""
+
+        def size(connection: Any) -> int:
+            if not isinstance(connection, dict):
+                return 0
+            count = len(connection.get("nodes") or [])
+            return count + 1 if (connection.get("pageInfo") or {}).get("hasNextPage") else count
+
+        groups = (node.get("fulfillmentOrders") or {}).get("nodes") or []
+        self.recent.append(
+            (
+                size(node.get("lineItems")),
+                size(node.get("fulfillmentOrders")),
+                max((size(g.get("lineItems")) for g in groups if isinstance(g, dict)), default=0),
+            )
+        )
 
     def run(self, operation: str, document: str, variables: dict[str, Any], estimate: int) -> Any:
         reply = self.client.execute(operation, document, variables, cost=min(estimate * self.calibration, self.limit()))
@@ -231,6 +259,7 @@ class _Listing:
                 logger.warning("order_without_id", channel="shopify", error=str(exc))
                 failed.append(FailedOrder(str(raw_id), str(exc)))
                 continue
+            self._observe(node)
             try:
                 self._complete(node, shape)
                 mapped = self.connection.map_order(node)

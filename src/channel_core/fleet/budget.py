@@ -68,6 +68,7 @@ class PostgresRateBudget:
         self.max_wait = max_wait
         self._sleep, self._clock = sleep, clock
         self._lock = threading.Lock()
+        self._booked = threading.local()  # per calling thread: the row's next_slot right after its reservation
         self._dsn, self._schema = dsn, schema
         try:
             self._db = self._connect()
@@ -124,7 +125,7 @@ class PostgresRateBudget:
                     "SET next_slot = greatest(b.next_slot, clock_timestamp()) + make_interval(secs => %(step)s) "
                     "WHERE greatest(b.next_slot, clock_timestamp()) + make_interval(secs => %(step)s - %(credit)s) "
                     "<= clock_timestamp() + make_interval(secs => %(max_wait)s) "
-                    "RETURNING extract(epoch FROM b.next_slot - clock_timestamp())::float8 - %(credit)s",
+                    "RETURNING extract(epoch FROM b.next_slot - clock_timestamp())::float8 - %(credit)s, b.next_slot",
                     params,
                 )
             if row is None:  # booked further ahead than max_wait: take no slot, stop the caller
@@ -142,6 +143,7 @@ class PostgresRateBudget:
                     request_sent=False,
                 )
             wait = max(0.0, float(row[0]))
+            self._booked.until = row[1]
             if wait <= 0:
                 break  # the slot is now
             slot = self._clock() + wait
@@ -157,8 +159,12 @@ class PostgresRateBudget:
 
         The store's figures win where they say the bucket is emptier than the row does (other clients
         of the same account, a restart that forgot reservations); its size and restore rate become
-        this budget's from then on.
+        this budget's from then on. The unspent part comes back only while no other request has booked a
+        slot after this one: those slots are fixed (their callers are asleep), and moving the row back
+        under them would let the next caller go as if they had gone earlier than they will.
         """
+        booked = getattr(self._booked, "until", None)
+        self._booked.until = None
         refund = 0.0 if measured.actual is None else max(0.0, min(reserved, self.burst) - measured.actual)
         refund_seconds = refund * self.spacing  # at the rate the reservation was made
         bucket = measured.bucket
@@ -172,9 +178,11 @@ class PostgresRateBudget:
             return
         with self._lock:
             self._execute(
-                "UPDATE rate_budgets SET next_slot = greatest(next_slot - make_interval(secs => %(refund)s), "
+                "UPDATE rate_budgets SET next_slot = greatest("
+                "CASE WHEN next_slot = %(booked)s THEN next_slot - make_interval(secs => %(refund)s) "
+                "ELSE next_slot END, "
                 "clock_timestamp() + make_interval(secs => %(debt)s)) WHERE budget_key = %(key)s RETURNING 1",
-                {"key": self.key, "refund": refund_seconds, "debt": -1e6 if debt is None else debt},
+                {"key": self.key, "refund": refund_seconds, "debt": -1e6 if debt is None else debt, "booked": booked},
             )
 
     def close(self) -> None:
