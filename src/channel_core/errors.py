@@ -18,6 +18,7 @@ httpx, lxml or marshmallow errors, and chain the original with ``raise ... from`
     │                               cannot be settled: stop, restart the window next run
     ├── FencedOutError              another run of the same store took over: stop, write nothing
     ├── ClaimLostError              a notifier's claim on an order was taken over: write nothing
+    ├── WebhookRejected             a delivery failed verification (.status: 401, 403); nothing parsed
     └── ChannelAPIError             the channel's API refused or failed a call
         ├── AuthenticationError     credentials or rights rejected: fatal
         ├── NotFoundError           the record does not exist: fatal
@@ -60,6 +61,7 @@ __all__ = [
     "StatusMappingError",
     "StoreUnavailableError",
     "TransportError",
+    "WebhookRejected",
 ]
 
 
@@ -251,3 +253,12 @@ class ServerError(RetriableError):
 
 class TransportError(RetriableError):
     """The connection failed or timed out."""
+
+
+class WebhookRejected(ChannelError):
+    """A webhook delivery the receiver must refuse: a signature that does not verify (``status`` 401), or a
+    delivery for another account than the store's (403). Nothing of its body was parsed or logged."""
+
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status

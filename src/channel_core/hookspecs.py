@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from channel_core.hooktypes import ChannelInfo, ChannelSandbox, Connection, OrderPage, OrderQuery
+    from channel_core.hooktypes import ChannelInfo, ChannelSandbox, Connection, OrderPage, OrderQuery, WebhookEvent
     from channel_core.models import NotificationResult, OrderStatus, Shipment
 
 PROJECT_NAME = "channel_core"
@@ -152,6 +152,24 @@ def channel_sandbox() -> ChannelSandbox | None:
         CHANNEL`` serves it; ``channel demo CHANNEL`` connects to it, imports and
         ships one order. Import the sandbox's code inside ``make``, not at module
         level, so that loading the channel stays cheap.
+
+    Stops at first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def parse_webhook(settings: Mapping[str, Any], headers: Mapping[str, str], body: bytes) -> WebhookEvent | None:
+    """Verify a webhook delivery and say what it is about (optional).
+
+    :param settings: the store's settings, secrets included (the key that signs deliveries).
+    :param headers: the request's headers, names in lower case.
+    :param body: the raw body, exactly as received: the signature covers these bytes.
+
+    :returns: A :class:`~channel_core.hooktypes.WebhookEvent`, or ``None`` (the default, for a channel
+        without webhooks).
+
+    :raises channel_core.errors.WebhookRejected: the signature is missing or does not verify. Verify it
+        in constant time before parsing anything; never log the body. Must not do I/O.
 
     Stops at first non-None result.
     """

@@ -27,6 +27,7 @@ __all__ = [
     "SandboxOptions",
     "SettingSpec",
     "StoreStatus",
+    "WebhookEvent",
 ]
 
 
@@ -179,6 +180,8 @@ class OrderQuery:
         replies carry (its web server and its database disagree): the largest lag earlier runs
         reported (``OrderPage.clock_lag``). The channel moves its promise back by it, so an order
         stamped that much before the reply is never left to a trusted version.
+    :ivar only_order_ids: a targeted sync (a webhook named these orders): fetch exactly these, by id,
+        and list no window; pages carry no ``complete_until``. An id the store no longer has is skipped.
     """
 
     modified_since: datetime
@@ -188,6 +191,7 @@ class OrderQuery:
     resume: str | None = None
     retry_order_ids: tuple[str, ...] = ()
     clock_lag: timedelta = timedelta(0)
+    only_order_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("modified_since", "modified_until", "complete_until"):
@@ -237,6 +241,28 @@ class OrderPage:
     page_of: tuple[int, int] | None = None
     listed_total: int | None = None
     clock_lag: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """A verified webhook delivery, as ``parse_webhook`` reads it.
+
+    :ivar event_id: the store's id of the event (deliveries of one event share it: the receiver
+        deduplicates on it).
+    :ivar topic: the store's topic (``orders/updated``).
+    :ivar account_id: the account the delivery is for, as ``Connection.account_id`` names it.
+    :ivar order_ids: the orders it concerns.
+    :ivar lookups: ids the channel resolves to orders with one call (``fulfillment_order:123``), for
+        events whose body names no order.
+    :ivar triggered_at: when the store says the event happened.
+    """
+
+    event_id: str
+    topic: str
+    account_id: str
+    order_ids: tuple[str, ...] = ()
+    lookups: tuple[str, ...] = ()
+    triggered_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

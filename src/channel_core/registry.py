@@ -26,7 +26,7 @@ import pluggy
 
 from channel_core import hookspecs
 from channel_core.errors import ChannelError, ChannelNotFound, PluginError
-from channel_core.hooktypes import ChannelInfo, ChannelSandbox, Connection, OrderPage, OrderQuery
+from channel_core.hooktypes import ChannelInfo, ChannelSandbox, Connection, OrderPage, OrderQuery, WebhookEvent
 from channel_core.logs import get_logger
 from channel_core.models import NotificationResult, OrderStatus, Shipment
 
@@ -43,7 +43,7 @@ __all__ = [
 CHANNELS_GROUP = "channel_core.channels"
 EXTENSIONS_GROUP = "channel_core.extensions"
 HOOK_NAMES = ("channel_info", "connect", "fetch_orders", "map_status", "notify_shipment")  # every channel's
-OPTIONAL_HOOK_NAMES = ("channel_sandbox",)
+OPTIONAL_HOOK_NAMES = ("channel_sandbox", "parse_webhook")
 
 logger = get_logger(__name__)
 
@@ -173,6 +173,19 @@ class Channel:
         if sandbox is not None and not isinstance(sandbox, ChannelSandbox):
             raise PluginError(f"channel {self.name!r}: channel_sandbox must return ChannelSandbox", plugin=self.name)
         return sandbox
+
+    def parse_webhook(
+        self, settings: Mapping[str, Any], headers: Mapping[str, str], body: bytes
+    ) -> WebhookEvent | None:
+        """A verified delivery's event, or ``None`` when the channel has no webhooks.
+
+        :raises WebhookRejected: the delivery does not verify.
+        """
+        lowered = {k.lower(): v for k, v in headers.items()}
+        event = self._pm.hook.parse_webhook(settings=settings, headers=lowered, body=body)
+        if event is not None and not isinstance(event, WebhookEvent):
+            raise PluginError(f"channel {self.name!r}: parse_webhook must return WebhookEvent", plugin=self.name)
+        return event
 
     def notify_shipment(self, connection: Connection, shipment: Shipment) -> NotificationResult:
         """Send ``shipment``; fields longer than the channel declares are refused before any call.

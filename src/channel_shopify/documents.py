@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "FULFILLMENT_CREATE",
+    "FULFILLMENT_ORDER_OWNER",
     "ORDERS",
     "ORDER_FOR_SHIPMENT",
     "ORDER_GROUPS",
@@ -87,6 +88,11 @@ ORDER_GROUPS = f"""query ChannelOrderGroups($id: ID!, $first: Int!, $after: Stri
     fulfillmentOrders(first: $first, after: $after) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {GROUP} }} }}
   }}
 }}"""
+
+FULFILLMENT_ORDER_OWNER = """query ChannelFulfillmentOrderOwner($id: ID!) {
+  fulfillmentOrder(id: $id) { id orderId }
+}"""
+FULFILLMENT_ORDER_OWNER_COST = 1
 
 SHOP = """query ChannelShop {
   shop { id name myshopifyDomain currencyCode weightUnit }
@@ -202,6 +208,7 @@ def all_documents() -> dict[str, str]:
         "ChannelOrderLines": ORDER_LINES,
         "ChannelOrderGroups": ORDER_GROUPS,
         "ChannelShop": SHOP,
+        "ChannelFulfillmentOrderOwner": FULFILLMENT_ORDER_OWNER,
         "ChannelOrderForShipment": ORDER_FOR_SHIPMENT,
         "ChannelFulfillmentCreate": FULFILLMENT_CREATE,
         "ChannelTrackingUpdate": TRACKING_UPDATE,

@@ -158,8 +158,11 @@ class _Listing:
     # ------------------------------------------------------------------ pages
 
     def pages(self, position: Position) -> Iterator[OrderPage]:
+        if self.query.only_order_ids:  # a targeted sync: exactly these, no listing
+            yield self._by_id(self._resolve(self.query.only_order_ids), None)
+            return
         if self.query.retry_order_ids:
-            yield self._retry_page(position)
+            yield self._by_id(self.query.retry_order_ids, position.encode())
         while True:
             shape = self.shape()
             cap = self.settings.depth_cap
@@ -326,13 +329,32 @@ class _Listing:
             after = info.get("endCursor")
         node["fulfillmentOrders"] = {"nodes": collected, "pageInfo": {"hasNextPage": False}}
 
-    def _retry_page(self, position: Position) -> OrderPage:
+    def _resolve(self, keys: tuple[str, ...]) -> tuple[str, ...]:
+        """Order ids, with lookups (``fulfillment_order:N``, from a webhook naming no order) resolved by one call."""
+        resolved = []
+        for key in keys:
+            kind, _, number = key.rpartition(":")
+            if kind != "fulfillment_order":
+                resolved.append(key)
+                continue
+            reply = self.run(
+                "ChannelFulfillmentOrderOwner",
+                docs.FULFILLMENT_ORDER_OWNER,
+                {"id": gid("FulfillmentOrder", number)},
+                docs.FULFILLMENT_ORDER_OWNER_COST,
+            )
+            owner = (reply.data.get("fulfillmentOrder") or {}).get("orderId")
+            if owner:
+                resolved.append(gid_number(owner, "Order"))
+        return tuple(dict.fromkeys(resolved))
+
+    def _by_id(self, order_ids: tuple[str, ...], checkpoint: str | None) -> OrderPage:
         orders: list[Order] = []
         skipped: list[SkippedOrder] = []
         failed: list[FailedOrder] = []
         versions: dict[str, str] = {}
         shape = replace(self.shape(), first=1)
-        for order_id in self.query.retry_order_ids:
+        for order_id in order_ids:
             try:
                 reply = self.run(
                     "ChannelOrder", docs.ORDER_ONE, {"id": gid("Order", order_id), **_nested(shape)}, shape.order_cost()
@@ -352,11 +374,7 @@ class _Listing:
             failed += more_failed
             versions.update(more_versions)
         return OrderPage(
-            orders=tuple(orders),
-            skipped=tuple(skipped),
-            failed=tuple(failed),
-            versions=versions,
-            checkpoint=position.encode(),
+            orders=tuple(orders), skipped=tuple(skipped), failed=tuple(failed), versions=versions, checkpoint=checkpoint
         )
 
 

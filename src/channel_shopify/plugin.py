@@ -17,6 +17,7 @@ from channel_core.hooktypes import (
     OrderQuery,
     RunningSandbox,
     SandboxOptions,
+    WebhookEvent,
 )
 from channel_core.models import NotificationResult, OrderStatus, Shipment
 from channel_core.status import StatusMapping
@@ -28,6 +29,7 @@ from channel_shopify.mapping import DEFAULT_STATUS_MAPPING
 from channel_shopify.orders import iter_order_pages
 from channel_shopify.settings import DEFAULT_API_VERSION, SETTING_SPECS, parse_settings
 from channel_shopify.shipments import FIELDS_NOT_SENT, FIELDS_SENT, notify
+from channel_shopify.webhooks import parse_webhook as verify_and_read
 
 IMPORT_FEATURES = (
     "customer_email",
@@ -137,6 +139,11 @@ def fetch_orders(connection: Connection, query: OrderQuery) -> Iterator[OrderPag
 @hookimpl
 def map_status(connection: Connection, channel_status: str) -> OrderStatus | None:
     return connection.status_mapping.status_for(channel_status)
+
+
+@hookimpl
+def parse_webhook(settings: Mapping[str, Any], headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+    return verify_and_read(settings, headers, body)
 
 
 @hookimpl

@@ -33,6 +33,12 @@ SETTING_SPECS = (
         help="An expiring offline token's refresh token; it rotates on every use and the host keeps the new one",
     ),
     SettingSpec(
+        "webhook_secret",
+        secret=True,
+        env="SHOPIFY_WEBHOOK_SECRET",
+        help="The app's client secret, to verify webhooks when the store connects with an access_token",
+    ),
+    SettingSpec(
         "status_mapping",
         type="mapping",
         default=None,
@@ -57,6 +63,7 @@ class ShopifySettings:
     client_id: str | None = None
     client_secret: Secret | None = None
     refresh_token: Secret | None = None
+    webhook_secret: Secret | None = None
     status_mapping: Mapping[str, Any] = field(default_factory=dict)
     notify_customer: bool = False
     index_lag: float = 5.0
@@ -150,6 +157,7 @@ def parse_settings(settings: Mapping[str, Any]) -> ShopifySettings:
         client_id=client_id,
         client_secret=client_secret,
         refresh_token=refresh_token,
+        webhook_secret=_secret(settings.get("webhook_secret")),
         status_mapping=dict(mapping),
         notify_customer=str(settings.get("notify_customer", False)).lower() in ("true", "1", "yes"),
         index_lag=_number(settings, "index_lag", float, 5.0, 0.0),

@@ -111,9 +111,11 @@ class Merchant:
                 shop.delete(self.rng.choice(ids))
 
 
-def truth(server: ShopifySandboxServer, connection: ShopifyConnection) -> dict[str, Order | SkippedOrder]:
+def truth(
+    server: ShopifySandboxServer, connection: ShopifyConnection, domain: str = DOMAIN
+) -> dict[str, Order | SkippedOrder]:
     """Every order the shop holds, read whole (no cost limit) and mapped."""
-    shop = server.shop(DOMAIN)
+    shop = server.shop(domain)
     root = root_value(shop, depth_cap=10**9, precision="exact", listing="all", scopes=shop.scopes)
     document = parse(docs.ORDER_ONE)
     found: dict[str, Order | SkippedOrder] = {}

@@ -15,8 +15,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from channel_core.errors import ConfigurationError, FencedOutError
+from channel_core.hooktypes import WebhookEvent
 from channel_core.models import NotificationResult, Order, Shipment, from_dict, to_dict
 from channel_core.sync.store import (
     ACCOUNT_TABLES,
@@ -33,7 +35,7 @@ from channel_core.sync.store import (
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
     channel TEXT NOT NULL,
@@ -113,6 +115,17 @@ CREATE TABLE IF NOT EXISTS notification_claims (
     expires_at TEXT NOT NULL,
     PRIMARY KEY (channel, account_id, order_id)
 );
+CREATE TABLE IF NOT EXISTS webhook_events (
+    channel TEXT NOT NULL,
+    store TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    order_ids TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    done_at TEXT,
+    PRIMARY KEY (channel, store, event_id)
+);
 """
 # Each step takes a database from version N to N + 1.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -127,6 +140,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "PRIMARY KEY (channel, account_id))",
     ),
     2: ("ALTER TABLE checkpoints ADD COLUMN clock_lag REAL",),
+    3: (
+        "CREATE TABLE webhook_events (channel TEXT NOT NULL, store TEXT NOT NULL, event_id TEXT NOT NULL, "
+        "topic TEXT NOT NULL, account_id TEXT NOT NULL, order_ids TEXT NOT NULL, received_at TEXT NOT NULL, "
+        "done_at TEXT, PRIMARY KEY (channel, store, event_id))",
+    ),
 }
 
 
@@ -189,6 +207,46 @@ class SQLiteStore:
                     for statement in MIGRATIONS[step]:
                         self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    # ------------------------------------------------------------------ webhook events (metadata, never bodies)
+
+    def record_webhook_event(self, channel: str, store: str, event: WebhookEvent, received_at: datetime) -> bool:
+        """Remember a verified delivery's event; ``False`` when the same event was already recorded (a replay)."""
+        keys = [*event.order_ids, *event.lookups]
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO webhook_events (channel, store, event_id, topic, account_id, order_ids, "
+                "received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (channel, store, event.event_id, event.topic, event.account_id, json.dumps(keys), _iso(received_at)),
+            )
+            return cursor.rowcount == 1
+
+    def pending_webhook_events(self, channel: str, store: str) -> list[tuple[str, list[str]]]:
+        """Recorded events not yet applied, oldest first: ``(event id, order ids and lookups)``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT event_id, order_ids FROM webhook_events WHERE channel = ? AND store = ? AND done_at IS NULL "
+                "ORDER BY received_at, event_id",
+                (channel, store),
+            ).fetchall()
+        return [(row["event_id"], list(json.loads(row["order_ids"]))) for row in rows]
+
+    def finish_webhook_events(self, channel: str, store: str, event_ids: Sequence[str]) -> None:
+        with self._lock, self.transaction():
+            for event_id in event_ids:
+                self._db.execute(
+                    "UPDATE webhook_events SET done_at = ? WHERE channel = ? AND store = ? AND event_id = ?",
+                    (_now(), channel, store, event_id),
+                )
+
+    def webhook_events(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Every recorded event's metadata, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM webhook_events WHERE ? IS NULL OR channel = ? ORDER BY received_at DESC",
+                (channel, channel),
+            ).fetchall()
+        return [{**dict(row), "order_ids": json.loads(row["order_ids"])} for row in rows]
 
     def close(self) -> None:
         with self._lock:

@@ -136,6 +136,7 @@ def _fulfillment_order(shop: SandboxShop, order: ShopOrder, fo: FulfillmentOrder
     location = _location(fo.location_id)
     return {
         "id": f"gid://shopify/FulfillmentOrder/{fo.id}",
+        "orderId": order.gid,
         "status": fo.status,
         "requestStatus": fo.request_status,
         "updatedAt": _iso(fo.updated_at),
@@ -344,6 +345,10 @@ def root_value(shop: SandboxShop, *, depth_cap: int, precision: str, listing: st
         found = shop.orders.get(number) if number is not None else None
         return order_node(shop, found) if found else None
 
+    def fulfillment_order(info: Any, id: str) -> dict[str, Any] | None:
+        found = shop.find_fo(_gid_number(id, "FulfillmentOrder") or -1)
+        return _fulfillment_order(shop, found[0], found[1]) if found else None
+
     def fulfillment_create(info: Any, fulfillment: dict[str, Any], message: str | None = None) -> dict[str, Any]:
         requests = []
         order_ids = set()
@@ -411,6 +416,7 @@ def root_value(shop: SandboxShop, *, depth_cap: int, precision: str, listing: st
         "currentAppInstallation": {"accessScopes": [{"handle": s, "description": s.replace("_", " ")} for s in scopes]},
         "orders": orders,
         "order": order,
+        "fulfillmentOrder": fulfillment_order,
         "fulfillmentCreate": fulfillment_create,
         "fulfillmentTrackingInfoUpdate": tracking_update,
     }

@@ -92,6 +92,10 @@ class ShopifySandboxConfig:
     clock: Callable[[], datetime] | None = None  # the shops' clock (aware UTC); default: the host's plus clock_skew
     before_request: Callable[[str], None] | None = None  # called with each GraphQL operation's name, before it runs
     faults: list[Fault] = field(default_factory=list)
+    webhook_backoff: float = 1.0  # seconds before the first retry of a failed delivery (doubles, 8 retries)
+    webhook_drop: float = 0.0  # share of deliveries lost on the way
+    webhook_duplicate: float = 0.0  # share of deliveries sent twice
+    webhook_wrong_secret: bool = False  # sign deliveries with another key
     scopes: tuple[str, ...] = (
         "read_orders",
         "read_merchant_managed_fulfillment_orders",
@@ -130,6 +134,7 @@ class _Tenant:
     refresh_current: str | None = None
     refresh_previous: str | None = None  # still valid until refresh_current is used (grace)
     documents: list[dict[str, Any]] = field(default_factory=list)  # every document received, for tests
+    subscriptions: list[tuple[str, str]] = field(default_factory=list)  # (topic, callback URL)
     costs: list[tuple[int, int | None]] = field(default_factory=list)  # (requested, actual) per query
 
 
@@ -141,6 +146,7 @@ class ShopifySandboxServer:
         self.lock = threading.Lock()
         self.tenants: dict[str, _Tenant] = {}
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self.deliveries = Deliveries(self)
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -184,6 +190,7 @@ class ShopifySandboxServer:
         )
         if static_token:
             tenant.tokens[static_token] = float("inf")
+        shop.on_change = lambda topic, body: self.deliveries.emit(domain, topic, body)
         tenant.refresh_current = f"shprt_{secrets.token_hex(8)}"
         with self.lock:
             self.tenants[domain] = tenant
@@ -220,7 +227,17 @@ class ShopifySandboxServer:
     def serve_forever(self) -> None:
         self._httpd.serve_forever()
 
+    def subscribe(self, domain: str, url: str, topics: tuple[str, ...] | None = None) -> None:
+        """Deliver the shop's webhooks (every topic by default) to ``url``."""
+        from channel_shopify.webhooks import TOPICS
+
+        with self.lock:
+            for topic in topics or TOPICS:
+                if (topic, url) not in self.tenants[domain].subscriptions:
+                    self.tenants[domain].subscriptions.append((topic, url))
+
     def stop(self) -> None:
+        self.deliveries.stop()
         self._httpd.shutdown()
         self.close()
 
@@ -467,3 +484,95 @@ class ShopifySandboxServer:
             "cost": {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": state}
         }
         return 200, json.dumps(reply_body).encode(), {}
+
+
+class Deliveries:
+    """Sends the shops' webhooks: signed as Shopify signs them, retried 8 times with a doubling backoff,
+    some lost or doubled on the switches. One background thread; ``emit`` never blocks the shop."""
+
+    def __init__(self, server: ShopifySandboxServer) -> None:
+        import random
+
+        self.server = server
+        self.rng = random.Random(server.config.seed)
+        self.queue: list[tuple[float, str, str, bytes, dict[str, str], int]] = []  # (due, url, ...)
+        self.cond = threading.Condition()
+        self.sent = 0
+        self.lost = 0
+        self.failed = 0
+        self.thread: threading.Thread | None = None
+        self.stopping = False
+
+    def emit(self, domain: str, topic: str, body: dict[str, Any]) -> None:
+        tenant = self.server.tenants.get(domain)
+        if tenant is None:
+            return
+        urls = [url for subscribed, url in tenant.subscriptions if subscribed == topic]
+        if not urls:
+            return
+        config = self.server.config
+        raw = json.dumps(body).encode()
+        key = "not-the-secret" if config.webhook_wrong_secret else tenant.client_secret
+        from channel_shopify.webhooks import signature
+
+        event_id = secrets.token_hex(8)
+        headers = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Hmac-Sha256": signature(key, raw),
+            "X-Shopify-Shop-Domain": domain,
+            "X-Shopify-API-Version": config.api_version,
+            "X-Shopify-Webhook-Id": secrets.token_hex(8),
+            "X-Shopify-Event-Id": event_id,
+            "X-Shopify-Triggered-At": self.server.clock().isoformat(),
+        }
+        with self.cond:
+            for url in urls:
+                if self.rng.random() < config.webhook_drop:
+                    self.lost += 1
+                    continue
+                copies = 2 if self.rng.random() < config.webhook_duplicate else 1
+                for _ in range(copies):
+                    self.queue.append((time.monotonic(), url, topic, raw, headers, 0))
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="shopify-webhooks", daemon=True)
+                self.thread.start()
+            self.cond.notify()
+
+    def _run(self) -> None:
+        import httpx
+
+        with httpx.Client(timeout=5.0) as client:
+            while True:
+                with self.cond:
+                    while not self.stopping and not any(due <= time.monotonic() for due, *_ in self.queue):
+                        waits = [due - time.monotonic() for due, *_ in self.queue]
+                        self.cond.wait(timeout=min(waits) if waits else None)
+                    if self.stopping:
+                        return
+                    ready = min((q for q in self.queue if q[0] <= time.monotonic()), key=lambda q: q[0])
+                    self.queue.remove(ready)
+                _, url, topic, raw, headers, attempt = ready
+                try:
+                    ok = client.post(url, content=raw, headers=headers).status_code < 300
+                except httpx.HTTPError:
+                    ok = False
+                with self.cond:
+                    if ok:
+                        self.sent += 1
+                    elif attempt < 8:
+                        backoff = self.server.config.webhook_backoff * 2**attempt
+                        self.queue.append((time.monotonic() + backoff, url, topic, raw, headers, attempt + 1))
+                    else:
+                        self.failed += 1
+
+    def pending(self) -> int:
+        with self.cond:
+            return len(self.queue)
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()
+        if self.thread is not None:
+            self.thread.join(timeout=10)

@@ -196,6 +196,7 @@ class SandboxShop:
         ]
         self.fulfillments_created = 0
         self.tracking_updates = 0
+        self.on_change: Callable[[str, dict[str, Any]], None] | None = None  # (topic, body): webhooks
 
     # ------------------------------------------------------------------ ids and stamps
 
@@ -203,11 +204,16 @@ class SandboxShop:
         self._next_id += 1
         return self._next_id
 
-    def touch(self, order: ShopOrder, *, when: datetime | None = None) -> None:
+    def touch(self, order: ShopOrder, *, when: datetime | None = None, topic: str = "orders/updated") -> None:
         now = when or self.clock()
         stamp = max(now, order.updated_at)  # updatedAt never goes back
         order.history.append((now, stamp))
         order.updated_at = stamp
+        self.emit(topic, {"id": order.id, "admin_graphql_api_id": order.gid, "updated_at": stamp.isoformat()})
+
+    def emit(self, topic: str, body: dict[str, Any]) -> None:
+        if self.on_change is not None:
+            self.on_change(topic, body)
 
     def _touch_after_write(self, order: ShopOrder, when: datetime | None) -> None:
         if not self.write_touch_delay or when is not None:
@@ -368,6 +374,7 @@ class SandboxShop:
                 )
             order.history.append((created, created))
             self.orders[order.id] = order
+            self.emit("orders/create", {"id": order.id, "admin_graphql_api_id": order.gid})
             roll = rng.random()
             if roll < 0.05:
                 self.hold(
@@ -458,6 +465,8 @@ class SandboxShop:
             fo.status, fo.hold = "ON_HOLD", reason
             fo.updated_at = when or self.clock()
             self.touch(order, when=when)
+            gid = f"gid://shopify/FulfillmentOrder/{fo.id}"
+            self.emit("fulfillment_orders/placed_on_hold", {"fulfillment_order": {"id": gid, "status": "ON_HOLD"}})
 
     def release(self, fo_id: int) -> None:
         with self.lock:
