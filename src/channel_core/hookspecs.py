@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from channel_core.hooktypes import ChannelInfo, ChannelSandbox, Connection, OrderPage, OrderQuery, WebhookEvent
+    from channel_core.hooktypes import (
+        ChannelInfo,
+        ChannelSandbox,
+        Connection,
+        OrderPage,
+        OrderQuery,
+        WebhookEvent,
+        WebhookSubscription,
+    )
     from channel_core.models import NotificationResult, OrderStatus, Shipment
 
 PROJECT_NAME = "channel_core"
@@ -170,6 +178,21 @@ def parse_webhook(settings: Mapping[str, Any], headers: Mapping[str, str], body:
 
     :raises channel_core.errors.WebhookRejected: the signature is missing or does not verify. Verify it
         in constant time before parsing anything; never log the body. Must not do I/O.
+
+    Stops at first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def webhook_subscriptions(connection: Connection, url: str | None) -> tuple[WebhookSubscription, ...] | None:
+    """List the store's webhook subscriptions, or make sure they deliver to ``url`` (optional).
+
+    :param connection: What ``connect`` returned.
+    :param url: ``None`` to list; else the receiver's full URL for this store: subscribe every topic the
+        channel needs to it, creating only the subscriptions missing (running it twice changes nothing).
+
+    :returns: Every subscription the store holds afterwards, or ``None`` (the default) for a channel
+        without webhooks.
 
     Stops at first non-None result.
     """

@@ -28,6 +28,7 @@ __all__ = [
     "SettingSpec",
     "StoreStatus",
     "WebhookEvent",
+    "WebhookSubscription",
 ]
 
 
@@ -263,6 +264,15 @@ class WebhookEvent:
     order_ids: tuple[str, ...] = ()
     lookups: tuple[str, ...] = ()
     triggered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSubscription:
+    """One of a store's webhook subscriptions: which topic goes to which URL."""
+
+    topic: str
+    url: str
+    subscription_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,15 @@ import pluggy
 
 from channel_core import hookspecs
 from channel_core.errors import ChannelError, ChannelNotFound, PluginError
-from channel_core.hooktypes import ChannelInfo, ChannelSandbox, Connection, OrderPage, OrderQuery, WebhookEvent
+from channel_core.hooktypes import (
+    ChannelInfo,
+    ChannelSandbox,
+    Connection,
+    OrderPage,
+    OrderQuery,
+    WebhookEvent,
+    WebhookSubscription,
+)
 from channel_core.logs import get_logger
 from channel_core.models import NotificationResult, OrderStatus, Shipment
 
@@ -43,7 +51,7 @@ __all__ = [
 CHANNELS_GROUP = "channel_core.channels"
 EXTENSIONS_GROUP = "channel_core.extensions"
 HOOK_NAMES = ("channel_info", "connect", "fetch_orders", "map_status", "notify_shipment")  # every channel's
-OPTIONAL_HOOK_NAMES = ("channel_sandbox", "parse_webhook")
+OPTIONAL_HOOK_NAMES = ("channel_sandbox", "parse_webhook", "webhook_subscriptions")
 
 logger = get_logger(__name__)
 
@@ -186,6 +194,16 @@ class Channel:
         if event is not None and not isinstance(event, WebhookEvent):
             raise PluginError(f"channel {self.name!r}: parse_webhook must return WebhookEvent", plugin=self.name)
         return event
+
+    def webhook_subscriptions(self, connection: Connection, url: str | None = None) -> tuple[WebhookSubscription, ...]:
+        """The store's webhook subscriptions, after subscribing ``url`` when given.
+
+        :raises PluginError: the channel has no webhooks.
+        """
+        found = self._pm.hook.webhook_subscriptions(connection=connection, url=url)
+        if found is None:
+            raise PluginError(f"channel {self.name!r} has no webhooks", plugin=self.name)
+        return tuple(found)
 
     def notify_shipment(self, connection: Connection, shipment: Shipment) -> NotificationResult:
         """Send ``shipment``; fields longer than the channel declares are refused before any call.

@@ -21,6 +21,8 @@ __all__ = [
     "ORDER_ONE",
     "SHOP",
     "TRACKING_UPDATE",
+    "WEBHOOKS",
+    "WEBHOOK_CREATE",
     "OrderShape",
     "all_documents",
 ]
@@ -93,6 +95,26 @@ FULFILLMENT_ORDER_OWNER = """query ChannelFulfillmentOrderOwner($id: ID!) {
   fulfillmentOrder(id: $id) { id orderId }
 }"""
 FULFILLMENT_ORDER_OWNER_COST = 1
+
+WEBHOOKS = """query ChannelWebhooks($first: Int!, $after: String) {
+  webhookSubscriptions(first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    nodes { id topic uri }
+  }
+}"""
+
+WEBHOOK_CREATE = """mutation ChannelWebhookCreate($topic: WebhookSubscriptionTopic!, $uri: String!) {
+  webhookSubscriptionCreate(topic: $topic, webhookSubscription: {uri: $uri, format: JSON}) {
+    webhookSubscription { id topic uri }
+    userErrors { field message }
+  }
+}"""
+WEBHOOK_CREATE_COST = 10 + 1 + 1 + 1
+
+
+def webhooks_cost(first: int) -> int:
+    return 2 + first
+
 
 SHOP = """query ChannelShop {
   shop { id name myshopifyDomain currencyCode weightUnit }
@@ -209,6 +231,8 @@ def all_documents() -> dict[str, str]:
         "ChannelOrderGroups": ORDER_GROUPS,
         "ChannelShop": SHOP,
         "ChannelFulfillmentOrderOwner": FULFILLMENT_ORDER_OWNER,
+        "ChannelWebhooks": WEBHOOKS,
+        "ChannelWebhookCreate": WEBHOOK_CREATE,
         "ChannelOrderForShipment": ORDER_FOR_SHIPMENT,
         "ChannelFulfillmentCreate": FULFILLMENT_CREATE,
         "ChannelTrackingUpdate": TRACKING_UPDATE,

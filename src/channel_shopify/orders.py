@@ -163,9 +163,9 @@ class _Listing:
             return
         if self.query.retry_order_ids:
             yield self._by_id(self.query.retry_order_ids, position.encode())
+        cap = self.settings.depth_cap  # lowered when the store says its own cap is shallower
         while True:
             shape = self.shape()
-            cap = self.settings.depth_cap
             if position.depth + shape.first > cap and position.after is not None:
                 position = self._next_window(position, reason="depth cap")
             shape = replace(shape, first=max(1, min(shape.first, cap - position.depth)))
@@ -180,20 +180,23 @@ class _Listing:
             listing = reply.data.get("orders")
             if not isinstance(listing, dict):
                 codes = {str((e.get("extensions") or {}).get("code")) for e in reply.errors}
-                if "PAGINATION_LIMIT" in codes and position.after is not None:
-                    position = self._next_window(position, reason="the store's pagination limit")
+                if "PAGINATION_LIMIT" in codes and (position.after is not None or shape.first > 1):
+                    cap = max(1, min(cap, position.depth + shape.first - 1))
+                    if position.after is not None:
+                        position = self._next_window(position, reason="the store's pagination limit")
                     continue
                 raise ChannelAPIError(
                     "the orders listing failed: " + "; ".join(str(e.get("message")) for e in reply.errors),
                     channel="shopify",
                     operation="ChannelOrders",
                 )
+            # Where a cut window may resume: the latest updatedAt the search index has surely caught up with
+            # (stamped index_lag before this listing's reply; not a later reply's, such as a follow-up query's).
+            # A newer stamp may not be the order's sort key yet.
+            now = self.client.http.server_time()
             nodes = [n for n in listing.get("nodes") or [] if isinstance(n, dict)]
             orders, skipped, failed, versions = self._map(nodes, shape)
             info = listing.get("pageInfo") or {}
-            # Where a cut window may resume: the latest updatedAt the search index has surely caught up with
-            # (stamped index_lag before this reply). A newer stamp may not be the order's sort key yet.
-            now = self.client.http.server_time()
             settled = None if now is None else now - timedelta(seconds=self.settings.index_lag)
             stamps = [
                 str(n["updatedAt"])

@@ -18,6 +18,7 @@ from channel_core.hooktypes import (
     RunningSandbox,
     SandboxOptions,
     WebhookEvent,
+    WebhookSubscription,
 )
 from channel_core.models import NotificationResult, OrderStatus, Shipment
 from channel_core.status import StatusMapping
@@ -30,6 +31,7 @@ from channel_shopify.orders import iter_order_pages
 from channel_shopify.settings import DEFAULT_API_VERSION, SETTING_SPECS, parse_settings
 from channel_shopify.shipments import FIELDS_NOT_SENT, FIELDS_SENT, notify
 from channel_shopify.webhooks import parse_webhook as verify_and_read
+from channel_shopify.webhooks import subscriptions
 
 IMPORT_FEATURES = (
     "customer_email",
@@ -144,6 +146,11 @@ def map_status(connection: Connection, channel_status: str) -> OrderStatus | Non
 @hookimpl
 def parse_webhook(settings: Mapping[str, Any], headers: Mapping[str, str], body: bytes) -> WebhookEvent:
     return verify_and_read(settings, headers, body)
+
+
+@hookimpl
+def webhook_subscriptions(connection: Connection, url: str | None) -> tuple[WebhookSubscription, ...]:
+    return subscriptions(_connection(connection), url)
 
 
 @hookimpl

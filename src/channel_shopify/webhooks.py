@@ -15,13 +15,16 @@ import hmac
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from channel_core.errors import ConfigurationError, WebhookRejected
-from channel_core.hooktypes import WebhookEvent
+from channel_core.errors import ChannelAPIError, ConfigurationError, WebhookRejected
+from channel_core.hooktypes import WebhookEvent, WebhookSubscription
 from channel_shopify.settings import parse_settings
 
-__all__ = ["TOPICS", "parse_webhook", "signature"]
+if TYPE_CHECKING:
+    from channel_shopify.connection import ShopifyConnection
+
+__all__ = ["TOPICS", "parse_webhook", "signature", "subscriptions", "topic_enum", "topic_name"]
 
 TOPICS = (
     "orders/create",
@@ -109,3 +112,57 @@ def parse_webhook(settings: Mapping[str, Any], headers: Mapping[str, str], body:
         lookups=tuple(dict.fromkeys(lookups)),
         triggered_at=triggered,
     )
+
+
+def topic_enum(topic: str) -> str:
+    """``orders/updated`` -> ``ORDERS_UPDATED`` (WebhookSubscriptionTopic)."""
+    return topic.replace("/", "_").upper()
+
+
+def topic_name(value: str) -> str:
+    """``ORDERS_UPDATED`` -> ``orders/updated``."""
+    for topic in TOPICS:
+        if topic_enum(topic) == value:
+            return topic
+    return value.lower()
+
+
+def subscriptions(connection: ShopifyConnection, url: str | None) -> tuple[WebhookSubscription, ...]:
+    """The shop's subscriptions; with ``url``, the missing ones for :data:`TOPICS` created first."""
+    from channel_shopify import documents as docs
+
+    def listed() -> list[WebhookSubscription]:
+        found: list[WebhookSubscription] = []
+        after = None
+        while True:
+            reply = connection.client.execute(
+                "ChannelWebhooks", docs.WEBHOOKS, {"first": 50, "after": after}, cost=docs.webhooks_cost(50)
+            )
+            page = reply.data.get("webhookSubscriptions") or {}
+            for node in page.get("nodes") or []:
+                found.append(WebhookSubscription(topic_name(str(node["topic"])), str(node["uri"]), str(node["id"])))
+            info = page.get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                return found
+            after = info.get("endCursor")
+
+    current = listed()
+    if url is None:
+        return tuple(current)
+    have = {(s.topic, s.url) for s in current}
+    for topic in TOPICS:
+        if (topic, url) in have:
+            continue
+        reply = connection.client.execute(
+            "ChannelWebhookCreate",
+            docs.WEBHOOK_CREATE,
+            {"topic": topic_enum(topic), "uri": url},
+            cost=docs.WEBHOOK_CREATE_COST,
+            write=True,
+        )
+        payload = reply.data.get("webhookSubscriptionCreate") or {}
+        errors = payload.get("userErrors") or []
+        if errors or not payload.get("webhookSubscription"):
+            words = "; ".join(str(e.get("message")) for e in errors) or "no subscription returned"
+            raise ChannelAPIError(f"Shopify refused the {topic} subscription: {words}", channel="shopify")
+    return tuple(listed())

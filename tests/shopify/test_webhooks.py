@@ -256,3 +256,30 @@ def test_lost_and_doubled_deliveries_are_made_whole_by_one_poll(
             assert wrong == []
     finally:
         receiver.stop()
+
+
+def test_subscribing_is_idempotent_and_covers_every_topic(make_sandbox: MakeSandbox, shopify: Channel) -> None:
+    from channel_shopify.webhooks import TOPICS
+
+    server = make_sandbox(orders=2)
+    url = "http://127.0.0.1:9/webhooks/shopify"
+    with shopify.connect(shop_settings(server)) as connection:
+        assert shopify.webhook_subscriptions(connection) == ()
+        first = shopify.webhook_subscriptions(connection, url)
+        again = shopify.webhook_subscriptions(connection, url)
+    assert sorted(s.topic for s in first) == sorted(TOPICS) and first == again
+    assert server.tenant(DOMAIN).subscriptions == [(topic, url) for topic in TOPICS]
+
+
+def test_a_fulfillment_order_event_is_resolved_to_its_order(
+    make_sandbox: MakeSandbox, shopify: Channel, tmp_path: Path
+) -> None:
+    server = make_sandbox(orders=3)
+    order = server.shop(DOMAIN).place_order([("A", 1, 71001)])
+    group = order.fulfillment_orders[0]
+    with SQLiteStore(tmp_path / "o.sqlite3") as db, shopify.connect(shop_settings(server)) as connection:
+        summary = Importer(shopify, connection, db).sync_orders([f"fulfillment_order:{group.id}"])
+        assert summary.completed and summary.imported == 1
+        stored = db.get_order("shopify", str(order.id))
+        assert stored is not None and [s.order.order_id for s in db.iter_orders("shopify")] == [str(order.id)]
+        assert db.load_checkpoint("shopify", connection.account_id) is None  # a targeted sync moves no checkpoint

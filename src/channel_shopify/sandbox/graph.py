@@ -282,8 +282,58 @@ def _matches(terms: list[tuple[str, str, datetime]], stamps: dict[str, datetime]
     return True
 
 
-def root_value(shop: SandboxShop, *, depth_cap: int, precision: str, listing: str, scopes: list[str]) -> dict[str, Any]:
-    """The query and mutation roots for one request to ``shop``."""
+def root_value(
+    shop: SandboxShop,
+    *,
+    depth_cap: int,
+    precision: str,
+    listing: str,
+    scopes: list[str],
+    subscriptions: list[tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """The query and mutation roots for one request to ``shop``; ``subscriptions`` is the shop's list of
+    ``(topic, url)`` webhook subscriptions, which ``webhookSubscriptionCreate`` appends to."""
+    subs = subscriptions if subscriptions is not None else []
+
+    def subscription(index: int) -> dict[str, Any]:
+        topic, url = subs[index]
+        return {
+            "id": f"gid://shopify/WebhookSubscription/{9000 + index}",
+            "topic": topic.replace("/", "_").upper(),
+            "uri": url,
+            "format": "JSON",
+            "createdAt": _iso(shop.clock()),
+        }
+
+    def webhook_subscriptions(
+        info: Any, first: int | None = None, after: str | None = None, uri: str | None = None, topics: Any = None
+    ) -> dict[str, Any]:
+        chosen = [i for i, (t, u) in enumerate(subs) if (uri is None or u == uri)]
+        page, info_ = _page(chosen, first, after, None)
+        return {"nodes": [subscription(i) for i in page], "pageInfo": info_}
+
+    def webhook_create(info: Any, topic: str, webhookSubscription: dict[str, Any]) -> dict[str, Any]:
+        url = webhookSubscription.get("uri")
+        if not url or not str(url).startswith(("http://", "https://")):
+            return {
+                "webhookSubscription": None,
+                "userErrors": [{"field": ["webhookSubscription", "uri"], "message": "Address is invalid"}],
+            }
+        from channel_shopify.webhooks import topic_name  # Shopify's own pairs of enum value and topic
+
+        name = topic_name(topic)
+        if (name, url) in subs:
+            return {
+                "webhookSubscription": None,
+                "userErrors": [
+                    {
+                        "field": ["webhookSubscription", "uri"],
+                        "message": "Address for this topic has already been taken",
+                    }
+                ],
+            }
+        subs.append((name, str(url)))
+        return {"webhookSubscription": subscription(len(subs) - 1), "userErrors": []}
 
     def orders(
         info: Any,
@@ -417,6 +467,8 @@ def root_value(shop: SandboxShop, *, depth_cap: int, precision: str, listing: st
         "orders": orders,
         "order": order,
         "fulfillmentOrder": fulfillment_order,
+        "webhookSubscriptions": webhook_subscriptions,
+        "webhookSubscriptionCreate": webhook_create,
         "fulfillmentCreate": fulfillment_create,
         "fulfillmentTrackingInfoUpdate": tracking_update,
     }

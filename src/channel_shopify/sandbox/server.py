@@ -461,6 +461,7 @@ class ShopifySandboxServer:
             precision=self.config.search_precision,
             listing=self.config.listing,
             scopes=tenant.shop.scopes,
+            subscriptions=tenant.subscriptions,
         )
         with tenant.shop.lock:
             result = execute_sync(schema, document, root_value=root, variable_values=variables)
