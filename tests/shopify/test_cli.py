@@ -66,3 +66,16 @@ def test_the_demo_runs_shopify_end_to_end(tmp_path: Path) -> None:
     code, stdout, _ = run("--db", str(tmp_path / "demo.sqlite3"), "demo", "shopify", "--orders", "30")
     assert code == EXIT_OK, stdout
     assert "3. Import" in stdout and ": sent" in stdout and "already_sent" in stdout
+
+
+def test_webhooks_subscribe_and_list(make_sandbox: MakeSandbox, tmp_path: Path) -> None:
+    server = make_sandbox(orders=2)
+    tenant = server.tenant(DOMAIN)
+    env = _env(server.url, tenant.client_id, tenant.client_secret)
+    code, stdout, _ = run("webhooks", "list", "shopify", env=env)
+    assert code == EXIT_OK and "no webhook subscriptions" in stdout
+    for _ in range(2):
+        code, stdout, _ = run("webhooks", "subscribe", "shopify", "--url", "https://hooks.example.com/", env=env)
+        assert code == EXIT_OK and "orders/updated" in stdout
+    assert len(tenant.subscriptions) == 10
+    assert {url for _, url in tenant.subscriptions} == {"https://hooks.example.com/webhooks/shopify"}

@@ -121,3 +121,73 @@ def test_two_workers_sharing_one_shops_budget_never_overdraw_its_bucket(
     tenant = server.tenant(DOMAIN)
     assert tenant.bucket.throttled == 0, tenant.costs
     assert len([c for c in tenant.costs if c[1] is not None]) >= 6
+
+
+def test_a_webhook_reaches_the_fleet_and_a_worker_applies_it_without_a_poll(
+    shopify: Channel, database: str, tmp_path: Path
+) -> None:
+    import socket
+    import time
+
+    import uvicorn
+
+    from channel_core.fleet.credentials import FileCredentials
+    from channel_core.fleet.engine import WEBHOOK_TASK, enqueue_sync, make_app, prepare_database
+    from channel_core.fleet.registry import StoreRegistry
+    from channel_core.sync.postgres import PostgresStore
+    from channel_core.webhooks.fleet import fleet_receiver
+
+    server = ShopifySandboxServer(ShopifySandboxConfig(orders=6, webhook_backoff=0.05)).start()
+    receiver: uvicorn.Server | None = None
+    try:
+        tenant = server.add_shop(DOMAIN)
+        (tmp_path / "north.json").write_text(json.dumps({"client_secret": tenant.client_secret}), encoding="utf-8")
+        prepare_database(database)
+        with PostgresStore(database) as db:
+            plain = {"shop": DOMAIN, "base_url": server.base_url(DOMAIN), "client_id": tenant.client_id}
+            StoreRegistry(db).add(
+                "north", shopify.info(), settings=plain, credentials="file:north", every=timedelta(hours=1)
+            )
+        credentials = FileCredentials(tmp_path)
+        app = make_app(database, credentials=credentials, schedule=None)
+        with app.open():
+            enqueue_sync(app, "north")
+        app.run_worker(
+            queues=["channel-sync"], wait=False, install_signal_handlers=False
+        )  # the first sync pins the shop
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        web = fleet_receiver(
+            database, make_app(database, credentials=credentials, schedule=None), credentials=credentials
+        )
+        receiver = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="error"))
+        thread = threading.Thread(target=receiver.run, daemon=True)
+        thread.start()
+        while not receiver.started:
+            time.sleep(0.02)
+        server.subscribe(DOMAIN, f"http://127.0.0.1:{port}/webhooks/shopify/north", ("orders/updated",))
+        shop = server.shop(DOMAIN)
+        order = next(o for o in shop.orders.values() if o.ship_to and not o.cancelled_at)
+        with shop.lock:
+            assert order.ship_to is not None
+            order.ship_to["city"] = "Nancy"
+            shop.touch(order)
+        with PostgresStore(database) as db:
+            deadline = time.monotonic() + 30
+            while not db.pending_webhook_events("shopify", "north"):
+                assert time.monotonic() < deadline, "the delivery never arrived"
+                time.sleep(0.05)
+            app.run_worker(queues=["channel-sync"], wait=False, install_signal_handlers=False)
+            stored = db.get_order("shopify", str(order.id))
+            assert stored is not None and stored.order.ship_to.city == "Nancy"
+            assert db.pending_webhook_events("shopify", "north") == []
+            jobs = db.execute("SELECT task_name, status FROM procrastinate_jobs ORDER BY id")
+            assert jobs == [("channel_core.sync_store", "succeeded"), (WEBHOOK_TASK, "succeeded")]
+            everything = " ".join(str(row) for row in db.execute("SELECT * FROM webhook_events"))
+            assert tenant.client_secret not in everything and "Nancy" not in everything
+    finally:
+        if receiver is not None:
+            receiver.should_exit = True
+        server.stop()

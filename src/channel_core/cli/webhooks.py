@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from channel_core.cli.context import EXIT_CONFIG, Context, Fail, out, pass_context
+from channel_core.cli.context import EXIT_CONFIG, Context, Fail, errors, out, pass_context
 from channel_core.errors import ChannelError
 
 
@@ -21,7 +21,8 @@ def webhooks() -> None:
 @click.option("--max-body", type=click.IntRange(1), default=1 << 20, show_default=True, help="Largest body, bytes.")
 @pass_context
 def serve(ctx: Context, host: str, port: int, max_body: int) -> None:
-    """Serve POST /webhooks/CHANNEL for every configured channel that verifies webhooks, until Ctrl-C."""
+    """Serve POST /webhooks/CHANNEL for every configured channel (on SQLite), or POST
+    /webhooks/CHANNEL/STORE for the registered stores (on PostgreSQL, where workers apply the events)."""
     try:
         import uvicorn
     except ImportError:
@@ -30,6 +31,17 @@ def serve(ctx: Context, host: str, port: int, max_body: int) -> None:
         ) from None
     from channel_core.webhooks.local import LocalWebhooks
     from channel_core.webhooks.receiver import Target, make_receiver
+
+    target = ctx.database()
+    if target.startswith(("postgresql://", "postgres://")):
+        from channel_core.fleet.engine import make_app, prepare_database
+        from channel_core.webhooks.fleet import fleet_receiver
+
+        prepare_database(target)
+        fleet = fleet_receiver(target, make_app(target, schedule=None), channels=ctx.channels, max_body=max_body)
+        out.print(f"receiving webhooks at http://{host}:{port}/webhooks/CHANNEL/STORE; `channel worker` applies them")
+        uvicorn.run(fleet, host=host, port=port, log_level="warning")
+        return
 
     configured: dict[str, tuple[Any, dict[str, Any]]] = {}
     for name in ctx.channels.names():
@@ -41,10 +53,7 @@ def serve(ctx: Context, host: str, port: int, max_body: int) -> None:
         configured[name] = (channel, settings)
     if not configured:
         raise Fail("no channel is configured (settings in the config file or the environment)", EXIT_CONFIG)
-    path = ctx.database()
-    if path.startswith(("postgresql://", "postgres://")):
-        raise Fail("`channel webhooks serve` runs on a SQLite database; the fleet is not served yet", EXIT_CONFIG)
-    local = LocalWebhooks(path, configured).start()
+    local = LocalWebhooks(target, configured).start()
 
     def resolve(channel: str, store: str | None) -> Target | None:
         if store is not None or channel not in configured:
@@ -58,3 +67,39 @@ def serve(ctx: Context, host: str, port: int, max_body: int) -> None:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         local.stop()
+
+
+@webhooks.command("subscribe")
+@click.argument("channel_name", metavar="CHANNEL")
+@click.option(
+    "--url", "base", required=True, help="The receiver's public base URL (the command adds /webhooks/CHANNEL)."
+)
+@pass_context
+def subscribe(ctx: Context, channel_name: str, base: str) -> None:
+    """Subscribe the store's webhooks to this receiver (safe to repeat: only missing ones are created)."""
+    if not base.startswith(("http://", "https://")):
+        raise Fail(f"--url must be an http(s) URL, got {base!r}", EXIT_CONFIG)
+    url = f"{base.rstrip('/')}/webhooks/{channel_name}"
+    channel, connection = ctx.connect(channel_name, ())
+    with connection, errors():
+        found = channel.webhook_subscriptions(connection, url)
+    _print_subscriptions(found)
+
+
+@webhooks.command("list")
+@click.argument("channel_name", metavar="CHANNEL")
+@pass_context
+def list_subscriptions(ctx: Context, channel_name: str) -> None:
+    """The store's webhook subscriptions."""
+    channel, connection = ctx.connect(channel_name, ())
+    with connection, errors():
+        found = channel.webhook_subscriptions(connection)
+    _print_subscriptions(found)
+
+
+def _print_subscriptions(found: Any) -> None:
+    if not found:
+        out.print("no webhook subscriptions")
+        return
+    for subscription in found:
+        out.print(f"{subscription.topic:40} {subscription.url}", markup=False)

@@ -81,6 +81,7 @@ SYNC_TASK = "channel_core.sync_store"
 NOTIFY_TASK = "channel_core.notify_shipment"
 SCHEDULE_TASK = "channel_core.schedule_stores"
 HOUSEKEEPING_TASK = "channel_core.housekeeping"
+WEBHOOK_TASK = "channel_core.sync_webhook_orders"
 SYNC_QUEUE = "channel-sync"
 NOTIFY_QUEUE = "channel-notify"
 SCHEDULE_QUEUE = "channel-schedule"
@@ -308,6 +309,28 @@ def make_app(
             on_summary(store_key, summary)
         return result
 
+    @app.task(name=WEBHOOK_TASK, queue=SYNC_QUEUE, retry=False, pass_context=True)
+    def sync_webhook_orders(context: JobContext, store_key: str) -> dict[str, Any]:
+        """Every order the store's pending webhook events name, fetched once each (a burst coalesces), under
+        the store's lock, fence and budget; the events are marked done when the sync completed."""
+        with PostgresStore(dsn, schema=schema) as db:
+            store = StoreRegistry(db).get(store_key)
+            if store is None:
+                return {"stopped": "not registered"}
+            events = db.pending_webhook_events(store.channel, store_key)
+            keys = list(dict.fromkeys(key for _, ids in events for key in ids))
+            if not events:
+                return {"orders": 0}
+            try:
+                with runner.connected(store, _label(store_key, "webhooks", context)) as (channel, connection):
+                    summary = Importer(channel, connection, db).sync_orders(keys)
+            except (ChannelError, ConfigurationError) as exc:  # the events stay pending; polling covers them
+                logger.warning("webhook_sync_stopped", store=store_key, error=str(exc))
+                return {"stopped": "error", "stop_error": str(exc)}
+            if summary.completed:
+                db.finish_webhook_events(store.channel, store_key, [event_id for event_id, _ in events])
+            return {"events": len(events), "orders": len(keys), **summary.as_dict()}
+
     @app.task(name=NOTIFY_TASK, queue=NOTIFY_QUEUE, retry=False, pass_context=True)
     def notify_shipment(
         context: JobContext, store_key: str, shipment: dict[str, Any], queued_at: str | None = None
@@ -416,6 +439,20 @@ def enqueue_sync(app: Any, store_key: str) -> bool:
     key = _sync_lock(store_key)
     try:
         app.tasks[SYNC_TASK].configure(lock=key, queueing_lock=key).defer(store_key=store_key)
+    except procrastinate.exceptions.AlreadyEnqueued:
+        return False
+    return True
+
+
+def enqueue_webhook_sync(app: Any, store_key: str) -> bool:
+    """Queue the sync of ``store_key``'s pending webhook events; ``False`` when one is already waiting (it will
+    take these events too). It shares the store's lock with its full syncs, so the two never overlap."""
+    import procrastinate.exceptions
+
+    try:
+        app.tasks[WEBHOOK_TASK].configure(lock=_sync_lock(store_key), queueing_lock=f"webhooks:{store_key}").defer(
+            store_key=store_key
+        )
     except procrastinate.exceptions.AlreadyEnqueued:
         return False
     return True

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from channel_core.errors import ConfigurationError, FencedOutError
+from channel_core.hooktypes import WebhookEvent
 from channel_core.models import NotificationResult, Order, Shipment, from_dict, to_dict
 from channel_core.sync.store import (
     ACCOUNT_TABLES,
@@ -101,6 +102,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX notifications_by_order ON notifications (channel, account_id, order_id, seq);
     ALTER TABLE checkpoints ADD COLUMN clock_lag DOUBLE PRECISION;
     CREATE INDEX sync_runs_last ON sync_runs (store_key, finished_at DESC, id DESC);
+    """,
+    """
+    CREATE TABLE webhook_events (
+        channel TEXT NOT NULL, store TEXT NOT NULL, event_id TEXT NOT NULL, topic TEXT NOT NULL,
+        account_id TEXT NOT NULL, order_ids JSONB NOT NULL, received_at TIMESTAMPTZ NOT NULL, done_at TIMESTAMPTZ,
+        PRIMARY KEY (channel, store, event_id)
+    );
+    CREATE INDEX webhook_events_pending ON webhook_events (channel, store) WHERE done_at IS NULL;
     """,
 )
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -619,6 +628,49 @@ class PostgresStore:
         return True
 
     # ------------------------------------------------------------------ run history
+
+    # ------------------------------------------------------------------ webhook events (metadata, never bodies)
+
+    def record_webhook_event(self, channel: str, store: str, event: WebhookEvent, received_at: datetime) -> bool:
+        """Remember a verified delivery's event; ``False`` when the same event was already recorded (a replay)."""
+        rows = self.execute(
+            "INSERT INTO webhook_events (channel, store, event_id, topic, account_id, order_ids, received_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+            (
+                channel,
+                store,
+                event.event_id,
+                event.topic,
+                event.account_id,
+                json.dumps([*event.order_ids, *event.lookups]),
+                received_at,
+            ),
+        )
+        return bool(rows)
+
+    def pending_webhook_events(self, channel: str, store: str) -> list[tuple[str, list[str]]]:
+        rows = self.execute(
+            "SELECT event_id, order_ids FROM webhook_events WHERE channel = %s AND store = %s AND done_at IS NULL "
+            "ORDER BY received_at, event_id",
+            (channel, store),
+        )
+        return [(str(event_id), list(ids)) for event_id, ids in rows]
+
+    def finish_webhook_events(self, channel: str, store: str, event_ids: Sequence[str]) -> None:
+        self.execute(
+            "UPDATE webhook_events SET done_at = clock_timestamp() WHERE channel = %s AND store = %s "
+            "AND event_id = ANY(%s)",
+            (channel, store, list(event_ids)),
+        )
+
+    def webhook_events(self, channel: str | None = None) -> list[dict[str, Any]]:
+        rows = self.execute(
+            "SELECT channel, store, event_id, topic, account_id, order_ids, received_at, done_at FROM webhook_events "
+            "WHERE %s::text IS NULL OR channel = %s ORDER BY received_at DESC",
+            (channel, channel),
+        )
+        names = ("channel", "store", "event_id", "topic", "account_id", "order_ids", "received_at", "done_at")
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def record_run(
         self, channel: str, account_id: str, summary: Mapping[str, Any], store_key: str | None = None

@@ -124,7 +124,11 @@ def make_receiver(
         if event is None:
             return PlainTextResponse("this channel has no webhooks", status_code=404)
         delivery = Delivery(channel_name, target.store, event, clock())
-        fresh = await run_in_threadpool(accept, delivery)
+        try:
+            fresh = await run_in_threadpool(accept, delivery)
+        except WebhookRejected as exc:  # the host's own check (the store's pinned account)
+            logger.warning("webhook_rejected", channel=channel_name, store=target.store, status=exc.status)
+            return PlainTextResponse(str(exc), status_code=exc.status)
         logger.info(
             "webhook_received",
             channel=channel_name,
