@@ -9,6 +9,7 @@
     python benchmarks/run.py calls           # detail calls per imported order; 0 on an unchanged re-sync
     python benchmarks/run.py memory          # peak RSS importing 1,000 vs 20,000 orders
     python benchmarks/run.py shopify         # Shopify: 5,000 orders at 0 and 50 ms, orders/s and points per order
+    python benchmarks/run.py webhooks        # store change -> database: webhooks vs polling; 200 deliveries/s for 30 s
     python benchmarks/run.py                 # all of them
 
 Not tests: nothing here asserts on timings; targets are printed beside the figures.
@@ -590,8 +591,157 @@ def bench_shopify(count: int = 5000) -> dict[str, Any]:
     return results
 
 
+def _receiver_process(db: Path, settings: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SHOPIFY_SHOP": settings["shop"],
+        "SHOPIFY_BASE_URL": settings["base_url"],
+        "SHOPIFY_CLIENT_ID": settings["client_id"],
+        "SHOPIFY_CLIENT_SECRET": settings["client_secret"],
+    }
+    command = [sys.executable, "-m", "channel_core", "--db", str(db), "webhooks", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/webhooks/shopify", timeout=1)
+            return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the receiver did not start")
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def bench_webhooks(changes: int = 40, rate: float = 200.0, seconds: float = 30.0) -> dict[str, Any]:
+    """Store change -> database with webhooks (a receiver process applying events on SQLite) against polling
+    every 5 minutes (a change waits for the next run: uniform over the interval, plus the run); then
+    ``rate`` signed deliveries per second for ``seconds`` against the receiver."""
+    import random as random_module
+
+    import httpx
+
+    from channel_shopify.sandbox import ShopifySandboxConfig, ShopifySandboxServer
+    from channel_shopify.webhooks import signature
+
+    shopify = Channels.discover()["shopify"]
+    domain = "bench-shop.myshopify.com"
+    server = ShopifySandboxServer(ShopifySandboxConfig(orders=200, webhook_backoff=0.05)).start()
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        db_path = Path(folder) / "orders.sqlite3"
+        tenant = server.add_shop(domain)
+        settings = {
+            "shop": domain,
+            "base_url": server.base_url(domain),
+            "client_id": tenant.client_id,
+            "client_secret": tenant.client_secret,
+        }
+        with SQLiteStore(db_path) as db, shopify.connect(settings) as connection:
+            started = time.perf_counter()
+            Importer(shopify, connection, db).run()
+            full_run = time.perf_counter() - started
+        port = _free_port()
+        process = _receiver_process(db_path, settings, port)
+        try:
+            server.subscribe(domain, f"http://127.0.0.1:{port}/webhooks/shopify", ("orders/updated",))
+            shop = server.shop(domain)
+            rng = random_module.Random(4)
+            delays = []
+            with SQLiteStore(db_path) as db:
+                for n in range(changes):
+                    order = shop.orders[rng.choice(sorted(shop.orders))]
+                    note = f"bench change {n}"
+                    changed = time.perf_counter()
+                    shop.edit(order.id, note=note)
+                    while True:
+                        stored = db.get_order("shopify", str(order.id))
+                        if stored is not None and any(x.text == note for x in stored.order.notes):
+                            break
+                        if time.perf_counter() - changed > 60:
+                            raise RuntimeError("a change never arrived")
+                        time.sleep(0.005)
+                    delays.append(time.perf_counter() - changed)
+            results["webhook change -> database"] = (
+                f"p50 {_percentile(delays, 0.5) * 1000:.0f} ms, p95 {_percentile(delays, 0.95) * 1000:.0f} ms "
+                f"({changes} changes)"
+            )
+            results["polling every 5 min"] = (
+                f"p50 {150 + full_run:.0f} s, p95 {285 + full_run:.0f} s (the wait for the next run, uniform over "
+                f"the interval, plus a run: {full_run:.1f} s for 200 orders)"
+            )
+            # load: signed deliveries for 50 orders, paced per thread
+            url = f"http://127.0.0.1:{port}/webhooks/shopify"
+            order_ids = sorted(shop.orders)[:50]
+            answers: list[tuple[float, int]] = []
+            lock = threading.Lock()
+            threads = 8
+            per_thread = rate / threads
+
+            def load(worker: int) -> None:
+                with httpx.Client(timeout=10) as client:
+                    begin = time.perf_counter()
+                    n = 0
+                    while time.perf_counter() - begin < seconds:
+                        due = begin + n / per_thread
+                        pause = due - time.perf_counter()
+                        if pause > 0:
+                            time.sleep(pause)
+                        body = json.dumps({"id": order_ids[(worker * 7919 + n) % len(order_ids)]}).encode()
+                        headers = {
+                            "X-Shopify-Topic": "orders/updated",
+                            "X-Shopify-Hmac-Sha256": signature(tenant.client_secret, body),
+                            "X-Shopify-Shop-Domain": domain,
+                            "X-Shopify-Event-Id": f"load-{worker}-{n}",
+                        }
+                        sent = time.perf_counter()
+                        try:
+                            status = client.post(url, content=body, headers=headers).status_code
+                        except httpx.HTTPError:
+                            status = 0
+                        with lock:
+                            answers.append((time.perf_counter() - sent, status))
+                        n += 1
+
+            workers = [threading.Thread(target=load, args=(w,)) for w in range(threads)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            deadline = time.monotonic() + 120
+            with SQLiteStore(db_path) as db:
+                while db.pending_webhook_events("shopify", "shopify") and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                recorded = [e for e in db.webhook_events("shopify") if str(e["event_id"]).startswith("load-")]
+                pending = len(db.pending_webhook_events("shopify", "shopify"))
+            took = [t for t, _ in answers]
+            results["load: deliveries sent"] = f"{len(answers)} in {seconds:.0f} s ({len(answers) / seconds:.0f}/s)"
+            results["load: answers"] = (
+                f"200: {sum(1 for _, c in answers if c == 200)}, other: {sum(1 for _, c in answers if c != 200)}; "
+                f"p50 {_percentile(took, 0.5) * 1000:.0f} ms, p99 {_percentile(took, 0.99) * 1000:.0f} ms, "
+                f"max {max(took) * 1000:.0f} ms (limit 5,000)"
+            )
+            results["load: events recorded"] = (
+                f"{len(recorded)} (lost: {len(answers) - len(recorded)}), pending {pending}"
+            )
+            order_fetches = sum(1 for d in tenant.documents if d["query"].startswith("query ChannelOrder(")) - 0
+            results["load: coalescing"] = f"{order_fetches} order reads for {len(recorded)} events on 50 orders"
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+            server.stop()
+    return results
+
+
 BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
     "shopify": bench_shopify,
+    "webhooks": bench_webhooks,
     "busy": bench_busy,
     "throughput": bench_throughput,
     "latency": bench_latency,
