@@ -632,7 +632,8 @@ def bench_webhooks(changes: int = 40, rate: float = 200.0, seconds: float = 30.0
 
     shopify = Channels.discover()["shopify"]
     domain = "bench-shop.myshopify.com"
-    server = ShopifySandboxServer(ShopifySandboxConfig(orders=200, webhook_backoff=0.05)).start()
+    config = ShopifySandboxConfig(orders=200, webhook_backoff=0.05, bucket_size=20000.0, restore_rate=1000.0)
+    server = ShopifySandboxServer(config).start()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:
         db_path = Path(folder) / "orders.sqlite3"

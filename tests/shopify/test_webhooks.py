@@ -283,3 +283,21 @@ def test_a_fulfillment_order_event_is_resolved_to_its_order(
         stored = db.get_order("shopify", str(order.id))
         assert stored is not None and [s.order.order_id for s in db.iter_orders("shopify")] == [str(order.id)]
         assert db.load_checkpoint("shopify", connection.account_id) is None  # a targeted sync moves no checkpoint
+
+
+def test_deliveries_signed_with_another_key_are_refused_and_queue_nothing(
+    make_sandbox: MakeSandbox, shopify: Channel, tmp_path: Path
+) -> None:
+    server = make_sandbox(orders=4, webhook_backoff=0.01, webhook_wrong_secret=True)
+    settings = shop_settings(server)
+    receiver = Receiver(shopify, settings, tmp_path / "orders.sqlite3")
+    try:
+        server.subscribe(DOMAIN, receiver.url, ("orders/updated",))
+        shop = server.shop(DOMAIN)
+        shop.edit(sorted(shop.orders)[0], note="SECRET-NOTE")
+        _wait(lambda: server.deliveries.failed == 1, "the sandbox to give up after 8 retries")
+        with SQLiteStore(tmp_path / "orders.sqlite3") as db:
+            assert db.webhook_events() == [] and list(db.iter_orders()) == []
+        assert receiver.synced == []
+    finally:
+        receiver.stop()

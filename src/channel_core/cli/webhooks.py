@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from channel_core.cli.context import EXIT_CONFIG, Context, Fail, errors, out, pass_context
 from channel_core.errors import ChannelError
+from channel_core.hooktypes import Connection
+from channel_core.registry import Channel
 
 
 @click.group()
@@ -70,31 +74,46 @@ def serve(ctx: Context, host: str, port: int, max_body: int) -> None:
 
 
 @webhooks.command("subscribe")
-@click.argument("channel_name", metavar="CHANNEL")
-@click.option(
-    "--url", "base", required=True, help="The receiver's public base URL (the command adds /webhooks/CHANNEL)."
-)
+@click.argument("store", metavar="STORE")
+@click.option("--url", "base", required=True, help="The receiver's public base URL (the command adds the path).")
 @pass_context
-def subscribe(ctx: Context, channel_name: str, base: str) -> None:
-    """Subscribe the store's webhooks to this receiver (safe to repeat: only missing ones are created)."""
+def subscribe(ctx: Context, store: str, base: str) -> None:
+    """Subscribe STORE's webhooks to this receiver (safe to repeat: only missing ones are created).
+
+    STORE is the channel's name on a SQLite database (``/webhooks/CHANNEL``), the registry key on PostgreSQL
+    (``/webhooks/CHANNEL/STORE``).
+    """
     if not base.startswith(("http://", "https://")):
         raise Fail(f"--url must be an http(s) URL, got {base!r}", EXIT_CONFIG)
-    url = f"{base.rstrip('/')}/webhooks/{channel_name}"
-    channel, connection = ctx.connect(channel_name, ())
-    with connection, errors():
-        found = channel.webhook_subscriptions(connection, url)
+    with _connected(ctx, store) as (channel, connection, path):
+        with errors():
+            found = channel.webhook_subscriptions(connection, f"{base.rstrip('/')}/webhooks/{path}")
     _print_subscriptions(found)
 
 
 @webhooks.command("list")
-@click.argument("channel_name", metavar="CHANNEL")
+@click.argument("store", metavar="STORE")
 @pass_context
-def list_subscriptions(ctx: Context, channel_name: str) -> None:
-    """The store's webhook subscriptions."""
-    channel, connection = ctx.connect(channel_name, ())
-    with connection, errors():
+def list_subscriptions(ctx: Context, store: str) -> None:
+    """STORE's webhook subscriptions (STORE as for ``subscribe``)."""
+    with _connected(ctx, store) as (channel, connection, _), errors():
         found = channel.webhook_subscriptions(connection)
     _print_subscriptions(found)
+
+
+@contextlib.contextmanager
+def _connected(ctx: Context, store: str) -> Iterator[tuple[Channel, Connection, str]]:
+    """The store connected, and its receiver path (``CHANNEL`` or ``CHANNEL/STORE``)."""
+    target = ctx.database()
+    if target.startswith(("postgresql://", "postgres://")):
+        from channel_core.fleet.engine import connected_store
+
+        with errors(), connected_store(target, store, channels=ctx.channels) as (channel, connection, _db):
+            yield channel, connection, f"{channel.name}/{store}"
+        return
+    channel, connection = ctx.connect(store, ())
+    with connection:
+        yield channel, connection, channel.name
 
 
 def _print_subscriptions(found: Any) -> None:
