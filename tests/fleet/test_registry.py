@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -504,3 +505,33 @@ def test_a_sync_that_gets_through_lifts_the_quota_parking_and_its_pushed_schedul
     lifted = registry.get("q")
     assert lifted is not None and lifted.parked_until is None
     assert lifted.next_run <= datetime.now(UTC) + timedelta(minutes=5, seconds=5)
+
+
+def test_one_tick_queues_every_due_store_however_many_there_are(database: str) -> None:
+    """5,000 due stores: the scheduler claims batch after batch in one tick and queues each once; the lag it
+    reports is how late the most overdue store is, and nothing is left due after the tick."""
+    from channel_core.fleet.engine import make_app, prepare_database
+    from channel_core.sync.postgres import PostgresStore
+
+    prepare_database(database)
+    registry = _registry(database)
+    with PostgresStore(database) as db:
+        db.execute(
+            "INSERT INTO stores (store_key, channel, settings, credentials, every_seconds, next_run, quota_reset, "
+            "quota_timezone, created_at) SELECT 'bulk-' || n, 'oxatis', '{}'::jsonb, 'env:BULK', 600, "
+            "now() - make_interval(secs => n), '00:00', 'UTC', now() FROM generate_series(1, 5000) AS n"
+        )
+    assert 4999 <= registry.scheduling_lag() <= 5100  # the oldest is 5,000 s overdue
+    app = make_app(database, schedule=None)
+
+    async def one_tick() -> dict[str, Any]:  # as procrastinate's periodic deferrer runs it
+        async with app.open_async():
+            result: dict[str, Any] = await app.tasks["channel_core.schedule_stores"].func(timestamp=0)
+            return result
+
+    result = asyncio.run(one_tick())
+    assert len(result["queued"]) == 5000 and len(set(result["queued"])) == 5000
+    assert registry.claim_due() == [] and registry.scheduling_lag() == 0.0
+    with PostgresStore(database) as db:
+        queued = db.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'channel_core.sync_store'")
+    assert queued == [(5000,)]

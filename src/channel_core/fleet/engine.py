@@ -390,7 +390,9 @@ def make_app(
             logger.warning("stalled_job_recovered", job=job.id, task=job.task_name)
             recovered += 1
         queued = await enqueue_due_async(app, dsn, schema)
-        return {"queued": queued, "recovered": recovered}
+        lag = await asyncio.to_thread(_scheduling_lag, dsn, schema)
+        logger.info("stores_scheduled", queued=len(queued), recovered=recovered, scheduling_lag=round(lag, 3))
+        return {"queued": queued, "recovered": recovered, "scheduling_lag": lag}
 
     @app.task(name=HOUSEKEEPING_TASK, queue=SCHEDULE_QUEUE, retry=False, queueing_lock=HOUSEKEEPING_TASK)
     async def housekeeping(timestamp: int) -> dict[str, Any]:
@@ -444,6 +446,11 @@ def enqueue_sync(app: Any, store_key: str) -> bool:
     return True
 
 
+def _scheduling_lag(dsn: str, schema: str) -> float:
+    with PostgresStore(dsn, schema=schema) as db:
+        return StoreRegistry(db).scheduling_lag()
+
+
 def enqueue_webhook_sync(app: Any, store_key: str) -> bool:
     """Queue the sync of ``store_key``'s pending webhook events; ``False`` when one is already waiting (it will
     take these events too). It shares the store's lock with its full syncs, so the two never overlap."""
@@ -469,19 +476,31 @@ async def _defer_sync_async(app: Any, store_key: str) -> bool:
     return True
 
 
-def _claim_due(dsn: str, schema: str) -> list[str]:
+CLAIM_BATCH = 500  # stores claimed per statement; a tick claims batch after batch until none is due
+
+
+def _claim_due(dsn: str, schema: str, batch: int = CLAIM_BATCH) -> list[str]:
     with PostgresStore(dsn, schema=schema) as db:
-        return StoreRegistry(db).claim_due()
+        return StoreRegistry(db).claim_due(batch)
 
 
-def enqueue_due(app: Any, dsn: str, schema: str = "public") -> list[str]:
-    """Queue a sync of every registered store that is due; the keys queued."""
-    return [key for key in _claim_due(dsn, schema) if enqueue_sync(app, key)]
+def enqueue_due(app: Any, dsn: str, schema: str = "public", *, batch: int = CLAIM_BATCH) -> list[str]:
+    """Queue a sync of every registered store that is due, in batches until none is left; the keys queued."""
+    queued: list[str] = []
+    while True:
+        keys = _claim_due(dsn, schema, batch)
+        queued += [key for key in keys if enqueue_sync(app, key)]
+        if len(keys) < batch:
+            return queued
 
 
-async def enqueue_due_async(app: Any, dsn: str, schema: str = "public") -> list[str]:
-    keys = await asyncio.to_thread(_claim_due, dsn, schema)
-    return [key for key in keys if await _defer_sync_async(app, key)]
+async def enqueue_due_async(app: Any, dsn: str, schema: str = "public", *, batch: int = CLAIM_BATCH) -> list[str]:
+    queued: list[str] = []
+    while True:
+        keys = await asyncio.to_thread(_claim_due, dsn, schema, batch)
+        queued += [key for key in keys if await _defer_sync_async(app, key)]
+        if len(keys) < batch:
+            return queued
 
 
 def enqueue_shipment(app: Any, store_key: str, shipment: Shipment) -> int:

@@ -282,6 +282,15 @@ class StoreRegistry:
         )
         return sorted(row[0] for row in rows)
 
+    def scheduling_lag(self) -> float:
+        """How late the most overdue store is, in seconds (``now - next_run`` of the oldest due, unparked store;
+        0 when none is due): with enough workers it stays within one scheduler tick."""
+        rows = self.db.execute(
+            "SELECT coalesce(extract(epoch FROM now() - min(next_run)), 0)::float8 FROM stores "
+            "WHERE next_run <= now() AND (parked_until IS NULL OR parked_until <= now())"
+        )
+        return max(0.0, float(rows[0][0])) if rows else 0.0
+
     def run_now(self, key: str) -> bool:
         """Make a store due at once and lift its parking (an operator's ``channel stores run``)."""
         rows = self.db.execute(
