@@ -243,6 +243,8 @@ def test_lost_and_doubled_deliveries_are_made_whole_by_one_poll(
             events = db.webhook_events("shopify")
             assert len({e["event_id"] for e in events}) == len(events)  # a doubled delivery is one event
             assert server.deliveries.lost > 0 and len(events) <= server.deliveries.sent
+            reads = [d for d in server.tenant(DOMAIN).documents if d["query"].startswith("query ChannelOrder(")]
+            assert 0 < len(reads) <= len(events)  # each event's order fetched at most once (a burst coalesces)
             with shopify.connect(settings) as connection:
                 assert Importer(shopify, connection, db).run().completed
                 assert isinstance(connection, ShopifyConnection)
