@@ -90,27 +90,23 @@ def _selection_cost(
     return total
 
 
+def _cost(
+    schema: GraphQLSchema, operation: OperationDefinitionNode, variables: dict[str, Any], data: dict[str, Any] | None
+) -> int:
+    mutation = operation.operation == OperationType.MUTATION
+    root = schema.mutation_type if mutation else schema.query_type
+    assert root is not None
+    fields = sum(1 for n in operation.selection_set.selections if isinstance(n, FieldNode))
+    return (MUTATION_COST * fields if mutation else 0) + _selection_cost(operation.selection_set, root, variables, data)
+
+
 def requested_cost(schema: GraphQLSchema, operation: OperationDefinitionNode, variables: dict[str, Any]) -> int:
     """What the document reserves before it runs."""
-    root = schema.mutation_type if operation.operation == OperationType.MUTATION else schema.query_type
-    assert root is not None
-    extra = (
-        MUTATION_COST * sum(1 for n in operation.selection_set.selections if isinstance(n, FieldNode))
-        if operation.operation == OperationType.MUTATION
-        else 0
-    )
-    return extra + _selection_cost(operation.selection_set, root, variables, None)
+    return _cost(schema, operation, variables, None)
 
 
 def actual_cost(
     schema: GraphQLSchema, operation: OperationDefinitionNode, variables: dict[str, Any], data: dict[str, Any]
 ) -> int:
     """What the document cost, counting what the reply holds."""
-    root = schema.mutation_type if operation.operation == OperationType.MUTATION else schema.query_type
-    assert root is not None
-    extra = (
-        MUTATION_COST * sum(1 for n in operation.selection_set.selections if isinstance(n, FieldNode))
-        if operation.operation == OperationType.MUTATION
-        else 0
-    )
-    return extra + _selection_cost(operation.selection_set, root, variables, data)
+    return _cost(schema, operation, variables, data)
