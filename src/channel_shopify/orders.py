@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from channel_core.errors import ChannelAPIError, ChannelError, ClientError, PayloadError
+from channel_core.errors import ChannelAPIError, ChannelError, ClientError, PayloadError, ServerError
 from channel_core.hooktypes import FailedOrder, OrderPage, OrderQuery
 from channel_core.logs import get_logger
 from channel_core.models import Order, SkippedOrder
@@ -178,6 +178,14 @@ class _Listing:
             if position.started is None:
                 position = replace(position, started=self.client.http.server_time())
             listing = reply.data.get("orders")
+            if isinstance(listing, dict) and reply.errors:  # a partial page: some orders' fields are missing
+                raise ServerError(
+                    "the orders listing came back partial: "
+                    + "; ".join(str(e.get("message")) for e in reply.errors)
+                    + " (nothing of this page is stored; the run resumes from the checkpoint)",
+                    channel="shopify",
+                    operation="ChannelOrders",
+                )
             if not isinstance(listing, dict):
                 codes = {str((e.get("extensions") or {}).get("code")) for e in reply.errors}
                 if "PAGINATION_LIMIT" in codes and (position.after is not None or shape.first > 1):
@@ -368,6 +376,9 @@ class _Listing:
                 failed.append(FailedOrder(order_id, str(exc)))
                 continue
             node = reply.data.get("order")
+            if reply.errors:  # partial or failed: try this order again later rather than store half of it
+                failed.append(FailedOrder(order_id, "; ".join(str(e.get("message")) for e in reply.errors)))
+                continue
             if not isinstance(node, dict):
                 skipped.append(SkippedOrder(order_id, "the order no longer exists in the store"))
                 continue

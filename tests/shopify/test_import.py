@@ -99,3 +99,17 @@ def test_a_shop_locked_mid_run_stops_it_as_unavailable(make_sandbox: MakeSandbox
             server.add_fault("locked", times=-1, after=2)
             summary = Importer(shopify, connection, db).run()
     assert summary.stopped == "error" and "locked" in (summary.stop_error or "")
+
+
+def test_a_partial_listing_stores_nothing_of_its_page_and_the_next_run_completes(
+    make_sandbox: MakeSandbox, shopify: Channel
+) -> None:
+    server = make_sandbox(orders=10)
+    with tempfile.TemporaryDirectory() as folder, SQLiteStore(Path(folder) / "o.sqlite3") as db:
+        with shopify.connect(shop_settings(server)) as connection:
+            server.add_fault("partial")  # the first listing page comes back partial
+            first = Importer(shopify, connection, db).run()
+            assert first.stopped == "error" and "partial" in (first.stop_error or "")
+            assert list(db.iter_orders("shopify")) == []
+            second = Importer(shopify, connection, db).run()
+            assert second.completed and second.imported + second.skipped == 10

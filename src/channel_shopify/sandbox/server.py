@@ -44,7 +44,18 @@ from channel_shopify.sandbox.store import SandboxShop
 __all__ = ["FAULT_KINDS", "ShopifySandboxConfig", "ShopifySandboxServer", "sandbox_schema"]
 
 FAULT_KINDS = frozenset(
-    {"http500", "http503", "reset", "malformed", "throttled", "locked", "frozen", "unauthorized", "reset_after_apply"}
+    {
+        "http500",
+        "http503",
+        "reset",
+        "malformed",
+        "throttled",
+        "locked",
+        "frozen",
+        "unauthorized",
+        "reset_after_apply",
+        "partial",  # data with errors: one field of the reply failed (shopify-api.md §1)
+    }
 )
 UNAUTHORIZED = b'{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}'
 
@@ -319,12 +330,18 @@ class ShopifySandboxServer:
         status, payload, headers = self._graphql(tenant, body)
         if fault is not None and fault.kind == "reset_after_apply":
             return 0, b"", {}  # the document ran (a write is applied), the reply is lost
+        if fault is not None and fault.kind == "partial":
+            reply = json.loads(payload)
+            reply.setdefault("errors", []).append(
+                {"message": "Internal error", "path": ["orders"], "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+            )
+            payload = json.dumps(reply).encode()
         return status, payload, headers
 
     def _fault_reply(self, kind: str, tenant: _Tenant) -> tuple[int, bytes, dict[str, str]] | None:
         if kind == "reset":
             return 0, b"", {}
-        if kind == "reset_after_apply":
+        if kind in ("reset_after_apply", "partial"):
             return None  # handled after the document ran
         if kind == "http500":
             return 500, b"<html><body>Internal Server Error</body></html>", {"Content-Type": "text/html"}
