@@ -438,7 +438,10 @@ def test_the_write_guard_runs_after_the_budget_wait(oxatis: Channel, server: San
         def __init__(self) -> None:
             self.calls = 0
 
-        def acquire(self) -> float:
+        def settle(self, reserved: float, measured: object) -> None:
+            pass
+
+        def acquire(self, cost: float = 1.0) -> float:
             self.calls += 1
             if self.calls == 5:  # connect (states, account), OrderGet, logs, then the write's slot
                 now[0] += timedelta(minutes=10)  # its lease runs out while it waits
