@@ -230,7 +230,10 @@ def test_the_stores_commands_need_postgresql_and_manage_the_registry(
         ("acme", {"page_size": 20}, "env:ACME", 5.0)
     ]
     status = json.loads(run("status", "--json"))
-    assert status[0]["key"] == "acme" and status[0]["last_run"] is None and status[0]["orders"] == 0
+    assert status["totals"]["stores"] == 1 and status["totals"]["never_synced"] == 1
+    first = status["stores"][0]
+    assert first["key"] == "acme" and first["last_run"] is None and first["orders"] == 0
+    assert [json.loads(line)["key"] for line in run("status", "--all", "--format", "jsonl").splitlines()] == ["acme"]
     assert "acme" in run("status") and "acme" in run("stores", "list")
     run("stores", "run", "acme")
     run("stores", "remove", "acme")
@@ -280,7 +283,8 @@ def test_worker_once_syncs_the_due_stores_and_status_shows_the_runs(oxatis: Chan
         assert worked.exit_code == 0, worked.output
         assert "3 store(s) queued" in worked.output
         status = {
-            row["key"]: row for row in json.loads(runner.invoke(cli, ["--db", database, "status", "--json"]).output)
+            row["key"]: row
+            for row in json.loads(runner.invoke(cli, ["--db", database, "status", "--json"]).output)["stores"]
         }
         for key in ("north", "south"):
             assert status[key]["last_run"] is not None and status[key]["last_stopped"] is None
@@ -535,3 +539,41 @@ def test_one_tick_queues_every_due_store_however_many_there_are(database: str) -
     with PostgresStore(database) as db:
         queued = db.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'channel_core.sync_store'")
     assert queued == [(5000,)]
+
+
+def test_status_pages_worst_first_and_its_queries_use_indexes_at_size(database: str) -> None:
+    """20,000 stores and 60,000 runs: the page query reads the last run through its index (no scan of
+    sync_runs), the totals are one pass over stores, and the page lists failing stores first."""
+    from channel_core.fleet.engine import prepare_database
+    from channel_core.sync.postgres import PostgresStore
+
+    prepare_database(database)
+    registry = _registry(database)
+    with PostgresStore(database) as db:
+        db.execute(
+            "INSERT INTO stores (store_key, channel, settings, credentials, every_seconds, next_run, quota_reset, "
+            "quota_timezone, created_at, last_run_at, last_stopped) SELECT 'bulk-' || lpad(n::text, 5, '0'), "
+            "'oxatis', '{}'::jsonb, 'env:BULK', 600, now() + make_interval(secs => n), '00:00', 'UTC', now(), now(), "
+            "CASE WHEN n %% 1000 = 0 THEN 'error' END FROM generate_series(1, 20000) AS n"
+        )
+        db.execute(
+            "INSERT INTO sync_runs (channel, account_id, store_key, finished_at, stopped, summary) "
+            "SELECT 'oxatis', '', 'bulk-' || lpad((n %% 20000 + 1)::text, 5, '0'), now() - make_interval(secs => n), "
+            "NULL, '{}'::jsonb FROM generate_series(1, 60000) AS n"
+        )
+        db.execute("ANALYZE")
+    totals = registry.summary()
+    assert totals["stores"] == 20000 and totals["failing"] == 20 and totals["due"] == 0
+    page = registry.states(limit=25, worst_first=True)
+    assert [s.store.key for s in page[:20]] == [f"bulk-{n:05d}" for n in range(1000, 20001, 1000)]
+    assert len(page) == 25 and page[0].last_run is not None
+    with PostgresStore(database) as db:
+        plan = "\n".join(
+            str(row[0])
+            for row in db.execute(
+                "EXPLAIN SELECT finished_at FROM stores s LEFT JOIN LATERAL (SELECT finished_at FROM sync_runs r "
+                "WHERE r.store_key = s.store_key ORDER BY finished_at DESC, id DESC LIMIT 1) last ON true "
+                "WHERE s.store_key = 'bulk-00042'"
+            )
+        )
+    assert "Seq Scan on sync_runs" not in plan and "sync_runs_last" in plan, plan

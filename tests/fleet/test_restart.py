@@ -160,9 +160,9 @@ def test_a_command_that_loses_its_database_says_so_in_one_line(cluster: tuple[st
 
     original = registry_module.StoreRegistry.states
 
-    def restart_first(self: object) -> object:  # the server restarts while the command talks to it
+    def restart_first(self: object, **options: object) -> object:  # the server restarts while the command talks to it
         subprocess.run([SCRIPT, "restart", directory, "immediate"], check=True)
-        return original(self)  # type: ignore[arg-type]
+        return original(self, **options)  # type: ignore[arg-type]
 
     registry_module.StoreRegistry.states = restart_first  # type: ignore[method-assign,assignment]
     try:

@@ -356,15 +356,54 @@ def worker(
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--json", "as_json", is_flag=True, help="The page and the totals as one JSON document.")
+@click.option("--failing", is_flag=True, help="Only stores whose last run stopped.")
+@click.option("--parked", is_flag=True, help="Only parked stores.")
+@click.option("--channel", "channel_name", default=None, help="Only this channel's stores.")
+@click.option("--page", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True, help="Stores per page.")
+@click.option("--all", "everything", is_flag=True, help="Every store, streamed one JSON line each (with --format).")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True)
 @pass_context
-def status(ctx: Context, as_json: bool) -> None:
-    """Per store: last run, next run, orders, failures and notifications still to send, parking."""
+def status(
+    ctx: Context,
+    as_json: bool,
+    failing: bool,
+    parked: bool,
+    channel_name: str | None,
+    page: int,
+    limit: int,
+    everything: bool,
+    fmt: str,
+) -> None:
+    """The fleet's totals and scheduling lag, then a page of stores, worst first (failing, parked, most
+    overdue): last run, next run, orders, failures and notifications still to send, parking."""
+    filters = {"failing": failing, "parked": parked, "channel": channel_name, "worst_first": True}
+    if everything or fmt == "jsonl":
+        with _registry(ctx, "status") as registry:
+            offset = 0
+            while True:  # a page at a time: memory stays flat at any size
+                batch = registry.states(limit=1000, offset=offset, **filters)
+                for state in batch:
+                    click.echo(json.dumps(state.as_dict()))
+                if len(batch) < 1000:
+                    return
+                offset += 1000
     with _registry(ctx, "status") as registry:
-        states = registry.states()
+        totals = registry.summary(channel_name)
+        states = registry.states(limit=limit, offset=(page - 1) * limit, **filters)
     if as_json:
-        click.echo(json.dumps([state.as_dict() for state in states], indent=2))
+        document = {"totals": totals, "page": page, "limit": limit, "stores": [state.as_dict() for state in states]}
+        click.echo(json.dumps(document, indent=2))
         return
+    first = (page - 1) * limit + 1
+    out.print(
+        f"{totals['stores']} stores: {totals['due']} due, {totals['parked']} parked, {totals['failing']} failing, "
+        f"{totals['never_synced']} never synced; scheduling lag {totals['scheduling_lag_seconds']:g} s. "
+        + (f"Stores {first}-{first + len(states) - 1}, worst first" if states else "No store on this page")
+        + " (--page, --limit, --failing, --parked, --all --format jsonl).",
+        markup=False,
+    )
     columns = (
         Column("store", keep=9),
         Column("last run", keep=5),

@@ -282,6 +282,29 @@ class StoreRegistry:
         )
         return sorted(row[0] for row in rows)
 
+    def summary(self, channel: str | None = None) -> dict[str, Any]:
+        """Totals over every store (or one channel's): one pass over ``stores``, whatever their number."""
+        rows = self.db.execute(
+            "SELECT count(*), "
+            "count(*) FILTER (WHERE next_run <= now() AND (parked_until IS NULL OR parked_until <= now())), "
+            "count(*) FILTER (WHERE parked_until > now()), "
+            "count(*) FILTER (WHERE last_stopped IS NOT NULL AND last_stopped <> 'interrupted'), "
+            "count(*) FILTER (WHERE last_run_at IS NULL), "
+            "coalesce(extract(epoch FROM now() - min(next_run) FILTER (WHERE next_run <= now() "
+            "AND (parked_until IS NULL OR parked_until <= now()))), 0)::float8 "
+            "FROM stores WHERE %s::text IS NULL OR channel = %s",
+            (channel, channel),
+        )
+        total, due, parked_count, failing_count, never, lag = rows[0]
+        return {
+            "stores": int(total),
+            "due": int(due),
+            "parked": int(parked_count),
+            "failing": int(failing_count),
+            "never_synced": int(never),
+            "scheduling_lag_seconds": round(max(0.0, float(lag)), 3),
+        }
+
     def scheduling_lag(self) -> float:
         """How late the most overdue store is, in seconds (``now - next_run`` of the oldest due, unparked store;
         0 when none is due): with enough workers it stays within one scheduler tick."""
@@ -310,22 +333,52 @@ class StoreRegistry:
             until = next_quota_reset(now, store.quota_reset, store.quota_timezone)
             self.db.execute(
                 "UPDATE stores SET account_id=coalesce(nullif(%s, ''), account_id), last_run_at=now(), "
-                "parked_until=%s, parked_reason=%s, "
+                "parked_until=%s, parked_reason=%s, last_stopped=%s, last_error=%s, "
                 "next_run=greatest(next_run, %s) WHERE store_key=%s",
-                (account_id, until, error or "daily quota spent", until, key),
+                (account_id, until, error or "daily quota spent", stopped, error, until, key),
             )
             return
         self.db.execute(  # a sync that got through lifts a quota parking, and the schedule it pushed back
             "UPDATE stores SET account_id=coalesce(nullif(%s, ''), account_id), last_run_at=now(), "
             "next_run=CASE WHEN parked_until IS NULL THEN next_run "
             "ELSE least(next_run, now() + every_seconds * interval '1 second') END, "
-            "parked_until=NULL, parked_reason=NULL "
+            "parked_until=NULL, parked_reason=NULL, last_stopped=%s, last_error=%s "
             "WHERE store_key=%s",
-            (account_id, key),
+            (account_id, stopped, error, key),
         )
 
-    def states(self) -> list[StoreState]:
-        """Every store with its last run, orders, failed orders and notifications still to send."""
+    def states(
+        self,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        failing: bool = False,
+        parked: bool = False,
+        channel: str | None = None,
+        worst_first: bool = False,
+    ) -> list[StoreState]:
+        """Stores with their last run, orders, failed orders and notifications still to send.
+
+        :param limit: at most this many (a page, from ``offset``); ``None``: every store.
+        :param failing: only stores whose last run stopped (not an interruption); ``parked``: only parked ones.
+        :param worst_first: failing first, then parked, then the most overdue; else by key.
+        """
+        where = ["true"]
+        params: list[Any] = []
+        if failing:
+            where.append("s.last_stopped IS NOT NULL AND s.last_stopped <> 'interrupted'")
+        if parked:
+            where.append("s.parked_until > now()")
+        if channel is not None:
+            where.append("s.channel = %s")
+            params.append(channel)
+        order = (
+            "(s.last_stopped IS NOT NULL AND s.last_stopped <> 'interrupted') DESC, "
+            "(s.parked_until IS NOT NULL AND s.parked_until > now()) DESC, s.next_run, s.store_key"
+            if worst_first
+            else "s.store_key"
+        )
+        page = f"LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
         rows = self.db.execute(
             f"SELECT {', '.join('s.' + c.strip() for c in _COLUMNS.split(','))}, "  # noqa: S608 - constants
             "last.finished_at, last.stopped, last.summary->>'stop_error', "
@@ -336,9 +389,11 @@ class StoreRegistry:
             " AND n.status = 'pending'), "
             "(SELECT count(*) FROM notifications n WHERE n.channel = s.channel AND n.account_id = s.account_id "
             " AND n.status IN ('failed', 'parked')) "
-            "FROM stores s LEFT JOIN LATERAL (SELECT finished_at, stopped, summary FROM sync_runs r "
+            f"FROM (SELECT * FROM stores s WHERE {' AND '.join(where)} ORDER BY {order} {page}) s "
+            "LEFT JOIN LATERAL (SELECT finished_at, stopped, summary FROM sync_runs r "
             " WHERE r.store_key = s.store_key ORDER BY finished_at DESC, id DESC LIMIT 1) last ON true "
-            "ORDER BY s.store_key"
+            f"ORDER BY {order}",
+            params,
         )
         width = len(_COLUMNS.split(","))
         return [

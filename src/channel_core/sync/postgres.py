@@ -111,6 +111,9 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX webhook_events_pending ON webhook_events (channel, store) WHERE done_at IS NULL;
     """,
+    """
+    ALTER TABLE stores ADD COLUMN last_stopped TEXT, ADD COLUMN last_error TEXT;
+    """,
 )
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
