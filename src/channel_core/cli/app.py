@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("channel_core.cli.sandbox:demo", "The whole job against a sandbox, in a new database."),
     "stores": ("channel_core.cli.fleet:stores", "The stores the workers sync (PostgreSQL): add, list, remove."),
     "worker": ("channel_core.cli.fleet:worker", "Sync the registered stores until Ctrl-C (procrastinate)."),
-    "status": ("channel_core.cli.fleet:status", "Per store: last and next run, orders, notifications, parking."),
+    "status": ("channel_core.cli.fleet:status", "Fleet totals and scheduling lag, then stores worst first."),
     "webhooks": ("channel_core.cli.webhooks:webhooks", "Receive store webhooks and sync the orders they name."),
 }
 
