@@ -36,7 +36,7 @@ from channel_core.models import (
     WeightUnit,
 )
 
-__all__ = ["DEFAULT_STATUS_MAPPING", "DERIVED_CODES", "derived_code", "gid", "gid_number", "to_order"]
+__all__ = ["DEFAULT_STATUS_MAPPING", "DERIVED_CODES", "derived_code", "gid", "gid_number", "nodes", "to_order"]
 
 DEFAULT_STATUS_MAPPING: Mapping[OrderStatus, tuple[str, ...]] = {
     OrderStatus.AWAITING_PAYMENT: ("PENDING",),
@@ -145,14 +145,15 @@ def _address(data: Any) -> Address | None:
     )
 
 
-def _nodes(connection: Any) -> list[dict[str, Any]]:
+def nodes(connection: Any) -> list[dict[str, Any]]:
+    """The node objects of a connection in a reply (none when it is missing or malformed)."""
     if not isinstance(connection, dict):
         return []
     return [n for n in connection.get("nodes") or [] if isinstance(n, dict)]
 
 
 def _groups(node: dict[str, Any]) -> list[dict[str, Any]]:
-    return _nodes(node.get("fulfillmentOrders"))
+    return nodes(node.get("fulfillmentOrders"))
 
 
 def derived_code(node: dict[str, Any]) -> str:
@@ -170,7 +171,7 @@ def derived_code(node: dict[str, Any]) -> str:
         g
         for g in _groups(node)
         if g.get("status") not in ("CLOSED", "CANCELLED")
-        and any(x.get("remainingQuantity") for x in _nodes(g.get("lineItems")))
+        and any(x.get("remainingQuantity") for x in nodes(g.get("lineItems")))
     ]
     if fulfillment == "ON_HOLD" or (waiting and all(g.get("status") == "ON_HOLD" for g in waiting)):
         return "ON_HOLD"
@@ -232,7 +233,7 @@ def to_order(node: dict[str, Any], *, status: OrderStatus, code: str) -> Order |
     for group in _groups(node):
         location = group.get("assignedLocation") or {}
         lines = []
-        for x in _nodes(group.get("lineItems")):
+        for x in nodes(group.get("lineItems")):
             line_id = gid_number((x.get("lineItem") or {}).get("id"), "LineItem")
             left = int(x.get("remainingQuantity") or 0)
             lines.append(FulfillmentLine(line_id, int(x.get("totalQuantity") or 0), left))
@@ -264,7 +265,7 @@ def to_order(node: dict[str, Any], *, status: OrderStatus, code: str) -> Order |
                     delivery.get("serviceCode"),
                 )
     items = []
-    for raw in _nodes(node.get("lineItems")):
+    for raw in nodes(node.get("lineItems")):
         line_id = gid_number(raw.get("id"), "LineItem")
         where = locations.get(line_id)
         item = _line(raw, remaining, ", ".join(sorted(where)) if where else None)

@@ -219,18 +219,8 @@ class _Listing:
             )
             if last_seen is not None and (position.last_seen is None or last_seen > _stamp(position.last_seen)):
                 position = replace(position, last_seen=datetime.fromisoformat(last_seen.replace("Z", "+00:00")))
-            if not info.get("hasNextPage"):
-                yield OrderPage(
-                    orders=tuple(orders),
-                    skipped=tuple(skipped),
-                    failed=tuple(failed),
-                    versions=versions,
-                    checkpoint=position.encode(),
-                    window_until=position.until,
-                    complete_until=self._promise(position),
-                    clock_lag=self.query.clock_lag if self._promise(position) is not None else None,
-                )
-                return
+            last = not info.get("hasNextPage")
+            promise = self._promise(position) if last else None
             yield OrderPage(
                 orders=tuple(orders),
                 skipped=tuple(skipped),
@@ -238,7 +228,11 @@ class _Listing:
                 versions=versions,
                 checkpoint=position.encode(),
                 window_until=position.until,
+                complete_until=promise,
+                clock_lag=self.query.clock_lag if promise is not None else None,
             )
+            if last:
+                return
 
     def _next_window(self, position: Position, *, reason: str) -> Position:
         start = position.last_seen or position.window_start

@@ -23,7 +23,7 @@ from channel_core.logs import get_logger
 from channel_core.models import NotificationResult, NotificationStatus, Shipment
 from channel_shopify import documents as docs
 from channel_shopify.carriers import tracking_company
-from channel_shopify.mapping import gid, gid_number
+from channel_shopify.mapping import gid, gid_number, nodes
 
 __all__ = ["FIELDS_NOT_SENT", "FIELDS_SENT", "notify"]
 
@@ -48,10 +48,6 @@ class _GroupLine:
     group_status: str
 
 
-def _nodes(value: Any) -> list[dict[str, Any]]:
-    return [n for n in (value or {}).get("nodes") or [] if isinstance(n, dict)] if isinstance(value, dict) else []
-
-
 def _read(connection: ShopifyConnection, order_id: str) -> dict[str, Any] | None:
     limit = min(float(connection.settings.max_query_cost), connection.client.bucket.maximum)
     shape = next((s for s in READ_SHAPES if docs.shipment_read_cost(*s) <= limit), READ_SHAPES[-1])
@@ -74,9 +70,9 @@ def _read(connection: ShopifyConnection, order_id: str) -> dict[str, Any] | None
 
 def _group_lines(order: dict[str, Any]) -> list[_GroupLine]:
     rows = []
-    for group in _nodes(order.get("fulfillmentOrders")):
+    for group in nodes(order.get("fulfillmentOrders")):
         location = group.get("assignedLocation") or {}
-        for line in _nodes(group.get("lineItems")):
+        for line in nodes(group.get("lineItems")):
             item = line.get("lineItem") or {}
             rows.append(
                 _GroupLine(
@@ -117,7 +113,7 @@ def _wanted(shipment: Shipment, rows: list[_GroupLine]) -> dict[str, int] | str:
 
 def _fulfillment_lines(fulfillment: dict[str, Any]) -> dict[str, int]:
     lines: dict[str, int] = {}
-    for line in _nodes(fulfillment.get("fulfillmentLineItems")):
+    for line in nodes(fulfillment.get("fulfillmentLineItems")):
         line_id = gid_number((line.get("lineItem") or {}).get("id"), "LineItem")
         lines[line_id] = lines.get(line_id, 0) + int(line.get("quantity") or 0)
     return lines

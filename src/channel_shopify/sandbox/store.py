@@ -361,17 +361,7 @@ class SandboxShop:
             for i, line in enumerate(shippable):
                 location = 71002 if split and i % 2 else 71001
                 groups.setdefault(location, []).append(line)
-            for location, group in groups.items():
-                order.fulfillment_orders.append(
-                    FulfillmentOrder(
-                        id=self.new_id(),
-                        location_id=location,
-                        status="OPEN",
-                        method=method,
-                        lines=[FoLine(self.new_id(), x.id, x.quantity, x.quantity) for x in group],
-                        updated_at=created,
-                    )
-                )
+            self._open_groups(order, groups, method, created)
             order.history.append((created, created))
             self.orders[order.id] = order
             self.emit("orders/create", {"id": order.id, "admin_graphql_api_id": order.gid})
@@ -420,19 +410,23 @@ class SandboxShop:
                 )
                 order.lines.append(line)
                 groups.setdefault(location, []).append(line)
-            for location, lines in groups.items():
-                order.fulfillment_orders.append(
-                    FulfillmentOrder(
-                        id=self.new_id(),
-                        location_id=location,
-                        status="OPEN",
-                        method=method,
-                        lines=[FoLine(self.new_id(), x.id, x.quantity, x.quantity) for x in lines],
-                        updated_at=self.clock(),
-                    )
-                )
+            self._open_groups(order, groups, method, self.clock())
             self.touch(order)
             return order
+
+    def _open_groups(self, order: ShopOrder, groups: dict[int, list[Line]], method: str, when: datetime) -> None:
+        """One open fulfillment order per location, holding all of each line it ships from there."""
+        for location, lines in groups.items():
+            order.fulfillment_orders.append(
+                FulfillmentOrder(
+                    id=self.new_id(),
+                    location_id=location,
+                    status="OPEN",
+                    method=method,
+                    lines=[FoLine(self.new_id(), x.id, x.quantity, x.quantity) for x in lines],
+                    updated_at=when,
+                )
+            )
 
     # ------------------------------------------------------------------ what a merchant does
 
