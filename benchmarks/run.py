@@ -3,6 +3,7 @@
     python benchmarks/run.py decode          # reply bytes -> canonical Order vs a bare lxml parse (paired)
     python benchmarks/run.py throughput      # 0 ms latency: import rate vs the sandbox's own serving rate
     python benchmarks/run.py busy            # the store edits orders after every list page: list calls, loss
+    python benchmarks/run.py jobs            # unchanged stores through one worker: CPU and statements per sync
     python benchmarks/run.py engine          # procrastinate on PostgreSQL: stores per minute, 1 vs 2 workers
     python benchmarks/run.py latency         # 1,000 orders at 50 ms latency, 8 in flight: share of 8 / 50 ms
     python benchmarks/run.py concurrency     # 1,000 orders at 50 ms latency: 1 in flight vs default
@@ -529,6 +530,212 @@ def bench_engine(stores: int = 20, orders: int = 200, latency: float = 0.05) -> 
         subprocess.run([str(script), "stop", cluster], check=False)  # noqa: S603
 
 
+def _throwaway_cluster(*, statements: bool = False) -> tuple[str, str]:
+    """A throwaway PostgreSQL (DSN, directory); with ``statements`` it counts statements (pg_stat_statements)."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "throwaway-postgres"
+    started = subprocess.run([str(script), "start"], check=True, capture_output=True, text=True)  # noqa: S603
+    dsn, cluster = started.stdout.split()
+    if statements:
+        import psycopg
+
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+        subprocess.run([str(script), "restart", cluster, "fast"], check=True)  # noqa: S603
+    return dsn, cluster
+
+
+def _stop_cluster(cluster: str) -> None:
+    script = Path(__file__).resolve().parents[1] / "scripts" / "throwaway-postgres"
+    subprocess.run([str(script), "stop", cluster], check=False)  # noqa: S603
+
+
+def _statements(dsn: str) -> tuple[int, int]:
+    """(statements, transactions) the whole cluster ran since the last reset, less this probe's own."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT (SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
+            "WHERE query NOT LIKE '%%pg_stat_statements%%' AND query NOT LIKE '%%pg_stat_database%%'), "
+            "(SELECT sum(xact_commit + xact_rollback) FROM pg_stat_database)"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def _reset_statements(dsn: str) -> None:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        admin.execute("SELECT pg_stat_statements_reset()")
+        admin.execute("SELECT pg_stat_reset()")
+
+
+class _RoundTripProxy:
+    """A TCP proxy in front of PostgreSQL that counts round trips: each time a client sends after the server
+    last spoke on that connection (or first), one round trip begins. Statements sent together (a pipeline,
+    BEGIN with its query) count once; statements counted by pg_stat_statements count each."""
+
+    def __init__(self, host: str, port: int) -> None:
+        import asyncio
+
+        self.target = (host, port)
+        self.round_trips = 0
+        self.bursts: list[bytes] | None = [] if os.environ.get("BENCH_ROUND_TRIPS") else None
+        self.port = _free_port()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+        self._ready.wait(10)
+
+    def _serve(self) -> None:
+        import asyncio
+
+        async def pipe(reader: Any, writer: Any, state: dict[str, bool], client: bool) -> None:
+            try:
+                while data := await reader.read(65536):
+                    if client and state["server_spoke"]:
+                        self.round_trips += 1
+                        state["server_spoke"] = False
+                        if self.bursts is not None:
+                            self.bursts.append(data[:120])
+                    elif not client:
+                        state["server_spoke"] = True
+                    writer.write(data)
+                    await writer.drain()
+            except OSError:
+                pass
+            finally:
+                writer.close()
+
+        async def handle(reader: Any, writer: Any) -> None:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+            state = {"server_spoke": True}
+            await asyncio.gather(
+                pipe(reader, upstream_writer, state, True), pipe(upstream_reader, writer, state, False)
+            )
+
+        async def main() -> None:
+            await asyncio.start_server(handle, "127.0.0.1", self.port)
+            self._ready.set()
+            await asyncio.Event().wait()
+
+        self._loop.run_until_complete(main())
+
+    def dsn(self, dsn: str) -> str:
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(dsn)
+        return urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{self.port}"))
+
+
+def _worker_pass(database: str, env: dict[str, str], concurrency: int) -> tuple[float, float]:
+    """One ``channel worker --once`` process until its queue is dry: (its CPU seconds, wall seconds)."""
+    command = [sys.executable, "-m", "channel_core", "--db", database, "worker", "--once"]
+    command += ["--concurrency", str(concurrency)]
+    if profile := os.environ.get("BENCH_PROFILE"):  # a cProfile of the worker, for finding where its CPU goes
+        command[1:1] = ["-m", "cProfile", "-o", profile]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.perf_counter()
+    worker = subprocess.run(  # noqa: S603
+        command, check=False, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    wall = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if worker.returncode != 0:
+        raise RuntimeError(f"worker failed ({worker.returncode}): {worker.stderr.decode()[-2000:]}")
+    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), wall
+
+
+def bench_jobs(stores: int = 300, orders: int = 5) -> dict[str, Any]:
+    """Syncs of unchanged stores through one ``channel worker`` process: its CPU and PostgreSQL statements per
+    sync (a worker with nothing to do is the baseline subtracted), and jobs per second."""
+    from datetime import timedelta
+
+    from channel_core.fleet.engine import enqueue_sync, make_app, prepare_database
+    from channel_core.fleet.registry import StoreRegistry
+    from channel_core.sync.postgres import PostgresStore
+
+    dsn, cluster = _throwaway_cluster(statements=True)
+    try:
+        database = _new_database(dsn)
+        tokens = {f"shop-{n}": f"bench-token-{n}" for n in range(stores)}
+        config = SandboxConfig(count=orders, token=tokens["shop-0"], timezone="UTC")
+        with SandboxServer(config) as server:
+            for n, key in enumerate(list(tokens)[1:], start=1):
+                server.add_store(tokens[key], count=orders, seed=n)
+            prepare_database(database)
+            oxatis = Channels.discover()["oxatis"]
+            with PostgresStore(database) as db:
+                for key in tokens:
+                    StoreRegistry(db).add(
+                        key,
+                        oxatis.info(),
+                        settings={"base_url": server.url, "store_timezone": "UTC", "requests_per_second": 1e5},
+                        credentials="env:" + key.upper().replace("-", "_"),
+                        every=timedelta(hours=1),
+                    )
+            env = {**os.environ, **{key.upper().replace("-", "_") + "_TOKEN": tok for key, tok in tokens.items()}}
+            app = make_app(database, schedule=None)
+
+            def queue_all() -> None:
+                with app.open():
+                    for key in tokens:
+                        enqueue_sync(app, key)
+
+            queue_all()
+            _worker_pass(database, env, 1)  # the first imports
+            with PostgresStore(database) as db:
+                db.execute("UPDATE stores SET next_run = now() + interval '1 hour'")  # the worker queues none itself
+            _reset_statements(database)
+            idle_cpu, _ = _worker_pass(database, env, 1)  # start-up and shutdown, no job
+            idle_statements, idle_transactions = _statements(database)
+            from urllib.parse import urlsplit
+
+            target = urlsplit(database)
+            proxy = _RoundTripProxy(target.hostname or "127.0.0.1", target.port or 5432)
+            through_proxy = proxy.dsn(database)
+            _worker_pass(through_proxy, env, 1)  # an idle pass again, through the proxy: its round trips
+            idle_round_trips = proxy.round_trips
+            queue_all()
+            _reset_statements(database)
+            proxy.round_trips = 0
+            cpu, wall = _worker_pass(through_proxy, env, 1)
+            round_trips = proxy.round_trips
+            if proxy.bursts is not None:
+                import collections
+                import re as regex
+
+                starts = collections.Counter(
+                    regex.sub(rb"[^ -~]", b".", burst)[:70].decode() for burst in proxy.bursts[-round_trips:]
+                )
+                for text, count in starts.most_common(25):
+                    print(count, text)
+            statements, transactions = _statements(database)
+            with PostgresStore(database) as db:
+                changed = db.execute(
+                    "SELECT count(*) FROM sync_runs WHERE (summary->>'imported')::int > 0 "
+                    "AND finished_at > now() - interval '10 minutes' AND id > (SELECT max(id) - %s FROM sync_runs)",
+                    (stores,),
+                )[0][0]
+    finally:
+        _stop_cluster(cluster)
+    return {
+        "stores": stores,
+        "orders_per_store": orders,
+        "orders_imported_by_the_measured_pass": changed,
+        "worker_cpu_ms_per_sync": round((cpu - idle_cpu) * 1000 / stores, 2),
+        "target_worker_cpu_ms_per_sync_max": 3.0,
+        "statements_per_sync": round((statements - idle_statements) / stores, 1),
+        "transactions_per_sync": round((transactions - idle_transactions) / stores, 1),
+        "round_trips_per_sync": round((round_trips - idle_round_trips) / stores, 1),
+        "target_round_trips_per_sync_max": 8,
+        "jobs_per_s_one_worker_process": round(stores / wall, 1),
+        "worker_idle_pass_cpu_s": round(idle_cpu, 2),
+    }
+
+
 def _shopify_import(count: int, latency: float, bucket: float, restore: float) -> dict[str, float]:
     from channel_shopify.connection import ShopifyConnection
     from channel_shopify.sandbox import ShopifySandboxConfig, ShopifySandboxServer
@@ -751,6 +958,7 @@ BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
     "concurrency": bench_concurrency,
     "memory": bench_memory,
     "engine": bench_engine,
+    "jobs": bench_jobs,
 }
 
 

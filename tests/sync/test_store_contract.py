@@ -16,7 +16,16 @@ from typing import Any
 
 import pytest
 
-from channel_core import Address, Channel, NotificationResult, NotificationStatus, Order, OrderStatus, Shipment
+from channel_core import (
+    Address,
+    Channel,
+    FencedOutError,
+    NotificationResult,
+    NotificationStatus,
+    Order,
+    OrderStatus,
+    Shipment,
+)
 from channel_core.sync import Checkpoint, Importer, NotificationRecord, SQLiteStore
 from channel_core.sync.store import WriteOutcome
 from channel_oxatis.sandbox import SandboxConfig, SandboxServer
@@ -240,3 +249,55 @@ def test_a_run_that_lost_its_fence_moves_no_checkpoint_and_stores_no_page(store:
         assert checkpoint is not None and checkpoint.complete_until is None  # nothing promised by the fenced run
         again = Importer(oxatis, connection, store).run()
         assert again.completed and store.count_orders("oxatis") + len(store.skipped("oxatis")) == 30
+
+
+def test_a_page_of_orders_is_saved_in_one_batch_with_the_outcome_of_each(store: Any) -> None:
+    store.save_order("a", order("1"), "v1")
+    store.save_order("a", order("2"), None)
+    store.save_skipped("oxatis", "a", "3", "no ship-to address", None)
+    store.save_failed("oxatis", "a", "4", "boom", now=T0, max_attempts=5)
+    page = [(order("1"), "v1"), (order("2", city="Brest"), "v2"), (order("3"), None), (order("4"), "v4")]
+    with store.transaction():
+        outcomes = store.save_orders("a", page)
+    assert outcomes == [WriteOutcome.UNCHANGED, WriteOutcome.UPDATED, WriteOutcome.INSERTED, WriteOutcome.INSERTED]
+    assert store.get_order("oxatis", "2", "a").order.ship_to.city == "Brest"
+    assert store.skipped("oxatis") == [] and store.failed_order_ids("oxatis", "a") == []  # cleared by the save
+    assert [store.known_version("oxatis", "a", n) for n in "1234"] == ["v1", "v2", None, "v4"]
+    assert store.save_orders("a", []) == []
+    assert store.save_orders("b", [(order("1"), None)]) == [WriteOutcome.INSERTED]  # another account's own row
+
+
+def test_a_batch_in_a_failed_transaction_leaves_nothing(store: Any) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        store.save_orders("a", [(order("1"), "v1"), (order("2"), "v2")])
+        raise RuntimeError("crash before the checkpoint")
+    assert store.count_orders("oxatis") == 0 and store.known_version("oxatis", "a", "1") is None
+
+
+def test_a_run_begins_with_a_new_fence_its_checkpoint_and_the_failed_orders_due(store: Any) -> None:
+    first = store.begin_run("oxatis", "a", now=T0)
+    assert first.checkpoint is None and first.failed_order_ids == ()
+    checkpoint = Checkpoint(T0, T0 + timedelta(minutes=5), "cursor", T0 - timedelta(days=1), timedelta(seconds=2))
+    store.save_checkpoint("oxatis", "a", checkpoint)
+    store.save_failed("oxatis", "a", "9", "boom", now=T0, max_attempts=5)
+    store.save_failed("oxatis", "a", "8", "boom", now=T0, max_attempts=5)
+    later = store.begin_run("oxatis", "a", now=T0 + timedelta(days=1))
+    assert later.fence > first.fence and later.checkpoint == checkpoint
+    assert later.failed_order_ids == ("8", "9")
+    with pytest.raises(FencedOutError), store.transaction():  # the earlier run's fence is stale now
+        store.check_fence("oxatis", "a", first.fence)
+        store.save_checkpoint("oxatis", "a", Checkpoint(T0 + timedelta(days=9)))
+    assert store.load_checkpoint("oxatis", "a") == checkpoint  # nothing of the fenced transaction stayed
+
+
+def test_a_fence_lost_inside_a_page_stores_none_of_it(store: Any) -> None:
+    fence = store.take_fence("oxatis", "a")
+    store.take_fence("oxatis", "a")  # another run took the store
+    with pytest.raises(FencedOutError, match="took over"), store.transaction():
+        store.check_fence("oxatis", "a", fence)
+        store.save_orders("a", [(order("1"), "v1")])
+        store.save_checkpoint("oxatis", "a", Checkpoint(T0))
+    assert store.count_orders("oxatis") == 0 and store.load_checkpoint("oxatis", "a") is None
+    with store.transaction():  # the connection is usable afterwards
+        store.save_order("a", order("1"), "v1")
+    assert store.count_orders("oxatis") == 1

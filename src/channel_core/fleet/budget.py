@@ -13,7 +13,6 @@ slot overslept by more than half the margin, on a busy machine, is traded for a 
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from typing import Any
 
 from channel_core.errors import ConfigurationError, RateLimitedError, TransportError
 from channel_core.http import Measured
+from channel_core.sync.pool import PostgresPool
 
 __all__ = ["PostgresRateBudget"]
 
@@ -36,6 +36,8 @@ class PostgresRateBudget:
     :param dsn: the database of :class:`~channel_core.sync.postgres.PostgresStore` (its migrations
         create ``rate_budgets``).
     :param key: the account's budget key (the registry uses ``<channel>:<store key>``).
+    :param pool: take the connection from this :class:`~channel_core.sync.pool.PostgresPool` (a worker's jobs
+        share one) and give it back on :meth:`close`.
     :param margin: extra spacing, as a share of the interval, absorbing send jitter.
     :param max_wait: the longest a request waits for its slot; when the account's slots are booked
         further ahead, :meth:`acquire` raises :class:`~channel_core.errors.RateLimitedError` without
@@ -55,11 +57,13 @@ class PostgresRateBudget:
         burst: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        pool: PostgresPool | None = None,
     ) -> None:
         import psycopg
 
-        if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", schema):
-            raise ConfigurationError(f"schema must be a plain lower-case identifier, got {schema!r}")
+        if pool is not None and pool.schema != schema:
+            raise ConfigurationError(f"the pool serves schema {pool.schema!r}, not {schema!r}")
+        self._pool = pool or PostgresPool(dsn, schema, keep=0)
         if not rate > 0:
             raise ConfigurationError(f"rate budget {key}: the rate must be positive, got {rate}")
         self.key, self.rate, self.burst, self.margin = key, rate, max(1.0, burst), margin
@@ -69,16 +73,10 @@ class PostgresRateBudget:
         self._sleep, self._clock = sleep, clock
         self._lock = threading.Lock()
         self._booked = threading.local()  # per calling thread: the row's next_slot right after its reservation
-        self._dsn, self._schema = dsn, schema
         try:
-            self._db = self._connect()
+            self._db = self._pool.take()
         except psycopg.OperationalError as exc:
             raise ConfigurationError(f"could not connect to PostgreSQL: {str(exc).strip()}") from None
-
-    def _connect(self) -> Any:
-        import psycopg
-
-        return psycopg.connect(self._dsn, autocommit=True, options=f"-c search_path={self._schema}")
 
     def _execute(self, sql: str, params: dict[str, Any] | tuple[Any, ...]) -> Any:
         """One statement; a dropped connection (a restart, a failover) is retried once on a fresh one.
@@ -96,8 +94,9 @@ class PostgresRateBudget:
                         operation="rate budget",
                         request_sent=False,
                     ) from None
+                self._pool.give_back(self._db)  # broken: closed, never kept
                 try:
-                    self._db = self._connect()
+                    self._db = self._pool.connect()
                 except psycopg.OperationalError:
                     continue
         return None
@@ -186,7 +185,8 @@ class PostgresRateBudget:
             )
 
     def close(self) -> None:
-        self._db.close()
+        """Give the connection back to the pool it came from (or close it)."""
+        self._pool.give_back(self._db)
 
     def __enter__(self) -> PostgresRateBudget:
         return self

@@ -58,6 +58,7 @@ from channel_core.models import Shipment, from_dict, to_dict
 from channel_core.registry import Channel, Channels
 from channel_core.sync.importer import Importer, ImportSummary
 from channel_core.sync.notifier import DEFAULT_LEASE, Notifier
+from channel_core.sync.pool import PostgresPool
 from channel_core.sync.postgres import PostgresStore
 from channel_core.sync.store import NotificationRecord, NotificationState, notification_id
 
@@ -148,6 +149,7 @@ class _Runner:
         budget_wait: float = MAX_WAIT,
     ) -> None:
         self.dsn, self.schema, self.credentials = dsn, schema, credentials
+        self.pool = PostgresPool(dsn, schema)  # this process's jobs share its connections, migrated once
         self._channels = channels
         self.http_timeout, self.budget_wait = http_timeout, budget_wait
 
@@ -170,6 +172,7 @@ class _Runner:
                 schema=self.schema,
                 max_wait=self.budget_wait,
                 burst=guess[0] if guess else 1.0,
+                pool=self.pool,
             )
         try:
             with (
@@ -183,10 +186,14 @@ class _Runner:
             if budget is not None:
                 budget.close()
 
+    def database(self) -> PostgresStore:
+        """The orders database, on one of this process's pooled connections (given back on close)."""
+        return PostgresStore(self.dsn, schema=self.schema, pool=self.pool)
+
     @contextmanager
     def opened(self, store_key: str, label: str) -> Iterator[tuple[Channel, Connection, PostgresStore]]:
         """The database and the registered store ``store_key``, connected; an unknown key is an error."""
-        with PostgresStore(self.dsn, schema=self.schema) as db:
+        with self.database() as db:
             store = StoreRegistry(db).get(store_key)
             if store is None:
                 raise ConfigurationError(f"no store {store_key} in the registry (see `channel stores list`)")
@@ -259,7 +266,7 @@ def make_app(
         raise ConfigurationError(
             "the task engine needs procrastinate: pip install 'channel-integrations[engine]'"
         ) from None
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=dsn))
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=dsn, **_engine_pool_options()))
     runner = _Runner(
         dsn, schema, credentials or DefaultCredentials(), channels, http_timeout=http_timeout, budget_wait=budget_wait
     )
@@ -273,7 +280,7 @@ def make_app(
         return result
 
     def _sync_store(context: JobContext, store_key: str) -> dict[str, Any]:
-        with PostgresStore(dsn, schema=schema) as db:
+        with runner.database() as db:
             registry = StoreRegistry(db)
             store = registry.get(store_key)
             if store is None:
@@ -292,19 +299,16 @@ def make_app(
                     )
             except (ChannelError, ConfigurationError) as exc:  # before or around the import: no summary
                 stopped = "quota" if isinstance(exc, QuotaExhaustedError) else "error"
-                db.record_run(store.channel, account, {"stopped": stopped, "stop_error": str(exc)}, store_key)
-                registry.finished(store_key, account, stopped, str(exc))
+                registry.finished(store, account, stopped, str(exc), run={"stopped": stopped, "stop_error": str(exc)})
                 logger.warning("sync_store_stopped", store=store_key, reason=stopped, error=str(exc))
                 return {"stopped": stopped, "stop_error": str(exc)}
             except Exception as exc:  # a resolver's KeyError, a database error: recorded, never a raw traceback
                 error = unexpected(exc)
-                db.record_run(store.channel, account, {"stopped": "error", "stop_error": error}, store_key)
-                registry.finished(store_key, account, "error", error)
+                registry.finished(store, account, "error", error, run={"stopped": "error", "stop_error": error})
                 logger.error("sync_store_failed", store=store_key, error=error)
                 return {"stopped": "error", "stop_error": error}
             result = {**summary.as_dict(), "notifications_retried": len(retried)}
-            db.record_run(store.channel, account, result, store_key)
-            registry.finished(store_key, account, summary.stopped, summary.stop_error)
+            registry.finished(store, account, summary.stopped, summary.stop_error, run=result)
         if on_summary is not None:
             on_summary(store_key, summary)
         return result
@@ -313,7 +317,7 @@ def make_app(
     def sync_webhook_orders(context: JobContext, store_key: str) -> dict[str, Any]:
         """Every order the store's pending webhook events name, fetched once each (a burst coalesces), under
         the store's lock, fence and budget; the events are marked done when the sync completed."""
-        with PostgresStore(dsn, schema=schema) as db:
+        with runner.database() as db:
             store = StoreRegistry(db).get(store_key)
             if store is None:
                 return {"stopped": "not registered"}
@@ -359,7 +363,7 @@ def make_app(
         """A shipment whose job could not reach its store waits in the ledger, under the store's pinned
         account, for the store's next sync to send it: never lost with the job. False when the store has
         no pinned account yet (its first sync has not run): the job fails, visibly."""
-        with PostgresStore(dsn, schema=schema) as db:
+        with runner.database() as db:
             store = StoreRegistry(db).get(store_key)
             if store is None or not store.account_id:
                 return False
@@ -389,15 +393,15 @@ def make_app(
                 continue
             logger.warning("stalled_job_recovered", job=job.id, task=job.task_name)
             recovered += 1
-        queued = await enqueue_due_async(app, dsn, schema)
-        lag = await asyncio.to_thread(_scheduling_lag, dsn, schema)
+        queued = await enqueue_due_async(app, dsn, schema, pool=runner.pool)
+        lag = await asyncio.to_thread(_scheduling_lag, dsn, schema, runner.pool)
         logger.info("stores_scheduled", queued=len(queued), recovered=recovered, scheduling_lag=round(lag, 3))
         return {"queued": queued, "recovered": recovered, "scheduling_lag": lag}
 
     @app.task(name=HOUSEKEEPING_TASK, queue=SCHEDULE_QUEUE, retry=False, queueing_lock=HOUSEKEEPING_TASK)
     async def housekeeping(timestamp: int) -> dict[str, Any]:
         def prune() -> int:
-            with PostgresStore(dsn, schema=schema) as db:
+            with runner.database() as db:
                 return db.prune_runs(keep)
 
         runs = await asyncio.to_thread(prune)
@@ -415,6 +419,33 @@ def make_app(
     if schedule is not None:
         app.periodic(cron=schedule, periodic_id="channel-schedule")(task)
     return app
+
+
+def _engine_pool_options() -> dict[str, Any]:
+    """procrastinate's connection pool, two round trips cheaper per query: autocommit (each of its queries is
+    one statement calling one of its functions, so no BEGIN and COMMIT around it) and the liveness check
+    only for a connection idle for a while (procrastinate checks every connection on every checkout)."""
+    import weakref
+
+    import psycopg_pool
+
+    returned: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    async def check(connection: Any) -> None:
+        if time.monotonic() - returned.get(connection, 0.0) > IDLE_RECHECK:
+            await psycopg_pool.AsyncConnectionPool.check_connection(connection)
+
+    async def reset(connection: Any) -> None:
+        returned[connection] = time.monotonic()
+
+    async def configure(connection: Any) -> None:
+        await connection.set_autocommit(True)  # a client-side setting: no round trip
+
+    def factory(**options: Any) -> Any:
+        options["check"], options["reset"], options["configure"] = check, reset, configure
+        return psycopg_pool.AsyncConnectionPool(**options)
+
+    return {"pool_factory": factory}
 
 
 def prepare_database(dsn: str, schema: str = "public") -> None:
@@ -446,8 +477,8 @@ def enqueue_sync(app: Any, store_key: str) -> bool:
     return True
 
 
-def _scheduling_lag(dsn: str, schema: str) -> float:
-    with PostgresStore(dsn, schema=schema) as db:
+def _scheduling_lag(dsn: str, schema: str, pool: PostgresPool | None = None) -> float:
+    with PostgresStore(dsn, schema=schema, pool=pool) as db:
         return StoreRegistry(db).scheduling_lag()
 
 
@@ -476,11 +507,12 @@ async def _defer_sync_async(app: Any, store_key: str) -> bool:
     return True
 
 
+IDLE_RECHECK = 2.0  # seconds: a pooled connection idle longer is asked a trivial query before reuse
 CLAIM_BATCH = 500  # stores claimed per statement; a tick claims batch after batch until none is due
 
 
-def _claim_due(dsn: str, schema: str, batch: int = CLAIM_BATCH) -> list[str]:
-    with PostgresStore(dsn, schema=schema) as db:
+def _claim_due(dsn: str, schema: str, batch: int = CLAIM_BATCH, pool: PostgresPool | None = None) -> list[str]:
+    with PostgresStore(dsn, schema=schema, pool=pool) as db:
         return StoreRegistry(db).claim_due(batch)
 
 
@@ -494,10 +526,12 @@ def enqueue_due(app: Any, dsn: str, schema: str = "public", *, batch: int = CLAI
             return queued
 
 
-async def enqueue_due_async(app: Any, dsn: str, schema: str = "public", *, batch: int = CLAIM_BATCH) -> list[str]:
+async def enqueue_due_async(
+    app: Any, dsn: str, schema: str = "public", *, batch: int = CLAIM_BATCH, pool: PostgresPool | None = None
+) -> list[str]:
     queued: list[str] = []
     while True:
-        keys = await asyncio.to_thread(_claim_due, dsn, schema, batch)
+        keys = await asyncio.to_thread(_claim_due, dsn, schema, batch, pool)
         queued += [key for key in keys if await _defer_sync_async(app, key)]
         if len(keys) < batch:
             return queued

@@ -323,28 +323,57 @@ class StoreRegistry:
         )
         return bool(rows)
 
-    def finished(self, key: str, account_id: str, stopped: str | None, error: str | None = None) -> None:
-        """Note a finished sync. A quota stop parks the store until its quota resets."""
-        store = self.get(key)
-        if store is None:  # removed while it ran
-            return
+    def finished(
+        self,
+        store: RegisteredStore | str,
+        account_id: str,
+        stopped: str | None,
+        error: str | None = None,
+        *,
+        run: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Note a finished sync, and keep ``run`` (its summary) in the history in the same statement.
+
+        A quota stop parks the store until its quota resets. ``store``: the registered store as the job read
+        it, or its key (read again).
+        """
+        if isinstance(store, str):
+            found = self.get(store)
+            if found is None:  # removed while it ran
+                return
+            store = found
+        history = (
+            "WITH run AS (INSERT INTO sync_runs (channel, account_id, store_key, finished_at, stopped, summary) "
+            "SELECT channel, %(account)s, store_key, clock_timestamp(), %(stopped)s, %(summary)s::jsonb "
+            "FROM stores WHERE store_key = %(key)s) "
+            if run is not None
+            else ""
+        )
+        params: dict[str, Any] = {
+            "account": account_id,
+            "stopped": stopped,
+            "error": error,
+            "key": store.key,
+            "summary": json.dumps(run, default=str) if run is not None else None,
+        }
         if stopped == "quota":
             now = self.db.execute("SELECT now()")[0][0]
-            until = next_quota_reset(now, store.quota_reset, store.quota_timezone)
+            params["until"] = next_quota_reset(now, store.quota_reset, store.quota_timezone)
+            params["reason"] = error or "daily quota spent"
             self.db.execute(
-                "UPDATE stores SET account_id=coalesce(nullif(%s, ''), account_id), last_run_at=now(), "
-                "parked_until=%s, parked_reason=%s, last_stopped=%s, last_error=%s, "
-                "next_run=greatest(next_run, %s) WHERE store_key=%s",
-                (account_id, until, error or "daily quota spent", stopped, error, until, key),
+                f"{history}UPDATE stores SET account_id=coalesce(nullif(%(account)s, ''), account_id), "  # noqa: S608
+                "last_run_at=now(), parked_until=%(until)s, parked_reason=%(reason)s, last_stopped=%(stopped)s, "
+                "last_error=%(error)s, next_run=greatest(next_run, %(until)s) WHERE store_key=%(key)s",
+                params,
             )
             return
         self.db.execute(  # a sync that got through lifts a quota parking, and the schedule it pushed back
-            "UPDATE stores SET account_id=coalesce(nullif(%s, ''), account_id), last_run_at=now(), "
-            "next_run=CASE WHEN parked_until IS NULL THEN next_run "
+            f"{history}UPDATE stores SET account_id=coalesce(nullif(%(account)s, ''), account_id), "  # noqa: S608
+            "last_run_at=now(), next_run=CASE WHEN parked_until IS NULL THEN next_run "
             "ELSE least(next_run, now() + every_seconds * interval '1 second') END, "
-            "parked_until=NULL, parked_reason=NULL, last_stopped=%s, last_error=%s "
-            "WHERE store_key=%s",
-            (account_id, stopped, error, key),
+            "parked_until=NULL, parked_reason=NULL, last_stopped=%(stopped)s, last_error=%(error)s "
+            "WHERE store_key=%(key)s",
+            params,
         )
 
     def states(

@@ -153,8 +153,9 @@ class Importer:
         name, account = self.channel.name, self.connection.account_id
         log = logger.bind(channel=name, account_id=account)
         adopt_account(self.store, self.connection)
-        saved = self.store.load_checkpoint(name, account)
         run_start = self.clock()
+        begun = self.store.begin_run(name, account, now=run_start)
+        saved = begun.checkpoint
         start = saved.next_start if saved and saved.next_start else self.initial_start
         complete_until = saved.complete_until if saved else None
         resume = None
@@ -167,7 +168,7 @@ class Importer:
             start=start,
             since=since,
             complete_until=complete_until,
-            fence=self.store.take_fence(name, account),
+            fence=begun.fence,
             clock_lag=saved.clock_lag if saved else timedelta(0),
         )
         summary = ImportSummary(window_start=since)
@@ -176,7 +177,7 @@ class Importer:
             complete_until=complete_until,
             known_version=lambda order_id: self.store.known_version(name, account, order_id),
             resume=resume,
-            retry_order_ids=tuple(self.store.failed_order_ids(name, account, now=run_start)),
+            retry_order_ids=begun.failed_order_ids,
             clock_lag=state.clock_lag,
         )
         try:
@@ -230,13 +231,14 @@ class Importer:
         """
         name, account = self.channel.name, self.connection.account_id
         adopt_account(self.store, self.connection)
-        saved = self.store.load_checkpoint(name, account)
+        begun = self.store.begin_run(name, account, now=self.clock())
+        saved = begun.checkpoint
         start = saved.next_start if saved and saved.next_start else self.initial_start
         state = _RunState(
             start=start,
             since=start,
             complete_until=saved.complete_until if saved else None,
-            fence=self.store.take_fence(name, account),
+            fence=begun.fence,
             clock_lag=saved.clock_lag if saved else timedelta(0),
         )
         summary = ImportSummary(window_start=start)
@@ -279,10 +281,18 @@ class Importer:
         self, page: OrderPage, summary: ImportSummary, state: _RunState, *, keep_checkpoint: bool = False
     ) -> None:
         name, account = self.channel.name, self.connection.account_id
+        if not (page.orders or page.skipped or page.failed):
+            # Nothing to write: no transaction. The stored resume point stays where it was (an interrupted
+            # run reads this page again: more reading, nothing missed); the final checkpoint moves it.
+            summary.unchanged += len(page.unchanged)
+            self._page_read(page, summary, state)
+            return
         with self.store.transaction():
             self.store.check_fence(name, account, state.fence)  # first: a run that lost its store writes nothing
-            for order in page.orders:
-                outcome = self.store.save_order(account, order, page.versions.get(order.order_id))
+            outcomes = self.store.save_orders(
+                account, [(order, page.versions.get(order.order_id)) for order in page.orders]
+            )
+            for order, outcome in zip(page.orders, outcomes, strict=True):
                 if outcome == WriteOutcome.INSERTED:
                     summary.imported += 1
                 elif outcome == WriteOutcome.UPDATED:
@@ -334,6 +344,10 @@ class Importer:
                     clock_lag=state.clock_lag,
                 ),
             )
+        self._page_read(page, summary, state)
+
+    @staticmethod
+    def _page_read(page: OrderPage, summary: ImportSummary, state: _RunState) -> None:
         if page.complete_until is not None:
             state.promise = page.complete_until
             if page.clock_lag is not None:

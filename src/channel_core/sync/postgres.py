@@ -12,21 +12,22 @@ Pass ``schema`` to keep several hosts (or tests) apart in one database.
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from channel_core.errors import ConfigurationError, FencedOutError
 from channel_core.hooktypes import WebhookEvent
 from channel_core.models import NotificationResult, Order, Shipment, from_dict, to_dict
+from channel_core.sync.pool import PostgresPool
 from channel_core.sync.store import (
     ACCOUNT_TABLES,
     Checkpoint,
     FailedOrderRecord,
     NotificationRecord,
+    RunStart,
     StoredOrder,
     WriteOutcome,
     canonical_json,
@@ -114,12 +115,49 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE stores ADD COLUMN last_stopped TEXT, ADD COLUMN last_error TEXT;
     """,
+    """
+    CREATE FUNCTION channel_check_fence(c TEXT, a TEXT, expected BIGINT) RETURNS VOID LANGUAGE plpgsql AS $$
+    DECLARE current BIGINT;
+    BEGIN
+        SELECT fence INTO current FROM fences WHERE channel = c AND account_id = a FOR SHARE;
+        IF current IS NOT NULL AND current <> expected THEN
+            RAISE EXCEPTION 'another run of % % took over (fence %, this run %); stopping', c, a, current, expected
+                USING ERRCODE = 'CF001';
+        END IF;
+    END $$;
+    """,
 )
-_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+FENCED_OUT = "CF001"  # the SQLSTATE channel_check_fence raises: a later run took the store's fence
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+# One statement per order: the upsert (skipped when the fingerprint is unchanged), clearing its skip and failure
+# records, and its version (when given). Every CTE sees the snapshot before the statement, so `old` is the
+# fingerprint as it was.
+_SAVE_ORDER = (
+    "WITH old AS (SELECT fingerprint FROM orders WHERE channel=%(c)s AND account_id=%(a)s AND order_id=%(o)s), "
+    "up AS (INSERT INTO orders VALUES (%(c)s,%(a)s,%(o)s,%(number)s,%(status)s,%(modified)s,%(digest)s,"
+    "%(data)s::jsonb,%(now)s,%(now)s) ON CONFLICT (channel, account_id, order_id) DO UPDATE SET "
+    "order_number=EXCLUDED.order_number, status=EXCLUDED.status, modified_at=EXCLUDED.modified_at, "
+    "fingerprint=EXCLUDED.fingerprint, data=EXCLUDED.data, updated_at=EXCLUDED.updated_at "
+    "WHERE orders.fingerprint <> EXCLUDED.fingerprint RETURNING 1), "
+    "s AS (DELETE FROM skipped WHERE channel=%(c)s AND account_id=%(a)s AND order_id=%(o)s), "
+    "f AS (DELETE FROM failed WHERE channel=%(c)s AND account_id=%(a)s AND order_id=%(o)s), "
+    "v AS (INSERT INTO versions SELECT %(c)s, %(a)s, %(o)s, %(version)s::text WHERE %(version)s::text IS NOT NULL "
+    "ON CONFLICT (channel, account_id, order_id) DO UPDATE SET version=EXCLUDED.version) "
+    "SELECT (SELECT fingerprint FROM old)"
+)
+
+
+def _fenced_out(exc: Exception) -> FencedOutError | None:
+    """The :class:`FencedOutError` a failed fence check in the database stands for, else ``None``."""
+    if getattr(exc, "sqlstate", None) != FENCED_OUT:
+        return None
+    diag = getattr(exc, "diag", None)
+    return FencedOutError(str(getattr(diag, "message_primary", None) or exc))
 
 
 class PostgresStore:
@@ -127,31 +165,40 @@ class PostgresStore:
 
     :param dsn: a libpq connection string or URL (``postgresql://user@host:5432/db``).
     :param schema: the schema holding the tables (created when missing); default ``public``.
+    :param pool: take the connection from this :class:`~channel_core.sync.pool.PostgresPool` and give it
+        back on :meth:`close`; the migrations are then checked once per pool (a worker's jobs share one).
     """
 
-    def __init__(self, dsn: str, *, schema: str = "public") -> None:
+    def __init__(self, dsn: str, *, schema: str = "public", pool: PostgresPool | None = None) -> None:
         try:
             import psycopg
         except ImportError:  # pragma: no cover - only without the extra installed
             raise ConfigurationError("PostgreSQL needs psycopg: pip install 'channel-integrations[postgres]'") from None
-        if not _SCHEMA_NAME.match(schema):
-            raise ConfigurationError(f"schema must be a plain lower-case identifier, got {schema!r}")
+        if pool is not None and pool.schema != schema:
+            raise ConfigurationError(f"the pool serves schema {pool.schema!r}, not {schema!r}")
+        self._pool = pool or PostgresPool(dsn, schema, keep=0)
         self.schema = schema
         self._lock = threading.RLock()
         self._depth = 0  # transaction() nesting on this connection
         try:
-            self._db = psycopg.connect(dsn, autocommit=True)
+            self._db = self._pool.take()
         except psycopg.OperationalError as exc:
             raise ConfigurationError(f"could not connect to PostgreSQL: {str(exc).strip()}") from None
-        self._migrate()
+        if not self._pool.migrated:
+            try:
+                self._migrate()
+            except BaseException:
+                self._db.close()
+                raise
+            self._pool.migrated = True
 
     def _migrate(self) -> None:
-        with self.transaction():
+        with self._lock, self._db.transaction():  # not pipelined: a migration is several commands in one string
             # Workers starting at once: IF NOT EXISTS is not safe under concurrency in PostgreSQL, so the
             # schema, its tables and the migrations are created under one transaction-scoped advisory lock.
+            # The connection's search_path names the schema from the start (PostgresPool.connect).
             self._db.execute("SELECT pg_advisory_xact_lock(hashtext('channel_core.migrations'))")
             self._db.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-            self._db.execute(f'SET search_path TO "{self.schema}"')
             self._db.execute("CREATE TABLE IF NOT EXISTS channel_schema (version INTEGER NOT NULL)")
             row = self._db.execute("SELECT max(version) FROM channel_schema").fetchone()
             version = row[0] if row and row[0] is not None else 0
@@ -165,8 +212,9 @@ class PostgresStore:
                 self._db.execute("INSERT INTO channel_schema VALUES (%s)", (number + 1,))
 
     def close(self) -> None:
+        """Give the connection back to the pool it came from (or close it)."""
         with self._lock:
-            self._db.close()
+            self._pool.give_back(self._db)
 
     def __enter__(self) -> PostgresStore:
         return self
@@ -179,7 +227,15 @@ class PostgresStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One transaction; nested calls join the outer one (no savepoints, as on SQLite): all or nothing."""
+        """One transaction; nested calls join the outer one (no savepoints, as on SQLite): all or nothing.
+
+        Statements whose results are not read go out together (psycopg's pipeline mode): a page of orders,
+        its fence check and its checkpoint cost a round trip or two, not one per statement. A fence check
+        that fails inside raises :class:`~channel_core.errors.FencedOutError` before the commit.
+        """
+        import psycopg
+        from psycopg.pq import TransactionStatus
+
         with self._lock:
             if self._depth:
                 self._depth += 1
@@ -190,10 +246,19 @@ class PostgresStore:
                 return
             self._depth = 1
             try:
-                with self._db.transaction():
+                # BEGIN and COMMIT as plain statements on the autocommit connection: psycopg's own transaction
+                # block would sync the pipeline after BEGIN and before COMMIT (two more round trips).
+                with self._db.pipeline():
+                    self._db.execute("BEGIN")
                     yield
+                    self._db.execute("COMMIT")
+            except psycopg.Error as exc:
+                raise _fenced_out(exc) or exc from None
             finally:
                 self._depth = 0
+                if self._db.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+                    with suppress(psycopg.Error):  # the block raised: nothing of it is kept
+                        self._db.execute("ROLLBACK")
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[tuple[Any, ...]]:
         """Run one statement on this store's connection (its schema); the rows it returns, if any.
@@ -253,13 +318,32 @@ class PostgresStore:
         return int(row[0])
 
     def check_fence(self, channel: str, account_id: str, fence: int) -> None:
-        row = self._one(  # FOR SHARE: a take_fence waits for this page's transaction, never slips inside it
-            "SELECT fence FROM fences WHERE channel=%s AND account_id=%s FOR SHARE", (channel, account_id)
+        import psycopg
+
+        # FOR SHARE inside the function: a take_fence waits for this page's transaction, never slips inside
+        # it. Inside a transaction the result is not read: a mismatch raises when the pipeline syncs.
+        try:
+            self._db.execute("SELECT channel_check_fence(%s, %s, %s)", (channel, account_id, fence))
+        except psycopg.Error as exc:
+            raise _fenced_out(exc) or exc from None
+
+    def begin_run(self, channel: str, account_id: str, *, now: datetime) -> RunStart:
+        row = self._one(
+            "WITH f AS (INSERT INTO fences VALUES (%(c)s, %(a)s, 1) ON CONFLICT (channel, account_id) "
+            "DO UPDATE SET fence = fences.fence + 1 RETURNING fence) "
+            "SELECT f.fence, k.next_start, k.complete_until, k.cursor, k.cursor_since, k.clock_lag, "
+            "k.channel IS NOT NULL, ARRAY(SELECT order_id FROM failed WHERE channel = %(c)s AND account_id = %(a)s "
+            "AND NOT parked AND (next_attempt IS NULL OR next_attempt <= %(now)s) ORDER BY order_id) "
+            "FROM f LEFT JOIN checkpoints k ON k.channel = %(c)s AND k.account_id = %(a)s",
+            {"c": channel, "a": account_id, "now": now},
         )
-        if row is not None and int(row[0]) != fence:
-            raise FencedOutError(
-                f"another run of {channel} {account_id} took over (fence {row[0]}, this run {fence}); stopping"
-            )
+        fence, next_start, complete_until, cursor, cursor_since, clock_lag, found, failed = row
+        checkpoint = (
+            Checkpoint(next_start, complete_until, cursor, cursor_since, timedelta(seconds=clock_lag or 0.0))
+            if found
+            else None
+        )
+        return RunStart(int(fence), checkpoint, tuple(failed))
 
     # ------------------------------------------------------------------ orders
 
@@ -281,47 +365,45 @@ class PostgresStore:
             )
 
     def save_order(self, account_id: str, order: Order, version: str | None) -> str:
-        data = canonical_json(order)
-        digest = fingerprint_of(data)
+        return self.save_orders(account_id, [(order, version)])[0]
+
+    def save_orders(self, account_id: str, orders: Sequence[tuple[Order, str | None]]) -> list[str]:
+        if not orders:
+            return []
         now = _now()
-        key = (order.channel, account_id, order.order_id)
-        # One round trip per order: the upsert (skipped when the fingerprint is unchanged), clearing its skip
-        # and failure records, and its version. Every CTE sees the snapshot before the statement, so `old`
-        # is the fingerprint as it was.
-        version_cte = (
-            ", v AS (INSERT INTO versions VALUES (%(c)s,%(a)s,%(o)s,%(version)s) "
-            "ON CONFLICT (channel, account_id, order_id) DO UPDATE SET version=EXCLUDED.version)"
-            if version is not None
-            else ""
-        )
-        row = self._one(
-            "WITH old AS (SELECT fingerprint FROM orders "  # noqa: S608 - version_cte is one of two constants
-            "WHERE channel=%(c)s AND account_id=%(a)s AND order_id=%(o)s), "
-            "up AS (INSERT INTO orders VALUES (%(c)s,%(a)s,%(o)s,%(number)s,%(status)s,%(modified)s,%(digest)s,"
-            "%(data)s::jsonb,%(now)s,%(now)s) ON CONFLICT (channel, account_id, order_id) DO UPDATE SET "
-            "order_number=EXCLUDED.order_number, status=EXCLUDED.status, modified_at=EXCLUDED.modified_at, "
-            "fingerprint=EXCLUDED.fingerprint, data=EXCLUDED.data, updated_at=EXCLUDED.updated_at "
-            "WHERE orders.fingerprint <> EXCLUDED.fingerprint RETURNING 1), "
-            "s AS (DELETE FROM skipped WHERE channel=%(c)s AND account_id=%(a)s AND order_id=%(o)s), "
-            "f AS (DELETE FROM failed WHERE channel=%(c)s AND account_id=%(a)s AND order_id=%(o)s)"
-            f"{version_cte} SELECT (SELECT fingerprint FROM old)",
-            {
-                "c": key[0],
-                "a": key[1],
-                "o": key[2],
-                "number": order.order_number,
-                "status": order.status.value,
-                "modified": order.modified_at,
-                "digest": digest,
-                "data": data,
-                "now": now,
-                "version": version,
-            },
-        )
-        previous = row[0] if row is not None else None
-        if previous is None:
-            return WriteOutcome.INSERTED
-        return WriteOutcome.UNCHANGED if previous == digest else WriteOutcome.UPDATED
+        params = []
+        for order, version in orders:
+            data = canonical_json(order)
+            params.append(
+                {
+                    "c": order.channel,
+                    "a": account_id,
+                    "o": order.order_id,
+                    "number": order.order_number,
+                    "status": order.status.value,
+                    "modified": order.modified_at,
+                    "digest": fingerprint_of(data),
+                    "data": data,
+                    "now": now,
+                    "version": version,
+                }
+            )
+        with self.transaction(), self._lock:  # one pipeline: every order of the page in one round trip
+            cursor = self._db.cursor()
+            cursor.executemany(_SAVE_ORDER, params, returning=True)
+            previous: list[str | None] = []
+            while True:
+                row = cursor.fetchone()
+                previous.append(row[0] if row is not None else None)
+                if not cursor.nextset():
+                    break
+        outcomes = []
+        for before, values in zip(previous, params, strict=True):
+            if before is None:
+                outcomes.append(WriteOutcome.INSERTED)
+            else:
+                outcomes.append(WriteOutcome.UNCHANGED if before == values["digest"] else WriteOutcome.UPDATED)
+        return outcomes
 
     def save_skipped(self, channel: str, account_id: str, order_id: str, reason: str, version: str | None) -> None:
         with self.transaction():
@@ -560,6 +642,23 @@ class PostgresStore:
             )
 
     def adopt_account(self, channel: str, old_account_id: str, account_id: str) -> int:
+        move = (channel, old_account_id, account_id)
+        if move in self._pool.adopted:  # done (or nothing to do) once in this process: no statement at all
+            return 0
+        found = self._one(
+            "SELECT EXISTS (SELECT 1 FROM checkpoints WHERE channel=%(c)s AND account_id=%(a)s) "
+            "OR EXISTS (SELECT 1 FROM orders WHERE channel=%(c)s AND account_id=%(a)s) "
+            "OR EXISTS (SELECT 1 FROM notifications WHERE channel=%(c)s AND account_id=%(a)s) "
+            "OR EXISTS (SELECT 1 FROM failed WHERE channel=%(c)s AND account_id=%(a)s) "
+            "OR EXISTS (SELECT 1 FROM skipped WHERE channel=%(c)s AND account_id=%(a)s) "
+            "OR EXISTS (SELECT 1 FROM versions WHERE channel=%(c)s AND account_id=%(a)s)",
+            {"c": channel, "a": old_account_id},
+        )
+        moved = self._adopt(channel, old_account_id, account_id) if found and found[0] else 0
+        self._pool.adopted.add(move)
+        return moved
+
+    def _adopt(self, channel: str, old_account_id: str, account_id: str) -> int:
         keys = {
             "orders": "order_id",
             "versions": "order_id",

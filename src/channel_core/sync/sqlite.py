@@ -25,6 +25,7 @@ from channel_core.sync.store import (
     Checkpoint,
     FailedOrderRecord,
     NotificationRecord,
+    RunStart,
     StoredOrder,
     WriteOutcome,
     canonical_json,
@@ -326,6 +327,14 @@ class SQLiteStore:
             ).fetchone()
         return int(row[0])
 
+    def begin_run(self, channel: str, account_id: str, *, now: datetime) -> RunStart:
+        with self.transaction():
+            return RunStart(
+                self.take_fence(channel, account_id),
+                self.load_checkpoint(channel, account_id),
+                tuple(self.failed_order_ids(channel, account_id, now=now)),
+            )
+
     def check_fence(self, channel: str, account_id: str, fence: int) -> None:
         with self.transaction():
             row = self._db.execute(
@@ -358,23 +367,41 @@ class SQLiteStore:
             )
 
     def save_order(self, account_id: str, order: Order, version: str | None) -> str:
-        data = canonical_json(order)  # built once: it is both the stored row and what the fingerprint hashes
-        digest = fingerprint_of(data)
+        return self.save_orders(account_id, [(order, version)])[0]
+
+    def save_orders(self, account_id: str, orders: Sequence[tuple[Order, str | None]]) -> list[str]:
+        """A page's orders in a few statements whatever its length: one read of the stored fingerprints, then
+        one batch each of upserts (changed orders only), cleared skip and failure records, and versions."""
+        if not orders:
+            return []
         now = _now()
+        rows = []
+        for order, version in orders:
+            data = canonical_json(order)  # built once: it is both the stored row and what the fingerprint hashes
+            rows.append((order, version, data, fingerprint_of(data)))
+        outcomes: list[str] = []
         with self.transaction():
-            row = self._db.execute(
-                "SELECT fingerprint FROM orders WHERE channel=? AND account_id=? AND order_id=?",
-                (order.channel, account_id, order.order_id),
-            ).fetchone()
-            if row is not None and row[0] == digest:
-                outcome = WriteOutcome.UNCHANGED
-            else:
-                self._db.execute(
-                    "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?) "
-                    "ON CONFLICT(channel, account_id, order_id) DO UPDATE SET "
-                    "order_number=excluded.order_number, status=excluded.status, "
-                    "modified_at=excluded.modified_at, fingerprint=excluded.fingerprint, data=excluded.data, "
-                    "updated_at=excluded.updated_at",
+            stored: dict[tuple[str, str], str] = {}
+            for channel in {order.channel for order, *_ in rows}:
+                ids = [order.order_id for order, *_ in rows if order.channel == channel]
+                for chunk in range(0, len(ids), 500):
+                    part = ids[chunk : chunk + 500]
+                    marks = ",".join("?" * len(part))
+                    for order_id, digest in self._db.execute(
+                        f"SELECT order_id, fingerprint FROM orders WHERE channel=? AND account_id=? "  # noqa: S608
+                        f"AND order_id IN ({marks})",
+                        (channel, account_id, *part),
+                    ):
+                        stored[channel, order_id] = digest
+            changed = []
+            for order, _, data, digest in rows:
+                before = stored.get((order.channel, order.order_id))
+                if before == digest:
+                    outcomes.append(WriteOutcome.UNCHANGED)
+                    continue
+                outcomes.append(WriteOutcome.INSERTED if before is None else WriteOutcome.UPDATED)
+                stored[order.channel, order.order_id] = digest  # an order twice in one page: its second is an update
+                changed.append(
                     (
                         order.channel,
                         account_id,
@@ -386,17 +413,27 @@ class SQLiteStore:
                         data,
                         now,
                         now,
-                    ),
+                    )
                 )
-                outcome = WriteOutcome.INSERTED if row is None else WriteOutcome.UPDATED
-            self._db.execute(
-                "DELETE FROM skipped WHERE channel=? AND account_id=? AND order_id=?",
-                (order.channel, account_id, order.order_id),
+            self._db.executemany(
+                "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(channel, account_id, order_id) DO UPDATE "
+                "SET order_number=excluded.order_number, status=excluded.status, modified_at=excluded.modified_at, "
+                "fingerprint=excluded.fingerprint, data=excluded.data, updated_at=excluded.updated_at",
+                changed,
             )
-            self.clear_failed(order.channel, account_id, order.order_id)
-            if version is not None:
-                self.save_version(order.channel, account_id, order.order_id, version)
-        return outcome
+            keys = [(order.channel, account_id, order.order_id) for order, *_ in rows]
+            self._db.executemany("DELETE FROM skipped WHERE channel=? AND account_id=? AND order_id=?", keys)
+            self._db.executemany("DELETE FROM failed WHERE channel=? AND account_id=? AND order_id=?", keys)
+            self._db.executemany(
+                "INSERT INTO versions VALUES (?,?,?,?) ON CONFLICT(channel, account_id, order_id) "
+                "DO UPDATE SET version=excluded.version",
+                [
+                    (order.channel, account_id, order.order_id, version)
+                    for order, version, *_ in rows
+                    if version is not None
+                ],
+            )
+        return outcomes
 
     def save_skipped(self, channel: str, account_id: str, order_id: str, reason: str, version: str | None) -> None:
         with self.transaction():

@@ -23,6 +23,7 @@ __all__ = [
     "NotificationRecord",
     "NotificationState",
     "OrderStore",
+    "RunStart",
     "StoredOrder",
     "WriteOutcome",
     "canonical_json",
@@ -187,6 +188,15 @@ class NotificationRecord:
     created_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RunStart:
+    """What a run needs from the store before it reads: its fence, the checkpoint, the failed orders due."""
+
+    fence: int
+    checkpoint: Checkpoint | None
+    failed_order_ids: tuple[str, ...]
+
+
 class WriteOutcome:
     INSERTED = "inserted"
     UPDATED = "updated"
@@ -212,12 +222,22 @@ class OrderStore(Protocol):
 
     def check_fence(self, channel: str, account_id: str, fence: int) -> None:
         """Inside a page's transaction: raise :class:`~channel_core.errors.FencedOutError` when a later run
-        of the same store has taken a fence since ``fence``."""
+        of the same store has taken a fence since ``fence``. A store may raise it later in the same
+        transaction (at its commit, at the latest), never after anything of it was committed."""
+        ...
+
+    def begin_run(self, channel: str, account_id: str, *, now: datetime) -> RunStart:
+        """Start a run: :meth:`take_fence`, :meth:`load_checkpoint` and :meth:`failed_order_ids` due at
+        ``now``, together (one round trip on PostgreSQL)."""
         ...
 
     def known_version(self, channel: str, account_id: str, order_id: str) -> str | None: ...
 
     def save_order(self, account_id: str, order: Order, version: str | None) -> str: ...
+
+    def save_orders(self, account_id: str, orders: Sequence[tuple[Order, str | None]]) -> list[str]:
+        """:meth:`save_order` for each (order, version) of a page, batched; the outcomes in the same order."""
+        ...
 
     def save_version(self, channel: str, account_id: str, order_id: str, version: str) -> None: ...
 
