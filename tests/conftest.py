@@ -148,3 +148,13 @@ def _reset_structlog() -> Iterator[None]:
 
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture(autouse=True)
+def _forget_store_lookups() -> Iterator[None]:
+    """Cassette replays reach different test stores at one address with one token: in a real fleet that is one
+    store, whose account and states a channel may keep for a while (channel_core.lookups). Not across tests."""
+    from channel_oxatis.plugin import _LOOKUPS
+
+    _LOOKUPS.clear()
+    yield

@@ -27,6 +27,7 @@ import contextlib
 import contextvars
 import email.utils
 import functools
+import json as json_module
 import random
 import ssl
 import threading
@@ -35,9 +36,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import urlencode
 
 import httpx
-import tenacity
 
 from channel_core import __version__
 from channel_core.errors import (
@@ -308,18 +309,21 @@ def guard_writes(check: Callable[[], None]) -> Iterator[None]:
         _WRITE_GUARD.reset(token)
 
 
-class _Wait(tenacity.wait.wait_base):
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.policy = policy
+def _stop(policy: RetryPolicy, attempt: int, idle: float, exc: ChannelAPIError) -> bool:
+    """Whether a failed ``attempt`` is the last, after ``idle`` seconds already slept between attempts."""
+    if attempt >= policy.max_attempts or idle >= policy.max_total_delay:
+        return True
+    if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+        # the server said when: waiting less and asking early only spends the budget it protects
+        return exc.retry_after > min(policy.max_total_delay - idle, policy.retry_after_cap)
+    return False
 
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-            return exc.retry_after  # the whole wait the server asked for (``stop`` gave up on longer ones)
-        else:
-            wait = self.policy.backoff(retry_state.attempt_number)
-        remaining = self.policy.max_total_delay - retry_state.idle_for
-        return max(0.0, min(wait, remaining))
+
+def _wait(policy: RetryPolicy, attempt: int, idle: float, exc: ChannelAPIError) -> float:
+    """The wait before the attempt after ``attempt``: the server's ``Retry-After`` whole, else the backoff."""
+    if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+        return exc.retry_after  # the whole wait the server asked for (_stop gave up on longer ones)
+    return max(0.0, min(policy.backoff(attempt), policy.max_total_delay - idle))
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +340,16 @@ class _Call(Generic[T]):
     parse: Callable[[httpx.Response], T]
     measure: Callable[[httpx.Response], Measured | None] | None
     classify: Callable[[httpx.Response], None] | None
+
+
+def _encode_body(call: _Call[Any]) -> tuple[bytes, str | None]:
+    """The body of ``call`` as httpx would encode it (cassettes match these bytes), and its content type."""
+    if call.data:
+        return urlencode(list(call.data.items()), doseq=True).encode("utf-8"), "application/x-www-form-urlencoded"
+    if call.json is not None:
+        text = json_module.dumps(call.json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return text.encode("utf-8"), "application/json"
+    return b"", None
 
 
 @functools.cache
@@ -384,6 +398,8 @@ class HttpClient:
         self.budget = scope.budget if scope is not None else None
         agent = f"channel-core/{__version__}" + (f" (run {self.run_label})" if self.run_label else "")
         self._headers = httpx.Headers({"User-Agent": agent, **dict(headers or {})})
+        self._plain_headers = {"User-Agent": agent, **dict(headers or {})}
+        self._targets: dict[str, tuple[httpx.URL, str]] = {}
         limits = (timeout or httpx.Timeout(DEFAULT_TIMEOUT, connect=10.0)).as_dict()
         if scope is not None and scope.timeout is not None:  # the host's cap on every request
             cap = scope.timeout
@@ -506,53 +522,69 @@ class HttpClient:
             error a reply means when the status alone would mislead (a GraphQL ``THROTTLED`` with its
             bucket state, a 200 carrying a refusal); returning lets the usual checks run.
         """
-        policy = self.retry_policy
-
-        def should_retry(exc: BaseException) -> bool:
-            if not isinstance(exc, ChannelAPIError) or not exc.retriable:
-                return False
-            if isinstance(exc, TransportError) and not exc.request_sent and not self._answered:
-                return False  # a server that never answered is a wrong address, not a hiccup: say so at once
-            return idempotent or not exc.request_sent
-
-        def stop(retry_state: tenacity.RetryCallState) -> bool:
-            if retry_state.attempt_number >= policy.max_attempts or retry_state.idle_for >= policy.max_total_delay:
-                return True
-            exc = retry_state.outcome.exception() if retry_state.outcome else None
-            if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-                # the server said when: waiting less and asking early only spends the budget it protects
-                remaining = policy.max_total_delay - retry_state.idle_for
-                return exc.retry_after > min(remaining, policy.retry_after_cap)
-            return False
-
-        def before_sleep(retry_state: tenacity.RetryCallState) -> None:
-            exc = retry_state.outcome.exception() if retry_state.outcome else None
-            logger.warning(
-                "http_retry",
-                channel=self.channel,
-                operation=operation,
-                attempt=retry_state.attempt_number,
-                wait=round(retry_state.upcoming_sleep, 3),
-                error=type(exc).__name__,
-            )
-
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(should_retry),
-            wait=_Wait(policy),
-            stop=stop,
-            sleep=self._sleep,
-            reraise=True,
-            before_sleep=before_sleep,
-        )
-        attempt_box = [0]
         call = _Call(method, path, data, json, headers, operation, cost, parse, measure, classify)
         guard = None if idempotent else _WRITE_GUARD.get()
+        policy = self.retry_policy
+        attempt, idle = 0, 0.0  # attempts made; seconds slept between them
+        while True:
+            attempt += 1
+            try:
+                return self._send_once(call, attempt, guard)
+            except ChannelAPIError as exc:
+                if not self._should_retry(exc, idempotent) or _stop(policy, attempt, idle, exc):
+                    raise
+                wait = _wait(policy, attempt, idle, exc)
+                logger.warning(
+                    "http_retry",
+                    channel=self.channel,
+                    operation=operation,
+                    attempt=attempt,
+                    wait=round(wait, 3),
+                    error=type(exc).__name__,
+                )
+                self._sleep(wait)
+                idle += wait
 
-        def once() -> T:
-            attempt_box[0] += 1
-            return self._send_once(call, attempt_box[0], guard)
+    def _should_retry(self, exc: ChannelAPIError, idempotent: bool) -> bool:
+        if not exc.retriable:
+            return False
+        if isinstance(exc, TransportError) and not exc.request_sent and not self._answered:
+            return False  # a server that never answered is a wrong address, not a hiccup: say so at once
+        return idempotent or not exc.request_sent
 
-        return retrying(once)
+    def _exchange(self, call: _Call[T]) -> httpx.Response:
+        """Send ``call`` once and read its reply. Over the default transport the bytes are built here and go
+        straight to the thread's connection; another transport (a test's, a host's) gets an httpx.Request."""
+        if isinstance(self._transport, KeepAliveTransport):
+            url, target = self._target(call.path)
+            body, content_type = _encode_body(call)
+            headers = self._plain_headers if not call.headers else {**self._plain_headers, **call.headers}
+            if content_type is not None:
+                headers = {**headers, "Content-Length": str(len(body)), "Content-Type": content_type}
+            elif call.method in ("POST", "PUT", "PATCH"):
+                headers = {**headers, "Content-Length": "0"}
+            return self._transport.send(call.method, url, target, body, headers, self._timeout)
+        request = httpx.Request(
+            call.method,
+            self._url(call.path),
+            data=call.data,
+            json=call.json,
+            headers=self._headers if not call.headers else httpx.Headers({**self._headers, **call.headers}),
+            extensions={"timeout": self._timeout},
+        )
+        response = self._transport.handle_request(request)
+        response.read()
+        return response
+
+    def _target(self, path: str) -> tuple[httpx.URL, str]:
+        """The URL and request target of ``path``, built once per path."""
+        found = self._targets.get(path)
+        if found is None:
+            url = self._url(path)
+            found = (url, url.raw_path.decode("ascii"))
+            if len(self._targets) < 256:  # paths are a channel's few endpoints; never grow without bound
+                self._targets[path] = found
+        return found
 
     def _limiters(self) -> tuple[Limiter, ...]:
         return tuple(x for x in (self.rate_limiter, self.budget) if x is not None)
@@ -570,17 +602,7 @@ class HttpClient:
         status: int | str = "error"
         try:
             try:
-                headers = self._headers if not call.headers else httpx.Headers({**self._headers, **call.headers})
-                request = httpx.Request(
-                    call.method,
-                    self._url(call.path),
-                    data=call.data,
-                    json=call.json,
-                    headers=headers,
-                    extensions={"timeout": self._timeout},
-                )
-                response = self._transport.handle_request(request)
-                response.read()
+                response = self._exchange(call)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 self._settle(limiters, call.cost, Measured(actual=0.0))  # it never left
                 raise TransportError(

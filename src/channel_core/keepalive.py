@@ -57,11 +57,25 @@ class KeepAliveTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         timeout: dict[str, float | None] = request.extensions.get("timeout", {})
-        body = request.read()
-        target = request.url.raw_path.decode("ascii")
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.raw if k.lower() != b"host"}
+        target = request.url.raw_path.decode("ascii")
+        return self.send(request.method, request.url, target, request.read(), headers, timeout, request=request)
+
+    def send(
+        self,
+        method: str,
+        url: httpx.URL,
+        target: str,
+        body: bytes,
+        headers: dict[str, str],
+        timeout: dict[str, float | None],
+        *,
+        request: httpx.Request | None = None,
+    ) -> httpx.Response:
+        """Send one request whose parts are already encoded (the lean path of :class:`~channel_core.http.HttpClient`,
+        which builds no :class:`httpx.Request`): ``target`` is the path and query, ``headers`` without Host."""
         for attempt in (1, 2):
-            connection = self._connection(request.url, timeout)
+            connection = self._connection(url, timeout)
             fresh = connection.sock is None
             try:
                 if fresh:
@@ -76,7 +90,7 @@ class KeepAliveTransport(httpx.BaseTransport):
                 if connection.sock is not None:
                     connection.sock.settimeout(timeout.get("read"))
                 try:
-                    connection.request(request.method, target, body=body, headers=headers)
+                    connection.request(method, target, body=body, headers=headers)
                 except (BrokenPipeError, ConnectionResetError) as exc:
                     connection.close()
                     if attempt == 1 and not fresh:  # the server closed an idle connection before we wrote

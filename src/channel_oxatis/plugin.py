@@ -19,6 +19,7 @@ from channel_core.hooktypes import (
 )
 from channel_core.http import RetryPolicy
 from channel_core.logs import get_logger
+from channel_core.lookups import LookupCache, lookup_key
 from channel_core.models import NotificationResult, OrderStatus, Shipment
 from channel_core.status import StatusMapping
 from channel_oxatis import __version__
@@ -30,6 +31,9 @@ from channel_oxatis.settings import SETTING_SPECS, parse_settings
 from channel_oxatis.shipments import FIELD_LIMITS, FIELDS_NOT_SENT, FIELDS_SENT, notify
 
 logger = get_logger(__name__)
+# The store's account and progress states, per base URL and credentials, for ``lookup_ttl`` seconds: a fleet
+# worker's jobs for one store ask once per few minutes, not twice per job.
+_LOOKUPS = LookupCache()
 
 IMPORT_FEATURES = (
     "customer_email",
@@ -87,10 +91,12 @@ def connect(settings: Mapping[str, Any]) -> Connection:
         max_attempts=parsed.retry_attempts, backoff_initial=parsed.retry_backoff, jitter=parsed.retry_backoff
     )
     client = OxatisClient(parsed, retry_policy=policy)
+    key = lookup_key(parsed.base_url, parsed.token.reveal(), parsed.app_id.reveal() if parsed.app_id else None)
     try:
-        states = client.progress_states()
-        store_account = client.account_id()
+        states = _LOOKUPS.get(key, "progress_states", parsed.lookup_ttl, client.progress_states)
+        store_account = _LOOKUPS.get(key, "account", parsed.lookup_ttl, client.account_id)
     except AuthenticationError as exc:
+        _LOOKUPS.forget(key)
         client.close()
         app_id = "with the AppId given" if parsed.app_id is not None else "without an AppId"
         raise AuthenticationError(
@@ -107,6 +113,7 @@ def connect(settings: Mapping[str, Any]) -> Connection:
         raise
     codes = sorted({s["Code"] for s in states if s.get("Code")})
     if parsed.shipped_code not in codes:
+        _LOOKUPS.forget(key)  # the merchant may be adding it now: ask again next time
         client.close()
         raise ConfigurationError(
             f"the store has no progress state with code {parsed.shipped_code!r}, which the Shipped status must "

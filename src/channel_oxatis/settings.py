@@ -58,6 +58,12 @@ SETTING_SPECS = (
     SettingSpec("timeout", type="float", default=30.0, help="Read timeout in seconds"),
     SettingSpec("retry_attempts", type="int", default=5, help="Attempts per call on transient faults"),
     SettingSpec("retry_backoff", type="float", default=0.5, help="First backoff wait in seconds (doubles)"),
+    SettingSpec(
+        "lookup_ttl",
+        type="float",
+        default=300.0,
+        help="Seconds the store's account and progress states are kept between connections (0: ask each time)",
+    ),
 )
 
 
@@ -78,6 +84,7 @@ class OxatisSettings:
     timeout: float = 30.0
     retry_attempts: int = 5
     retry_backoff: float = 0.5
+    lookup_ttl: float = 300.0
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -116,6 +123,7 @@ class SettingsSchema(Schema):
     timeout = fields.Float(load_default=30.0, validate=validate.Range(min=0.1))
     retry_attempts = fields.Integer(load_default=5, validate=validate.Range(1, 20))
     retry_backoff = fields.Float(load_default=0.5, validate=validate.Range(min=0.0, max=60.0))
+    lookup_ttl = fields.Float(load_default=300.0, validate=validate.Range(min=0.0, max=86400.0))
 
     @validates("store_timezone")
     def _known_zone(self, value: str, **kwargs: Any) -> None:
@@ -125,10 +133,13 @@ class SettingsSchema(Schema):
             raise ValidationError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from None
 
 
+_SCHEMA = SettingsSchema()  # built once: a schema holds no state between loads
+
+
 def parse_settings(raw: Mapping[str, Any]) -> OxatisSettings:
     """Validate raw settings; the error names each bad setting and never echoes a secret."""
     try:
-        data = SettingsSchema().load(dict(raw))
+        data = _SCHEMA.load(dict(raw))
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"settings": exc.messages}
         detail = "; ".join(f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in messages.items())

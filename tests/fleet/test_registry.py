@@ -347,6 +347,7 @@ def test_housekeeping_forgets_old_history_but_keeps_each_stores_latest_run(datab
     with PostgresStore(database) as db:
         kept = sorted(run["summary"]["note"] for run in db.runs("oxatis"))
         assert kept == ["a1", "b50"]  # b's only run is old but still its latest
+        assert db.daily_runs(days=60) == []  # a's two old runs were folded into days older than `keep`: gone
         jobs = db.execute("SELECT status FROM procrastinate_jobs WHERE task_name = %s", (HOUSEKEEPING_TASK,))
         assert jobs == [("succeeded",)]
 
@@ -577,3 +578,25 @@ def test_status_pages_worst_first_and_its_queries_use_indexes_at_size(database: 
             )
         )
     assert "Seq Scan on sync_runs" not in plan and "sync_runs_last" in plan, plan
+
+
+def test_runs_older_than_the_detail_become_daily_totals_per_store(database: str) -> None:
+    from channel_core.sync.postgres import PostgresStore
+
+    with PostgresStore(database) as db:
+        runs = [("a", 5, None, 3), ("a", 5, "error", 0), ("a", 4, None, 1), ("a", 0, None, 2), ("b", 5, None, 7)]
+        for order, (key, days_ago, stopped, imported) in enumerate(runs):
+            db.record_run("oxatis", f"acct-{key}", {"stopped": stopped, "imported": imported, "updated": 1}, key)
+            db.execute(
+                "UPDATE sync_runs SET finished_at = now() - make_interval(days => %s, secs => %s) "
+                "WHERE id = (SELECT max(id) FROM sync_runs)",
+                (days_ago, 600 - 10 * order),  # apart within a day, in the order recorded
+            )
+        assert db.roll_up_runs(timedelta(days=3)) == 3  # b's only run is its latest: kept in detail
+        assert db.roll_up_runs(timedelta(days=3)) == 0  # nothing is counted twice
+        daily = {(row["store_key"], row["runs"]): row for row in db.daily_runs(days=10)}
+        five, four = daily[("a", 2)], daily[("a", 1)]
+        assert (five["completed"], five["imported"], five["updated"], five["last_stopped"]) == (1, 3, 2, "error")
+        assert (four["completed"], four["imported"]) == (1, 1) and five["day"] < four["day"]
+        assert sorted(run["summary"].get("imported") for run in db.runs("oxatis")) == [2, 7]
+        assert db.prune_daily_runs(timedelta(days=4)) == 1 and len(db.daily_runs(days=10)) == 1

@@ -15,7 +15,8 @@ from channel_core import (
     QuotaExhaustedError,
     Shipment,
 )
-from tests.oxatis.conftest import Recording
+from channel_oxatis.sandbox import SandboxConfig, SandboxServer
+from tests.oxatis.conftest import Recording, sandbox_settings
 
 
 def test_connect_loads_progress_states_and_mapping(oxatis: Channel, cassette: Recording) -> None:
@@ -105,3 +106,16 @@ def test_quota_exhausted_stops_the_import_after_the_stored_pages(oxatis: Channel
         assert first.checkpoint is not None
         with pytest.raises(QuotaExhaustedError, match="quota"):
             next(pages)
+
+
+def test_connect_asks_the_account_and_progress_states_once_per_lookup_ttl(oxatis: Channel) -> None:
+    with SandboxServer(SandboxConfig(count=1)) as server:
+        oxatis.connect(sandbox_settings(server)).close()
+        asked = (server.calls["ProgressStateGetList"], server.calls["AccountPropertiesGet"])
+        oxatis.connect(sandbox_settings(server)).close()  # a worker's next job for the same store
+        assert (server.calls["ProgressStateGetList"], server.calls["AccountPropertiesGet"]) == asked
+        oxatis.connect(sandbox_settings(server, lookup_ttl=0)).close()
+        assert server.calls["ProgressStateGetList"] == asked[0] + 1
+        server.add_store("another-token", count=1)
+        oxatis.connect({**sandbox_settings(server), "token": "another-token"}).close()  # other credentials: asked
+        assert server.calls["ProgressStateGetList"] == asked[0] + 2

@@ -209,7 +209,7 @@ def test_one_sandbox_process_hosts_many_stores_each_with_its_own_orders_and_quot
         process.wait(timeout=10)
 
     with SandboxServer(SandboxConfig(count=5, timezone="UTC")) as server:  # a per-store quota, and its new day
-        common = {"base_url": server.url, "store_timezone": "UTC", "retry_attempts": 1}
+        common = {"base_url": server.url, "store_timezone": "UTC", "retry_attempts": 1, "lookup_ttl": 0}
         oxatis.connect({"token": server.config.token, **common}).close()
         connect_calls = server.calls_by_token[server.config.token]
         server.add_store("limited", count=5, quota=connect_calls)  # enough to connect, not to list

@@ -256,6 +256,12 @@ def _print_finished(store_key: str, result: dict[str, Any], seconds: float) -> N
     "--keep", default="30d", show_default=True, help="How long finished jobs and run history are kept (daily clean-up)."
 )
 @click.option(
+    "--run-detail",
+    default="3d",
+    show_default=True,
+    help="How long each run stays in the history one by one; older runs become per-store daily totals.",
+)
+@click.option(
     "--http-timeout",
     type=click.FloatRange(min=0.1),
     default=None,
@@ -274,6 +280,12 @@ def _print_finished(store_key: str, result: dict[str, Any], seconds: float) -> N
     show_default=True,
     help="Seconds a request may wait for its slot in a store's shared rate budget before the run stops.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve Prometheus metrics at http://0.0.0.0:PORT/metrics (see docs/scaling.md).",
+)
 @pass_context
 def worker(
     ctx: Context,
@@ -283,9 +295,11 @@ def worker(
     stalled_after: float,
     claim_lease: str,
     keep: str,
+    run_detail: str,
     give_up_after: str,
     http_timeout: float | None,
     budget_wait: float,
+    metrics_port: int | None,
 ) -> None:
     """Sync the registered stores (PostgreSQL and procrastinate) until Ctrl-C; run several for more throughput."""
     dsn = ctx.postgres("worker")
@@ -304,6 +318,7 @@ def worker(
             EXIT_CONFIG,
         )
     kept = timedelta(seconds=parse_interval(keep, "--keep"))
+    detail = timedelta(seconds=parse_interval(run_detail, "--run-detail"))
     give_up = parse_interval(give_up_after, "--give-up-after")
     import importlib.util
 
@@ -313,6 +328,16 @@ def worker(
     from channel_core.fleet.supervision import DatabaseUnavailable, run_worker, when_database_answers
 
     say: Callable[[str], None] = lambda line: out.print(line, markup=False)  # noqa: E731
+    metrics = None
+    if metrics_port is not None:
+        from channel_core.fleet.metrics import WorkerMetrics
+
+        metrics = WorkerMetrics()
+        try:
+            metrics.serve(metrics_port)
+        except OSError as exc:
+            raise Fail(f"--metrics-port {metrics_port}: {exc.strerror or exc}", EXIT_CONFIG) from None
+        say(f"worker: metrics at http://0.0.0.0:{metrics_port}/metrics")
     with errors():
         app = make_app(
             dsn,
@@ -321,9 +346,11 @@ def worker(
             stalled_after=stalled_after,
             claim_lease=lease,
             keep=kept,
+            detail=detail,
             on_finished=_print_finished,
             http_timeout=http_timeout,
             budget_wait=budget_wait,
+            metrics=metrics,
         )
 
     def start() -> list[str]:

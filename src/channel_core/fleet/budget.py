@@ -72,6 +72,7 @@ class PostgresRateBudget:
         self.max_wait = max_wait
         self._sleep, self._clock = sleep, clock
         self._lock = threading.Lock()
+        self.waited = 0.0  # seconds every acquire() of this budget waited, in total (metrics)
         self._booked = threading.local()  # per calling thread: the row's next_slot right after its reservation
         try:
             self._db = self._pool.take()
@@ -151,6 +152,7 @@ class PostgresRateBudget:
             waited += wait + late
             if late <= self.late_limit:
                 break
+        self.waited += waited
         return waited
 
     def settle(self, reserved: float, measured: Measured) -> None:

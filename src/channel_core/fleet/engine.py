@@ -9,8 +9,8 @@ Four tasks:
   workers that stopped sending heartbeats (``kill -9``, a lost machine).
 * ``channel_core.sync_store``: one :class:`Importer` pass and the store's due notifications.
 * ``channel_core.notify_shipment``: one shipment notification (:func:`enqueue_shipment`).
-* ``channel_core.housekeeping`` (daily): forgets finished jobs and run history older than ``keep``
-  (30 days), except each store's latest run.
+* ``channel_core.housekeeping`` (daily): folds runs older than ``detail`` (3 days) into per-store daily
+  totals (each store's latest run stays), and forgets finished jobs and daily totals older than ``keep`` (30 days).
 
 Rules:
 
@@ -36,7 +36,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,6 +50,7 @@ from channel_core.errors import (
 )
 from channel_core.fleet.budget import MAX_WAIT, PostgresRateBudget
 from channel_core.fleet.credentials import CredentialResolver, DefaultCredentials, keeper_for, store_settings
+from channel_core.fleet.metrics import WorkerMetrics
 from channel_core.fleet.registry import RegisteredStore, StoreRegistry
 from channel_core.hooktypes import Connection
 from channel_core.http import run_scope
@@ -57,7 +58,7 @@ from channel_core.logs import get_logger
 from channel_core.models import Shipment, from_dict, to_dict
 from channel_core.registry import Channel, Channels
 from channel_core.sync.importer import Importer, ImportSummary
-from channel_core.sync.notifier import DEFAULT_LEASE, Notifier
+from channel_core.sync.notifier import DEFAULT_LEASE, NotificationOutcome, Notifier
 from channel_core.sync.pool import PostgresPool
 from channel_core.sync.postgres import PostgresStore
 from channel_core.sync.store import NotificationRecord, NotificationState, notification_id
@@ -89,6 +90,7 @@ SCHEDULE_QUEUE = "channel-schedule"
 DEFAULT_SCHEDULE = "* * * * * */10"  # cron with seconds: every 10 s
 HOUSEKEEPING_SCHEDULE = "23 3 * * *"  # daily, 03:23 UTC
 DEFAULT_KEEP = timedelta(days=30)
+DEFAULT_DETAIL = timedelta(days=3)  # runs kept one by one; older ones become per-store daily totals
 
 
 def _label(store_key: str, kind: str, context: Any) -> str:
@@ -99,6 +101,14 @@ def _label(store_key: str, kind: str, context: Any) -> str:
 
 def _sync_lock(store_key: str) -> str:
     return f"sync:{store_key}"
+
+
+def _notification_result(outcome: NotificationOutcome) -> str:
+    if outcome.parked:
+        return "parked"
+    if outcome.pending:
+        return "pending"
+    return str(outcome.result.status)
 
 
 def unexpected(exc: BaseException) -> str:
@@ -159,7 +169,10 @@ class _Runner:
         return self._channels[store.channel]
 
     @contextmanager
-    def connected(self, store: RegisteredStore, label: str) -> Iterator[tuple[Channel, Connection]]:
+    def connected(
+        self, store: RegisteredStore, label: str, spent: dict[str, float] | None = None
+    ) -> Iterator[tuple[Channel, Connection]]:
+        """The store connected within its budget; ``spent["budget_wait"]`` gets the seconds its requests waited."""
         channel = self.channel(store)
         settings = store_settings(store, channel.info(), self.credentials)
         budget = None
@@ -185,6 +198,8 @@ class _Runner:
         finally:
             if budget is not None:
                 budget.close()
+                if spent is not None:
+                    spent["budget_wait"] = budget.waited
 
     def database(self) -> PostgresStore:
         """The orders database, on one of this process's pooled connections (given back on close)."""
@@ -234,8 +249,10 @@ def make_app(
     stalled_after: float = 30.0,
     claim_lease: timedelta = DEFAULT_LEASE,
     keep: timedelta = DEFAULT_KEEP,
+    detail: timedelta = DEFAULT_DETAIL,
     http_timeout: float | None = None,
     budget_wait: float = MAX_WAIT,
+    metrics: WorkerMetrics | None = None,
 ) -> Any:
     """A ``procrastinate.App`` with the scheduling, sync and notification tasks.
 
@@ -250,12 +267,16 @@ def make_app(
         periodic scheduling (the host calls :func:`enqueue_due` or :func:`enqueue_sync` itself).
     :param stalled_after: seconds without a heartbeat after which a worker's jobs are recovered.
     :param claim_lease: how long a notifier's claim on an order outlives a worker that died holding it.
-    :param keep: how long finished jobs and run history are kept (each store's latest run stays); the
-        daily ``channel_core.housekeeping`` task deletes what is older.
+    :param keep: how long finished jobs and the daily totals of run history are kept; the daily
+        ``channel_core.housekeeping`` task deletes what is older.
+    :param detail: how long each run stays in ``sync_runs`` one by one (each store's latest run stays
+        whatever its age); older runs are folded into per-store daily totals (``PostgresStore.daily_runs``).
     :param http_timeout: seconds any request of a job may take, capping the channel's own timeout.
     :param budget_wait: the longest a request waits for its slot in a store's shared rate budget; a
         longer queue stops the run (resumed later). ``claim_lease`` must outlast the timeout times the
         attempts plus this wait.
+    :param metrics: record syncs, notifications, budget waits, jobs in flight and each tick's store counts
+        there (:class:`~channel_core.fleet.metrics.WorkerMetrics`; ``channel worker --metrics-port``).
     """
     try:
         import procrastinate
@@ -274,12 +295,22 @@ def make_app(
     @app.task(name=SYNC_TASK, queue=SYNC_QUEUE, retry=False, pass_context=True)
     def sync_store(context: JobContext, store_key: str) -> dict[str, Any]:
         started = time.monotonic()
-        result = _sync_store(context, store_key)
+        spent: dict[str, Any] = {}
+        with metrics.job(SYNC_TASK) if metrics is not None else nullcontext():
+            result = _sync_store(context, store_key, spent)
+        seconds = time.monotonic() - started
+        if metrics is not None and "channel" in spent:
+            metrics.sync_finished(spent["channel"], result, seconds, spent.get("budget_wait", 0.0))
         if on_finished is not None:
-            on_finished(store_key, result, time.monotonic() - started)
+            on_finished(store_key, result, seconds)
         return result
 
-    def _sync_store(context: JobContext, store_key: str) -> dict[str, Any]:
+    def _count_notifications(channel: str, outcomes: list[NotificationOutcome]) -> None:
+        if metrics is not None:
+            for outcome in outcomes:
+                metrics.notification(channel, _notification_result(outcome))
+
+    def _sync_store(context: JobContext, store_key: str, spent: dict[str, Any]) -> dict[str, Any]:
         with runner.database() as db:
             registry = StoreRegistry(db)
             store = registry.get(store_key)
@@ -288,8 +319,9 @@ def make_app(
                 return {"stopped": "not registered"}
             label = _label(store_key, "sync", context)
             account = store.account_id or ""
+            spent["channel"] = store.channel
             try:
-                with runner.connected(store, label) as (channel, connection):
+                with runner.connected(store, label, spent) as (channel, connection):
                     account = connection.account_id
                     summary = Importer(channel, connection, db).run()
                     retried = (
@@ -297,6 +329,7 @@ def make_app(
                         if summary.stopped in ("quota", "rate_limited")
                         else Notifier(channel, connection, db, lease=claim_lease).retry_pending()
                     )
+                    _count_notifications(store.channel, retried)
             except (ChannelError, ConfigurationError) as exc:  # before or around the import: no summary
                 stopped = "quota" if isinstance(exc, QuotaExhaustedError) else "error"
                 registry.finished(store, account, stopped, str(exc), run={"stopped": stopped, "stop_error": str(exc)})
@@ -342,9 +375,13 @@ def make_app(
         when = datetime.fromisoformat(queued_at) if queued_at else None
         parcel = from_dict(Shipment, shipment)
         try:
-            with runner.opened(store_key, _label(store_key, "notify", context)) as (channel, connection, db):
+            with (
+                metrics.job(NOTIFY_TASK) if metrics is not None else nullcontext(),
+                runner.opened(store_key, _label(store_key, "notify", context)) as (channel, connection, db),
+            ):
                 notifier = Notifier(channel, connection, db, lease=claim_lease)
                 outcome = notifier.notify(parcel, queued_at=when)
+                _count_notifications(channel.name, [outcome])
         except InvalidShipmentError:  # parked in the ledger with the reason: the operator decides
             raise
         except (ChannelError, ConfigurationError) as exc:  # no connection (credentials, another account, the API)
@@ -394,22 +431,28 @@ def make_app(
             logger.warning("stalled_job_recovered", job=job.id, task=job.task_name)
             recovered += 1
         queued = await enqueue_due_async(app, dsn, schema, pool=runner.pool)
-        lag = await asyncio.to_thread(_scheduling_lag, dsn, schema, runner.pool)
-        logger.info("stores_scheduled", queued=len(queued), recovered=recovered, scheduling_lag=round(lag, 3))
+        totals = await asyncio.to_thread(_totals, dsn, schema, runner.pool)
+        lag = float(totals["scheduling_lag_seconds"])
+        if metrics is not None:
+            metrics.tick(lag, totals)
+        logger.info(
+            "stores_scheduled", queued=len(queued), recovered=recovered, scheduling_lag=round(lag, 3),
+            overdue=totals["overdue"],
+        )  # fmt: skip
         return {"queued": queued, "recovered": recovered, "scheduling_lag": lag}
 
     @app.task(name=HOUSEKEEPING_TASK, queue=SCHEDULE_QUEUE, retry=False, queueing_lock=HOUSEKEEPING_TASK)
     async def housekeeping(timestamp: int) -> dict[str, Any]:
-        def prune() -> int:
-            with runner.database() as db:
-                return db.prune_runs(keep)
+        def prune() -> tuple[int, int]:
+            with runner.database() as db:  # every run stays in detail for `detail`, then as a daily total
+                return db.roll_up_runs(min(detail, keep)), db.prune_daily_runs(keep)
 
-        runs = await asyncio.to_thread(prune)
+        rolled, days = await asyncio.to_thread(prune)
         hours = max(1, int(keep.total_seconds() // 3600))
         for queue in (SYNC_QUEUE, NOTIFY_QUEUE, SCHEDULE_QUEUE):
             await app.job_manager.delete_old_jobs(nb_hours=hours, queue=queue, include_failed=True)
-        logger.info("housekeeping_done", runs_deleted=runs, kept_hours=hours)
-        return {"runs_deleted": runs}
+        logger.info("housekeeping_done", runs_rolled_up=rolled, daily_rows_deleted=days, kept_hours=hours)
+        return {"runs_rolled_up": rolled, "daily_rows_deleted": days}
 
     if schedule is not None:
         app.periodic(cron=HOUSEKEEPING_SCHEDULE, periodic_id="channel-housekeeping")(housekeeping)
@@ -477,9 +520,9 @@ def enqueue_sync(app: Any, store_key: str) -> bool:
     return True
 
 
-def _scheduling_lag(dsn: str, schema: str, pool: PostgresPool | None = None) -> float:
+def _totals(dsn: str, schema: str, pool: PostgresPool | None = None) -> dict[str, Any]:
     with PostgresStore(dsn, schema=schema, pool=pool) as db:
-        return StoreRegistry(db).scheduling_lag()
+        return StoreRegistry(db).summary()
 
 
 def enqueue_webhook_sync(app: Any, store_key: str) -> bool:

@@ -283,7 +283,10 @@ class StoreRegistry:
         return sorted(row[0] for row in rows)
 
     def summary(self, channel: str | None = None) -> dict[str, Any]:
-        """Totals over every store (or one channel's): one pass over ``stores``, whatever their number."""
+        """Totals over every store (or one channel's): one pass over ``stores``, whatever their number.
+
+        ``overdue``: stores not parked whose last run (or registration) is older than three of their intervals.
+        """
         rows = self.db.execute(
             "SELECT count(*), "
             "count(*) FILTER (WHERE next_run <= now() AND (parked_until IS NULL OR parked_until <= now())), "
@@ -291,17 +294,20 @@ class StoreRegistry:
             "count(*) FILTER (WHERE last_stopped IS NOT NULL AND last_stopped <> 'interrupted'), "
             "count(*) FILTER (WHERE last_run_at IS NULL), "
             "coalesce(extract(epoch FROM now() - min(next_run) FILTER (WHERE next_run <= now() "
-            "AND (parked_until IS NULL OR parked_until <= now()))), 0)::float8 "
+            "AND (parked_until IS NULL OR parked_until <= now()))), 0)::float8, "
+            "count(*) FILTER (WHERE coalesce(last_run_at, created_at) "
+            "< now() - make_interval(secs => 3 * every_seconds) AND (parked_until IS NULL OR parked_until <= now())) "
             "FROM stores WHERE %s::text IS NULL OR channel = %s",
             (channel, channel),
         )
-        total, due, parked_count, failing_count, never, lag = rows[0]
+        total, due, parked_count, failing_count, never, lag, overdue = rows[0]
         return {
             "stores": int(total),
             "due": int(due),
             "parked": int(parked_count),
             "failing": int(failing_count),
             "never_synced": int(never),
+            "overdue": int(overdue),
             "scheduling_lag_seconds": round(max(0.0, float(lag)), 3),
         }
 

@@ -126,6 +126,14 @@ MIGRATIONS: tuple[str, ...] = (
         END IF;
     END $$;
     """,
+    """
+    CREATE TABLE sync_runs_daily (
+        channel TEXT NOT NULL, account_id TEXT NOT NULL, store_key TEXT NOT NULL, day DATE NOT NULL,
+        runs INTEGER NOT NULL, completed INTEGER NOT NULL, imported BIGINT NOT NULL, updated BIGINT NOT NULL,
+        failed BIGINT NOT NULL, last_stopped TEXT,
+        PRIMARY KEY (store_key, day, channel, account_id)
+    );
+    """,
 )
 FENCED_OUT = "CF001"  # the SQLSTATE channel_check_fence raises: a later run took the store's fence
 
@@ -795,6 +803,48 @@ class PostgresStore:
             (older_than,),
         )
         return len(rows)
+
+    def roll_up_runs(self, older_than: timedelta) -> int:
+        """Fold runs that finished more than ``older_than`` ago into per-store daily totals (``daily_runs``),
+        except each store's latest run; how many runs were folded. One statement: a run is counted once."""
+        rows = self.execute(
+            "WITH latest AS (SELECT DISTINCT ON (channel, account_id, store_key) id FROM sync_runs "
+            "  ORDER BY channel, account_id, store_key, finished_at DESC, id DESC), "
+            "old AS (DELETE FROM sync_runs r WHERE r.finished_at < now() - %s "
+            "  AND r.id NOT IN (SELECT id FROM latest) "
+            "  RETURNING channel, account_id, coalesce(store_key, '') AS store_key, "
+            "  (finished_at AT TIME ZONE 'UTC')::date AS day, stopped, finished_at, id, summary), "
+            "folded AS (INSERT INTO sync_runs_daily AS d SELECT channel, account_id, store_key, day, count(*), "
+            "  count(*) FILTER (WHERE stopped IS NULL), "
+            "  coalesce(sum((summary->>'imported')::bigint), 0), coalesce(sum((summary->>'updated')::bigint), 0), "
+            "  coalesce(sum((summary->>'failed')::bigint), 0), "
+            "  (array_agg(stopped ORDER BY finished_at DESC, id DESC))[1] "
+            "  FROM old GROUP BY channel, account_id, store_key, day "
+            "  ON CONFLICT (store_key, day, channel, account_id) DO UPDATE SET runs = d.runs + EXCLUDED.runs, "
+            "  completed = d.completed + EXCLUDED.completed, imported = d.imported + EXCLUDED.imported, "
+            "  updated = d.updated + EXCLUDED.updated, failed = d.failed + EXCLUDED.failed, "
+            "  last_stopped = EXCLUDED.last_stopped RETURNING runs) "
+            "SELECT count(*) FROM old",
+            (older_than,),
+        )
+        return int(rows[0][0])
+
+    def prune_daily_runs(self, older_than: timedelta) -> int:
+        """Forget daily totals of days more than ``older_than`` ago; how many rows."""
+        rows = self.execute("DELETE FROM sync_runs_daily WHERE day < (now() - %s)::date RETURNING 1", (older_than,))
+        return len(rows)
+
+    def daily_runs(self, store_key: str | None = None, *, days: int = 30) -> list[dict[str, Any]]:
+        """Per-store daily totals of the runs rolled up by :meth:`roll_up_runs`, newest day first."""
+        rows = self._all(
+            "SELECT store_key, channel, account_id, day, runs, completed, imported, updated, failed, last_stopped "
+            "FROM sync_runs_daily WHERE (%s::text IS NULL OR store_key = %s) AND day >= (now() - %s)::date "
+            "ORDER BY day DESC, store_key",
+            (store_key, store_key, timedelta(days=days)),
+        )
+        keys = ("store_key", "channel", "account_id", "day", "runs", "completed", "imported", "updated", "failed",
+                "last_stopped")  # fmt: skip
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def runs(self, channel: str | None = None, account_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The latest runs, newest first: what a host shows its users as a store's history."""
