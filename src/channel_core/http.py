@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import httpx
 
@@ -340,12 +340,51 @@ class _Call(Generic[T]):
     parse: Callable[[httpx.Response], T]
     measure: Callable[[httpx.Response], Measured | None] | None
     classify: Callable[[httpx.Response], None] | None
+    content: bytes | None = None
+    content_type: str | None = None
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+# quote_plus of one ASCII character: letters, digits and "_.-~" as they are, space as "+", the rest as %XX
+_FORM_ASCII = {
+    code: chr(code) if chr(code).isalnum() or chr(code) in "_.-~" else "+" if code == 32 else f"%{code:02X}"
+    for code in range(128)
+}
+
+
+def _quote_plus(text: str) -> str:
+    # str.translate does in C what quote_plus does a character at a time in Python (an XML payload is long)
+    return text.translate(_FORM_ASCII) if text.isascii() else quote_plus(text)
+
+
+def encode_form(form: Mapping[str, str]) -> bytes:
+    """``form`` url-encoded as httpx encodes ``data=`` (so recorded cassettes match the bytes)."""
+    if all(type(value) is str for value in form.values()):
+        return "&".join(f"{_quote_plus(key)}={_quote_plus(value)}" for key, value in form.items()).encode()
+    return urlencode(list(form.items()), doseq=True).encode("utf-8")
+
+
+def content_charset(response: httpx.Response) -> str | None:
+    """The ``charset`` of a reply's ``Content-Type``, as ``httpx.Response.charset_encoding`` reads it, without
+    the e-mail parser it goes through (a good share of a small reply's cost)."""
+    value = response.headers.get("content-type")
+    if not value:
+        return None
+    for parameter in value.split(";")[1:]:
+        name, _, found = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return found.strip().strip("\"'").lower() or None
+    return None
 
 
 def _encode_body(call: _Call[Any]) -> tuple[bytes, str | None]:
     """The body of ``call`` as httpx would encode it (cassettes match these bytes), and its content type."""
+    if call.content is not None:
+        return call.content, call.content_type
     if call.data:
-        return urlencode(list(call.data.items()), doseq=True).encode("utf-8"), "application/x-www-form-urlencoded"
+        return encode_form(call.data), FORM
     if call.json is not None:
         text = json_module.dumps(call.json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         return text.encode("utf-8"), "application/json"
@@ -463,9 +502,25 @@ class HttpClient:
         operation: str,
         idempotent: bool,
         parse: Callable[[httpx.Response], T],
+        prefix: bytes = b"",
     ) -> T:
-        """POST ``form`` url-encoded and return ``parse(response)``, retrying per the policy."""
-        return self.request("POST", path, data=form, operation=operation, idempotent=idempotent, parse=parse)
+        """POST ``form`` url-encoded and return ``parse(response)``, retrying per the policy.
+
+        :param prefix: fields encoded once by :func:`encode_form` (a channel's token, the same on every call),
+            sent before ``form``'s.
+        """
+        if not prefix:
+            return self.request("POST", path, data=form, operation=operation, idempotent=idempotent, parse=parse)
+        body = prefix + b"&" + encode_form(form) if form else prefix
+        return self.request(
+            "POST",
+            path,
+            content=body,
+            content_type=FORM,
+            operation=operation,
+            idempotent=idempotent,
+            parse=parse,
+        )
 
     def post_json(
         self,
@@ -508,6 +563,8 @@ class HttpClient:
         cost: float = 1.0,
         measure: Callable[[httpx.Response], Measured | None] | None = None,
         classify: Callable[[httpx.Response], None] | None = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
     ) -> T:
         """Send one request (retried per the policy) and return ``parse(response)``.
 
@@ -521,8 +578,11 @@ class HttpClient:
         :param classify: the channel's reading of any reply before the HTTP status checks: it raises the
             error a reply means when the status alone would mislead (a GraphQL ``THROTTLED`` with its
             bucket state, a 200 carrying a refusal); returning lets the usual checks run.
+        :param content: a body already encoded (instead of ``data`` or ``json``), of ``content_type``.
         """
-        call = _Call(method, path, data, json, headers, operation, cost, parse, measure, classify)
+        call = _Call(
+            method, path, data, json, headers, operation, cost, parse, measure, classify, content, content_type
+        )
         guard = None if idempotent else _WRITE_GUARD.get()
         policy = self.retry_policy
         attempt, idle = 0, 0.0  # attempts made; seconds slept between them
@@ -564,12 +624,16 @@ class HttpClient:
             elif call.method in ("POST", "PUT", "PATCH"):
                 headers = {**headers, "Content-Length": "0"}
             return self._transport.send(call.method, url, target, body, headers, self._timeout)
+        headers = {**self._headers, **(call.headers or {})}
+        if call.content is not None and call.content_type is not None:
+            headers["Content-Type"] = call.content_type
         request = httpx.Request(
             call.method,
             self._url(call.path),
             data=call.data,
             json=call.json,
-            headers=self._headers if not call.headers else httpx.Headers({**self._headers, **call.headers}),
+            content=call.content,
+            headers=headers,
             extensions={"timeout": self._timeout},
         )
         response = self._transport.handle_request(request)

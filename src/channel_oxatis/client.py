@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from channel_core.errors import ClientError, PayloadError, ServerError
-from channel_core.http import HttpClient, RateLimiter, RetryPolicy
+from channel_core.http import HttpClient, RateLimiter, RetryPolicy, content_charset, encode_form
 from channel_oxatis import schemas
 from channel_oxatis.settings import OxatisSettings
 from channel_oxatis.wire import CHANNEL, Envelope, element_to_dict, local_name, parse_envelope, request_xml
@@ -114,6 +114,10 @@ class OxatisClient:
             headers={"Accept-Language": "en-US"},
             max_connections=max(settings.max_concurrency + 1, 4),  # the details in flight plus a list page
         )
+        credentials = {"Token": settings.token.reveal()}
+        if settings.app_id is not None:
+            credentials = {"AppId": settings.app_id.reveal(), **credentials}
+        self._credentials_form = encode_form(credentials)  # the same first fields on every call, encoded once
 
     def close(self) -> None:
         self._http.close()
@@ -136,17 +140,15 @@ class OxatisClient:
         check: Callable[[Envelope], None] | None = None,
     ) -> Envelope:
         """One call; ``check`` runs inside the retry loop, so a :class:`RetriableError` it raises is retried."""
-        form = {"Token": self.settings.token.reveal(), "Method": method, "Data": data_xml}
-        if self.settings.app_id is not None:
-            form = {"AppId": self.settings.app_id.reveal(), **form}
         path = f"/webservices/httpservices/{SERVICES[method]}.aspx"
         return self._http.post_form(
             path,
-            form,
+            {"Method": method, "Data": data_xml},
+            prefix=self._credentials_form,
             operation=method,
             idempotent=idempotent,
             parse=lambda response: _checked(
-                parse_envelope(response.content, operation=method, charset=response.charset_encoding), check
+                parse_envelope(response.content, operation=method, charset=content_charset(response)), check
             ),
         )
 
