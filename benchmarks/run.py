@@ -428,10 +428,8 @@ def _new_database(dsn: str) -> str:
 
 def _fleet_round(dsn: str, processes: int, stores: int, orders: int, latency: float, concurrency: int) -> float:
     """Seconds for ``processes`` ``channel worker --once`` processes to sync ``stores`` registered stores."""
-    from datetime import timedelta
 
-    from channel_core.fleet.engine import enqueue_due, make_app, prepare_database
-    from channel_core.fleet.registry import StoreRegistry
+    from channel_core.fleet.engine import enqueue_due, make_app
     from channel_core.sync.postgres import PostgresStore
 
     database = _new_database(dsn)
@@ -440,17 +438,7 @@ def _fleet_round(dsn: str, processes: int, stores: int, orders: int, latency: fl
     with SandboxServer(config) as server:
         for n, key in enumerate(list(tokens)[1:], start=1):
             server.add_store(tokens[key], count=orders, seed=n)
-        prepare_database(database)
-        oxatis = Channels.discover()["oxatis"]
-        with PostgresStore(database) as db:
-            for key in tokens:
-                StoreRegistry(db).add(
-                    key,
-                    oxatis.info(),
-                    settings={"base_url": server.url, "store_timezone": "UTC", "requests_per_second": 1e5},
-                    credentials="env:" + key.upper().replace("-", "_"),
-                    every=timedelta(hours=1),
-                )
+        _register_env_stores(database, server.url, tokens)
         app = make_app(database, schedule=None)
         with app.open():
             enqueue_due(app, database)
@@ -469,6 +457,28 @@ def _fleet_round(dsn: str, processes: int, stores: int, orders: int, latency: fl
     if codes != [0] * processes or synced != stores:
         raise RuntimeError(f"fleet round failed: exit codes {codes}, {synced} of {stores} stores synced")
     return elapsed
+
+
+def _register_env_stores(database: str, url: str, tokens: dict[str, str]) -> None:
+    """The channel tables, and one Oxatis store per key of ``tokens`` on the sandbox at ``url``, its token read
+    from ``<KEY>_TOKEN`` (``env:`` credentials), due in an hour."""
+    from datetime import timedelta
+
+    from channel_core.fleet.engine import prepare_database
+    from channel_core.fleet.registry import StoreRegistry
+    from channel_core.sync.postgres import PostgresStore
+
+    prepare_database(database)
+    oxatis = Channels.discover()["oxatis"]
+    with PostgresStore(database) as db:
+        for key in tokens:
+            StoreRegistry(db).add(
+                key,
+                oxatis.info(),
+                settings={"base_url": url, "store_timezone": "UTC", "requests_per_second": 1e5},
+                credentials="env:" + key.upper().replace("-", "_"),
+                every=timedelta(hours=1),
+            )
 
 
 def _import_rate(store_factory: Callable[[], Any], orders: int) -> float:
@@ -654,91 +664,103 @@ def _worker_pass(database: str, env: dict[str, str], concurrency: int) -> tuple[
 
 
 def bench_jobs(stores: int = 300, orders: int = 5) -> dict[str, Any]:
-    """Syncs of unchanged stores through one ``channel worker`` process: its CPU and PostgreSQL statements per
-    sync (a worker with nothing to do is the baseline subtracted), and jobs per second."""
-    from datetime import timedelta
+    """Syncs of unchanged stores, the sandbox in its own process. (1) One ``channel worker --once`` process,
+    started cold: its CPU per sync (a pass with no job subtracted), statements, round trips and jobs per second.
+    (2) A long-running worker's steady state: the same app run twice in this process, the second pass measured
+    (connections pooled, each store's connect-time lookups kept)."""
+    from urllib.parse import urlsplit
 
-    from channel_core.fleet.engine import enqueue_sync, make_app, prepare_database
-    from channel_core.fleet.registry import StoreRegistry
+    from channel_core.fleet.engine import enqueue_sync, make_app
     from channel_core.sync.postgres import PostgresStore
 
     dsn, cluster = _throwaway_cluster(statements=True)
+    port = _free_port()
+    command = [sys.executable, "-m", "channel_oxatis.sandbox", "--port", str(port), "--orders", str(orders)]
+    command += ["--stores", str(stores), "--timezone", "UTC"]
+    sandbox = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    results: dict[str, Any] = {"stores": stores, "orders_per_store": orders}
     try:
+        assert sandbox.stdout is not None
+        url = sandbox.stdout.readline().split(" on ", 1)[1].split(" ", 1)[0]
         database = _new_database(dsn)
-        tokens = {f"shop-{n}": f"bench-token-{n}" for n in range(stores)}
-        config = SandboxConfig(count=orders, token=tokens["shop-0"], timezone="UTC")
-        with SandboxServer(config) as server:
-            for n, key in enumerate(list(tokens)[1:], start=1):
-                server.add_store(tokens[key], count=orders, seed=n)
-            prepare_database(database)
-            oxatis = Channels.discover()["oxatis"]
-            with PostgresStore(database) as db:
+        tokens = {f"shop-{n}": "sandbox-token" + (f"-{n}" if n > 1 else "") for n in range(1, stores + 1)}
+        _register_env_stores(database, url, tokens)
+        env = {**os.environ, **{key.upper().replace("-", "_") + "_TOKEN": tok for key, tok in tokens.items()}}
+
+        def queue_all(app: Any) -> None:
+            with app.open():
                 for key in tokens:
-                    StoreRegistry(db).add(
-                        key,
-                        oxatis.info(),
-                        settings={"base_url": server.url, "store_timezone": "UTC", "requests_per_second": 1e5},
-                        credentials="env:" + key.upper().replace("-", "_"),
-                        every=timedelta(hours=1),
-                    )
-            env = {**os.environ, **{key.upper().replace("-", "_") + "_TOKEN": tok for key, tok in tokens.items()}}
-            app = make_app(database, schedule=None)
+                    enqueue_sync(app, key)
 
-            def queue_all() -> None:
-                with app.open():
-                    for key in tokens:
-                        enqueue_sync(app, key)
-
-            queue_all()
-            _worker_pass(database, env, 1)  # the first imports
-            with PostgresStore(database) as db:
-                db.execute("UPDATE stores SET next_run = now() + interval '1 hour'")  # the worker queues none itself
-            _reset_statements(database)
-            idle_cpu, _ = _worker_pass(database, env, 1)  # start-up and shutdown, no job
-            idle_statements, idle_transactions = _statements(database)
-            from urllib.parse import urlsplit
-
-            target = urlsplit(database)
-            proxy = _RoundTripProxy(target.hostname or "127.0.0.1", target.port or 5432)
-            through_proxy = proxy.dsn(database)
-            _worker_pass(through_proxy, env, 1)  # an idle pass again, through the proxy: its round trips
-            idle_round_trips = proxy.round_trips
-            queue_all()
-            _reset_statements(database)
+        queue_all(make_app(database, schedule=None))
+        _worker_pass(database, env, 1)  # the first imports
+        _reset_statements(database)
+        idle_cpu, _ = _worker_pass(database, env, 1)  # start-up and shutdown, no job
+        idle_statements, idle_transactions = _statements(database)
+        target = urlsplit(database)
+        proxy = _RoundTripProxy(target.hostname or "127.0.0.1", target.port or 5432)
+        through_proxy = proxy.dsn(database)
+        _worker_pass(through_proxy, env, 1)  # an idle pass again, through the proxy: its round trips
+        idle_round_trips = proxy.round_trips
+        queue_all(make_app(database, schedule=None))
+        _reset_statements(database)
+        proxy.round_trips = 0
+        cpu, wall = _worker_pass(through_proxy, env, 1)
+        round_trips = proxy.round_trips
+        statements, transactions = _statements(database)
+        with PostgresStore(database) as db:
+            changed = db.execute("SELECT count(*) FROM sync_runs WHERE (summary->>'imported')::int > 0")[0][0]
+        results.update(
+            {
+                "orders_imported_after_the_first_pass": changed - stores,
+                "cold_worker_cpu_ms_per_sync": round((cpu - idle_cpu) * 1000 / stores, 2),
+                "cold_statements_per_sync": round((statements - idle_statements) / stores, 1),
+                "cold_transactions_per_sync": round((transactions - idle_transactions) / stores, 1),
+                "cold_round_trips_per_sync": round((round_trips - idle_round_trips) / stores, 1),
+                "cold_jobs_per_s_one_worker_process": round(stores / wall, 1),
+            }
+        )
+        os.environ.update({k: v for k, v in env.items() if k.endswith("_TOKEN")})
+        counted = make_app(through_proxy, schedule=None)  # the proxy shares this process: round trips only
+        for _ in range(2):
+            queue_all(counted)
             proxy.round_trips = 0
-            cpu, wall = _worker_pass(through_proxy, env, 1)
-            round_trips = proxy.round_trips
-            if proxy.bursts is not None:
-                import collections
-                import re as regex
+            counted.run_worker(wait=False, concurrency=1, install_signal_handlers=False)
+        warm_round_trips = proxy.round_trips
+        app = make_app(database, schedule=None)
+        queue_all(app)
+        app.run_worker(wait=False, concurrency=1, install_signal_handlers=False)  # warms pool and lookups
+        queue_all(app)
+        _reset_statements(database)
+        cpu, began = time.process_time(), time.perf_counter()
+        if os.environ.get("BENCH_YAPPI"):  # where the warm pass's CPU goes, every thread (pip install yappi)
+            import importlib
 
-                starts = collections.Counter(
-                    regex.sub(rb"[^ -~]", b".", burst)[:70].decode() for burst in proxy.bursts[-round_trips:]
-                )
-                for text, count in starts.most_common(25):
-                    print(count, text)
-            statements, transactions = _statements(database)
-            with PostgresStore(database) as db:
-                changed = db.execute(
-                    "SELECT count(*) FROM sync_runs WHERE (summary->>'imported')::int > 0 "
-                    "AND finished_at > now() - interval '10 minutes' AND id > (SELECT max(id) - %s FROM sync_runs)",
-                    (stores,),
-                )[0][0]
+            yappi = importlib.import_module("yappi")
+            yappi.set_clock_type("cpu")
+            yappi.start()
+        app.run_worker(wait=False, concurrency=1, install_signal_handlers=False)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - began
+        if os.environ.get("BENCH_YAPPI"):
+            yappi.stop()
+            for stat in list(yappi.get_func_stats().sort("ttot"))[:70]:
+                print(f"{stat.ttot * 1000 / stores:8.3f} {stat.ncall:7d} {stat.module[-45:]}:{stat.name}")
+        statements, _ = _statements(database)
+        results.update(
+            {
+                "warm_worker_cpu_ms_per_sync": round(cpu * 1000 / stores, 2),
+                "target_worker_cpu_ms_per_sync_max": 3.0,
+                "warm_statements_per_sync": round(statements / stores, 1),
+                "warm_round_trips_per_sync": round(warm_round_trips / stores, 1),
+                "target_round_trips_per_sync_max": 8,
+                "warm_jobs_per_s_one_worker": round(stores / wall, 1),
+            }
+        )
     finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=10)
         _stop_cluster(cluster)
-    return {
-        "stores": stores,
-        "orders_per_store": orders,
-        "orders_imported_by_the_measured_pass": changed,
-        "worker_cpu_ms_per_sync": round((cpu - idle_cpu) * 1000 / stores, 2),
-        "target_worker_cpu_ms_per_sync_max": 3.0,
-        "statements_per_sync": round((statements - idle_statements) / stores, 1),
-        "transactions_per_sync": round((transactions - idle_transactions) / stores, 1),
-        "round_trips_per_sync": round((round_trips - idle_round_trips) / stores, 1),
-        "target_round_trips_per_sync_max": 8,
-        "jobs_per_s_one_worker_process": round(stores / wall, 1),
-        "worker_idle_pass_cpu_s": round(idle_cpu, 2),
-    }
+    return results
 
 
 def _bulk_registry(database: str, stores: int, runs_per_store: int) -> None:

@@ -344,6 +344,14 @@ class _Call(Generic[T]):
     content_type: str | None = None
 
 
+@functools.lru_cache(maxsize=4096)
+def _joined(base_url: str, path: str) -> tuple[httpx.URL, str]:
+    """``path`` under ``base_url``: the URL and its request target (path and query)."""
+    base = httpx.URL(base_url)
+    url = base.copy_with(raw_path=base.raw_path.rstrip(b"/") + b"/" + path.lstrip("/").encode("ascii"))
+    return url, url.raw_path.decode("ascii")
+
+
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -438,7 +446,7 @@ class HttpClient:
         agent = f"channel-core/{__version__}" + (f" (run {self.run_label})" if self.run_label else "")
         self._headers = httpx.Headers({"User-Agent": agent, **dict(headers or {})})
         self._plain_headers = {"User-Agent": agent, **dict(headers or {})}
-        self._targets: dict[str, tuple[httpx.URL, str]] = {}
+        self._targets: dict[str, tuple[httpx.URL, str]] = {}  # a channel's few endpoints
         limits = (timeout or httpx.Timeout(DEFAULT_TIMEOUT, connect=10.0)).as_dict()
         if scope is not None and scope.timeout is not None:  # the host's cap on every request
             cap = scope.timeout
@@ -447,8 +455,7 @@ class HttpClient:
         del max_connections  # one connection per calling thread: the caller's thread count bounds them
 
     def _url(self, path: str) -> httpx.URL:
-        base = self._base_url.raw_path.rstrip(b"/")
-        return self._base_url.copy_with(raw_path=base + b"/" + path.lstrip("/").encode("ascii"))
+        return _joined(str(self._base_url), path)[0]
 
     def server_time(self) -> datetime | None:
         """A lower bound of the server's clock now (aware UTC), or ``None`` before any dated reply.
@@ -641,13 +648,11 @@ class HttpClient:
         return response
 
     def _target(self, path: str) -> tuple[httpx.URL, str]:
-        """The URL and request target of ``path``, built once per path."""
+        """The URL and request target of ``path``, built once per path (and process: a fleet worker makes a
+        client per job, for the same few endpoints)."""
         found = self._targets.get(path)
         if found is None:
-            url = self._url(path)
-            found = (url, url.raw_path.decode("ascii"))
-            if len(self._targets) < 256:  # paths are a channel's few endpoints; never grow without bound
-                self._targets[path] = found
+            found = self._targets[path] = _joined(str(self._base_url), path)
         return found
 
     def _limiters(self) -> tuple[Limiter, ...]:

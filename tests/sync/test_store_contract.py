@@ -301,3 +301,22 @@ def test_a_fence_lost_inside_a_page_stores_none_of_it(store: Any) -> None:
     with store.transaction():  # the connection is usable afterwards
         store.save_order("a", order("1"), "v1")
     assert store.count_orders("oxatis") == 1
+
+
+def test_rows_kept_under_an_older_id_of_the_store_are_adopted_when_a_run_begins(store: Any, oxatis: Channel) -> None:
+    from channel_oxatis.connection import legacy_account_id
+    from channel_oxatis.settings import parse_settings
+
+    with SandboxServer(SandboxConfig(count=10)) as server:
+        settings = sandbox_settings(server, max_concurrency=1)
+        old_id = legacy_account_id(parse_settings(settings))
+        with oxatis.connect(settings) as connection:
+            Importer(oxatis, connection, store).run()
+            new_id = connection.account_id
+        assert store.adopt_account("oxatis", new_id, old_id) > 0  # as an older release left them
+        details = server.detail_calls()
+        with oxatis.connect(settings) as connection:
+            again = Importer(oxatis, connection, store).run()
+        assert again.completed and again.imported == 0 and server.detail_calls() == details  # nothing fetched again
+        assert {s.account_id for s in store.iter_orders("oxatis")} == {new_id}
+        assert store.load_checkpoint("oxatis", old_id) is None and store.load_checkpoint("oxatis", new_id) is not None

@@ -9,7 +9,7 @@ from channel_core.hooktypes import Connection
 from channel_core.logs import get_logger
 from channel_core.sync.store import OrderStore
 
-__all__ = ["adopt_account"]
+__all__ = ["adopt_account", "nothing_to_adopt"]
 
 logger = get_logger(__name__)
 _done: weakref.WeakKeyDictionary[Connection, set[int]] = weakref.WeakKeyDictionary()
@@ -34,3 +34,10 @@ def adopt_account(store: OrderStore, connection: Connection) -> None:
                 "account_adopted", channel=connection.channel, old_account_id=old, account_id=connection.account_id,
                 orders=moved,
             )  # fmt: skip
+
+
+def nothing_to_adopt(store: OrderStore, connection: Connection) -> None:
+    """Note that ``store`` holds no rows under ``connection``'s previous ids (a run's start found none): later
+    :func:`adopt_account` calls for the same connection and store return at once."""
+    with _lock:
+        _done.setdefault(connection, set()).add(id(store))

@@ -44,8 +44,8 @@ from channel_core.errors import (
 from channel_core.hooktypes import Connection, OrderPage, OrderQuery
 from channel_core.logs import get_logger
 from channel_core.registry import Channel
-from channel_core.sync.accounts import adopt_account
-from channel_core.sync.store import Checkpoint, OrderStore, WriteOutcome
+from channel_core.sync.accounts import adopt_account, nothing_to_adopt
+from channel_core.sync.store import Checkpoint, OrderStore, RunStart, WriteOutcome
 
 __all__ = ["DEFAULT_MARGIN", "EPOCH", "MAX_FAILED_ATTEMPTS", "ImportSummary", "Importer"]
 
@@ -152,9 +152,8 @@ class Importer:
     ) -> ImportSummary:
         name, account = self.channel.name, self.connection.account_id
         log = logger.bind(channel=name, account_id=account)
-        adopt_account(self.store, self.connection)
         run_start = self.clock()
-        begun = self.store.begin_run(name, account, now=run_start)
+        begun = self._begin(now=run_start)
         saved = begun.checkpoint
         start = saved.next_start if saved and saved.next_start else self.initial_start
         complete_until = saved.complete_until if saved else None
@@ -230,8 +229,7 @@ class Importer:
         yet is skipped or failed exactly as polling would.
         """
         name, account = self.channel.name, self.connection.account_id
-        adopt_account(self.store, self.connection)
-        begun = self.store.begin_run(name, account, now=self.clock())
+        begun = self._begin(now=self.clock())
         saved = begun.checkpoint
         start = saved.next_start if saved and saved.next_start else self.initial_start
         state = _RunState(
@@ -261,6 +259,18 @@ class Importer:
         summary.failed = len(summary.failures)
         logger.info("orders_synced", channel=name, account_id=account, orders=len(wanted), stopped=summary.stopped)
         return summary
+
+    def _begin(self, *, now: datetime) -> RunStart:
+        """The run's fence, checkpoint and failed orders due; rows an older release kept under another id of
+        this store are adopted first (found by the same statement)."""
+        name, account = self.channel.name, self.connection.account_id
+        previous = self.connection.previous_account_ids
+        begun = self.store.begin_run(name, account, now=now, previous_account_ids=previous)
+        if begun.adopt_from:
+            adopt_account(self.store, self.connection)
+            return self.store.begin_run(name, account, now=now)
+        nothing_to_adopt(self.store, self.connection)
+        return begun
 
     def _commit_checkpoint(self, state: _RunState, checkpoint: Checkpoint, summary: ImportSummary) -> None:
         name, account = self.channel.name, self.connection.account_id

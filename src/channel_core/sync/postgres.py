@@ -335,23 +335,36 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise _fenced_out(exc) or exc from None
 
-    def begin_run(self, channel: str, account_id: str, *, now: datetime) -> RunStart:
+    def begin_run(
+        self, channel: str, account_id: str, *, now: datetime, previous_account_ids: Sequence[str] = ()
+    ) -> RunStart:
+        previous = [old for old in previous_account_ids if (channel, old, account_id) not in self._pool.adopted]
         row = self._one(
             "WITH f AS (INSERT INTO fences VALUES (%(c)s, %(a)s, 1) ON CONFLICT (channel, account_id) "
             "DO UPDATE SET fence = fences.fence + 1 RETURNING fence) "
             "SELECT f.fence, k.next_start, k.complete_until, k.cursor, k.cursor_since, k.clock_lag, "
             "k.channel IS NOT NULL, ARRAY(SELECT order_id FROM failed WHERE channel = %(c)s AND account_id = %(a)s "
-            "AND NOT parked AND (next_attempt IS NULL OR next_attempt <= %(now)s) ORDER BY order_id) "
+            "AND NOT parked AND (next_attempt IS NULL OR next_attempt <= %(now)s) ORDER BY order_id), "
+            "ARRAY(SELECT old FROM unnest(%(previous)s::text[]) AS old WHERE "
+            "EXISTS (SELECT 1 FROM checkpoints WHERE channel = %(c)s AND account_id = old) "
+            "OR EXISTS (SELECT 1 FROM orders WHERE channel = %(c)s AND account_id = old) "
+            "OR EXISTS (SELECT 1 FROM notifications WHERE channel = %(c)s AND account_id = old) "
+            "OR EXISTS (SELECT 1 FROM failed WHERE channel = %(c)s AND account_id = old) "
+            "OR EXISTS (SELECT 1 FROM skipped WHERE channel = %(c)s AND account_id = old) "
+            "OR EXISTS (SELECT 1 FROM versions WHERE channel = %(c)s AND account_id = old)) "
             "FROM f LEFT JOIN checkpoints k ON k.channel = %(c)s AND k.account_id = %(a)s",
-            {"c": channel, "a": account_id, "now": now},
+            {"c": channel, "a": account_id, "now": now, "previous": previous},
         )
-        fence, next_start, complete_until, cursor, cursor_since, clock_lag, found, failed = row
+        fence, next_start, complete_until, cursor, cursor_since, clock_lag, found, failed, adopt = row
         checkpoint = (
             Checkpoint(next_start, complete_until, cursor, cursor_since, timedelta(seconds=clock_lag or 0.0))
             if found
             else None
         )
-        return RunStart(int(fence), checkpoint, tuple(failed))
+        for old in previous:
+            if old not in adopt:  # nothing left under it: this process need not look again
+                self._pool.adopted.add((channel, old, account_id))
+        return RunStart(int(fence), checkpoint, tuple(failed), tuple(adopt))
 
     # ------------------------------------------------------------------ orders
 
@@ -664,6 +677,8 @@ class PostgresStore:
         )
         moved = self._adopt(channel, old_account_id, account_id) if found and found[0] else 0
         self._pool.adopted.add(move)
+        # rows now live under account_id: a memo that it holds none (as someone's previous id) is stale
+        self._pool.adopted -= {m for m in self._pool.adopted if m[0] == channel and m[1] == account_id}
         return moved
 
     def _adopt(self, channel: str, old_account_id: str, account_id: str) -> int:

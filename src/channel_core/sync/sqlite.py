@@ -327,12 +327,26 @@ class SQLiteStore:
             ).fetchone()
         return int(row[0])
 
-    def begin_run(self, channel: str, account_id: str, *, now: datetime) -> RunStart:
+    def begin_run(
+        self, channel: str, account_id: str, *, now: datetime, previous_account_ids: Sequence[str] = ()
+    ) -> RunStart:
         with self.transaction():
+            adopt = tuple(
+                old
+                for old in previous_account_ids
+                if any(
+                    self._db.execute(
+                        f"SELECT 1 FROM {table} WHERE channel=? AND account_id=? LIMIT 1",  # noqa: S608 - constants
+                        (channel, old),
+                    ).fetchone()
+                    for table in ("checkpoints", "orders", "notifications", "failed", "skipped", "versions")
+                )
+            )
             return RunStart(
                 self.take_fence(channel, account_id),
                 self.load_checkpoint(channel, account_id),
                 tuple(self.failed_order_ids(channel, account_id, now=now)),
+                adopt,
             )
 
     def check_fence(self, channel: str, account_id: str, fence: int) -> None:

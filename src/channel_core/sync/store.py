@@ -195,6 +195,7 @@ class RunStart:
     fence: int
     checkpoint: Checkpoint | None
     failed_order_ids: tuple[str, ...]
+    adopt_from: tuple[str, ...] = ()  # of the previous account ids asked about, those that still hold rows
 
 
 class WriteOutcome:
@@ -226,9 +227,12 @@ class OrderStore(Protocol):
         transaction (at its commit, at the latest), never after anything of it was committed."""
         ...
 
-    def begin_run(self, channel: str, account_id: str, *, now: datetime) -> RunStart:
+    def begin_run(
+        self, channel: str, account_id: str, *, now: datetime, previous_account_ids: Sequence[str] = ()
+    ) -> RunStart:
         """Start a run: :meth:`take_fence`, :meth:`load_checkpoint` and :meth:`failed_order_ids` due at
-        ``now``, together (one round trip on PostgreSQL)."""
+        ``now``, together (one round trip on PostgreSQL); ``adopt_from`` names those of
+        ``previous_account_ids`` still holding rows (the caller adopts them, then begins again)."""
         ...
 
     def known_version(self, channel: str, account_id: str, order_id: str) -> str | None: ...
