@@ -542,6 +542,31 @@ def test_one_tick_queues_every_due_store_however_many_there_are(database: str) -
     assert queued == [(5000,)]
 
 
+def test_a_tick_queues_due_stores_together_and_never_a_store_already_waiting_twice(database: str) -> None:
+    """Due stores are queued in one statement per batch; a store still waiting from an earlier tick refuses that
+    statement, and the tick then queues the others one by one: each store waits once."""
+    from channel_core.fleet.engine import enqueue_due, enqueue_sync, make_app, prepare_database
+    from channel_core.sync.postgres import PostgresStore
+
+    prepare_database(database)
+    with PostgresStore(database) as db:
+        db.execute(
+            "INSERT INTO stores (store_key, channel, settings, credentials, every_seconds, next_run, quota_reset, "
+            "quota_timezone, created_at) SELECT 'due-' || n, 'oxatis', '{}'::jsonb, 'env:DUE', 600, "
+            "now() - interval '1 minute', '00:00', 'UTC', now() FROM generate_series(1, 6) AS n"
+        )
+    app = make_app(database, schedule=None)
+    with app.open():
+        assert enqueue_sync(app, "due-3")  # still waiting when the tick comes
+        assert sorted(enqueue_due(app, database, batch=4)) == ["due-1", "due-2", "due-4", "due-5", "due-6"]
+    with PostgresStore(database) as db:
+        waiting = db.execute(
+            "SELECT args->>'store_key', count(*), min(lock), min(queueing_lock) FROM procrastinate_jobs "
+            "GROUP BY 1 ORDER BY 1"
+        )
+    assert waiting == [(f"due-{n}", 1, f"sync:due-{n}", f"sync:due-{n}") for n in range(1, 7)]
+
+
 def test_status_pages_worst_first_and_its_queries_use_indexes_at_size(database: str) -> None:
     """20,000 stores and 60,000 runs: the page query reads the last run through its index (no scan of
     sync_runs), the totals are one pass over stores, and the page lists failing stores first."""

@@ -564,9 +564,29 @@ def enqueue_due(app: Any, dsn: str, schema: str = "public", *, batch: int = CLAI
     queued: list[str] = []
     while True:
         keys = _claim_due(dsn, schema, batch)
-        queued += [key for key in keys if enqueue_sync(app, key)]
+        queued += _defer_syncs(app, keys)
         if len(keys) < batch:
             return queued
+
+
+def _sync_jobs(app: Any, keys: list[str]) -> list[Any]:
+    task = app.tasks[SYNC_TASK]
+    return [
+        task.configure(lock=_sync_lock(key), queueing_lock=_sync_lock(key)).make_new_job(store_key=key) for key in keys
+    ]
+
+
+def _defer_syncs(app: Any, keys: list[str]) -> list[str]:
+    """:func:`_defer_syncs_async`, for a caller without an event loop."""
+    import procrastinate.exceptions
+
+    if not keys:
+        return []
+    try:
+        app.job_manager.batch_defer_jobs(jobs=_sync_jobs(app, keys))
+    except procrastinate.exceptions.AlreadyEnqueued:
+        return [key for key in keys if enqueue_sync(app, key)]
+    return list(keys)
 
 
 async def enqueue_due_async(
@@ -575,9 +595,23 @@ async def enqueue_due_async(
     queued: list[str] = []
     while True:
         keys = await asyncio.to_thread(_claim_due, dsn, schema, batch, pool)
-        queued += [key for key in keys if await _defer_sync_async(app, key)]
+        queued += await _defer_syncs_async(app, keys)
         if len(keys) < batch:
             return queued
+
+
+async def _defer_syncs_async(app: Any, keys: list[str]) -> list[str]:
+    """Queue a sync of each of ``keys`` in one statement; the keys queued. When one of them is still waiting
+    from an earlier tick (its queueing lock refuses the whole statement), they go one by one instead."""
+    import procrastinate.exceptions
+
+    if not keys:
+        return []
+    try:
+        await app.job_manager.batch_defer_jobs_async(jobs=_sync_jobs(app, keys))
+    except procrastinate.exceptions.AlreadyEnqueued:
+        return [key for key in keys if await _defer_sync_async(app, key)]
+    return list(keys)
 
 
 def enqueue_shipment(app: Any, store_key: str, shipment: Shipment) -> int:
