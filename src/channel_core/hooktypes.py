@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -183,6 +183,8 @@ class OrderQuery:
         stamped that much before the reply is never left to a trusted version.
     :ivar only_order_ids: a targeted sync (a webhook named these orders): fetch exactly these, by id,
         and list no window; pages carry no ``complete_until``. An id the store no longer has is skipped.
+    :ivar known_versions: ``known_version`` for many ids at once (the host's store answers a list page in
+        one statement); channels ask through :meth:`versions_of`, which falls back to ``known_version``.
     """
 
     modified_since: datetime
@@ -193,6 +195,15 @@ class OrderQuery:
     retry_order_ids: tuple[str, ...] = ()
     clock_lag: timedelta = timedelta(0)
     only_order_ids: tuple[str, ...] = ()
+    known_versions: Callable[[Sequence[str]], Mapping[str, str]] | None = None
+
+    def versions_of(self, order_ids: Sequence[str]) -> Mapping[str, str]:
+        """The host's stored version tokens of ``order_ids`` (ids without one are left out), in one lookup
+        when the host gave ``known_versions`` (a list page's ids at once), else one ``known_version`` per id."""
+        if self.known_versions is not None:
+            return self.known_versions(order_ids)
+        found = {order_id: self.known_version(order_id) for order_id in order_ids}
+        return {order_id: version for order_id, version in found.items() if version is not None}
 
     def __post_init__(self) -> None:
         for name in ("modified_since", "modified_until", "complete_until"):

@@ -434,13 +434,16 @@ def _read_listing(
         versions: dict[str, str] = {}
         unchanged: list[str] = []
         to_fetch: list[tuple[str, Mapping[str, Any]]] = []
+        # the page's stored versions in one lookup, where versions may be trusted at all
+        trusted = listing.trust_versions and page.summaries
+        known = query.versions_of([str(s["OxID"]) for s in page.summaries]) if trusted else {}
         for summary in page.summaries:
             order_id = str(summary["OxID"])
             version = summary_version(summary)
             versions[order_id] = version
             if order_id in fetched and fetched[order_id] in (None, version):
                 continue  # already fetched in this run, after the promise
-            if listing.trust_versions and query.known_version(order_id) == version:
+            if listing.trust_versions and known.get(order_id) == version:
                 unchanged.append(order_id)
             else:
                 to_fetch.append((order_id, summary))

@@ -320,3 +320,37 @@ def test_rows_kept_under_an_older_id_of_the_store_are_adopted_when_a_run_begins(
         assert again.completed and again.imported == 0 and server.detail_calls() == details  # nothing fetched again
         assert {s.account_id for s in store.iter_orders("oxatis")} == {new_id}
         assert store.load_checkpoint("oxatis", old_id) is None and store.load_checkpoint("oxatis", new_id) is not None
+
+
+def test_a_list_pages_versions_are_read_in_one_lookup_and_a_failed_orders_is_not_trusted(store: Any) -> None:
+    store.save_orders("a", [(order(str(n)), f"v{n}") for n in range(1, 5)])
+    store.save_failed("oxatis", "a", "2", "boom", now=T0, max_attempts=5, version="v2-new")  # fetched when listed
+    store.save_version("oxatis", "b", "3", "another account's")
+    found = store.known_versions("oxatis", "a", ["1", "2", "3", "9"])
+    assert found == {"1": "v1", "3": "v3"}
+    assert found == {n: v for n in "1239" if (v := store.known_version("oxatis", "a", n)) is not None}
+    assert store.known_versions("oxatis", "a", []) == {}
+    assert len(store.known_versions("oxatis", "a", [str(n) for n in range(1, 1201)])) == 3  # beyond one chunk
+
+
+def test_a_resync_asks_the_store_for_a_pages_versions_at_once(oxatis: Channel, tmp_path: Path) -> None:
+    asked: list[int] = []
+
+    class Counting(SQLiteStore):
+        def known_version(self, channel: str, account_id: str, order_id: str) -> str | None:
+            asked.append(1)
+            return super().known_version(channel, account_id, order_id)
+
+        def known_versions(self, channel: str, account_id: str, order_ids: Any) -> dict[str, str]:
+            asked.append(len(order_ids))
+            return super().known_versions(channel, account_id, order_ids)
+
+    with SandboxServer(SandboxConfig(count=30)) as server, Counting(tmp_path / "c.sqlite3") as store:
+        settings = sandbox_settings(server, page_size=10, max_concurrency=1)
+        with oxatis.connect(settings) as connection:
+            Importer(oxatis, connection, store, margin=timedelta(days=3650)).run()  # the next run reads it all again
+            details = server.detail_calls()
+            asked.clear()
+            again = Importer(oxatis, connection, store).run()  # every order in the overlap, before the promise
+        assert again.completed and server.detail_calls() == details  # every version trusted, nothing fetched
+        assert asked and all(n > 1 for n in asked) and sum(asked) >= 30  # a page at a time, never one by one

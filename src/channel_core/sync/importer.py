@@ -175,6 +175,7 @@ class Importer:
             modified_since=since,
             complete_until=complete_until,
             known_version=lambda order_id: self.store.known_version(name, account, order_id),
+            known_versions=lambda order_ids: self.store.known_versions(name, account, order_ids),
             resume=resume,
             retry_order_ids=begun.failed_order_ids,
             clock_lag=state.clock_lag,

@@ -377,6 +377,17 @@ class PostgresStore:
         )
         return str(row[0]) if row else None
 
+    def known_versions(self, channel: str, account_id: str, order_ids: Sequence[str]) -> dict[str, str]:
+        if not order_ids:
+            return {}
+        rows = self._all(
+            "SELECT v.order_id, v.version FROM versions v WHERE v.channel=%(c)s AND v.account_id=%(a)s "
+            "AND v.order_id = ANY(%(o)s) AND NOT EXISTS (SELECT 1 FROM failed f WHERE f.channel=%(c)s "
+            "AND f.account_id=%(a)s AND f.order_id=v.order_id AND NOT f.parked)",
+            {"c": channel, "a": account_id, "o": list(order_ids)},  # type: ignore[arg-type]
+        )
+        return {str(order_id): str(version) for order_id, version in rows}
+
     def save_version(self, channel: str, account_id: str, order_id: str, version: str) -> None:
         with self.transaction():
             self._db.execute(

@@ -372,6 +372,22 @@ class SQLiteStore:
             ).fetchone()
         return row[0] if row else None
 
+    def known_versions(self, channel: str, account_id: str, order_ids: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        with self._lock:
+            for chunk in range(0, len(order_ids), 500):
+                part = list(order_ids[chunk : chunk + 500])
+                marks = ",".join("?" * len(part))
+                found.update(
+                    self._db.execute(
+                        f"SELECT v.order_id, v.version FROM versions v WHERE v.channel=? AND v.account_id=? "  # noqa: S608
+                        f"AND v.order_id IN ({marks}) AND NOT EXISTS (SELECT 1 FROM failed f WHERE "
+                        "f.channel=v.channel AND f.account_id=v.account_id AND f.order_id=v.order_id AND f.parked=0)",
+                        (channel, account_id, *part),
+                    ).fetchall()
+                )
+        return found
+
     def save_version(self, channel: str, account_id: str, order_id: str, version: str) -> None:
         with self.transaction():
             self._db.execute(

@@ -237,6 +237,10 @@ class OrderStore(Protocol):
 
     def known_version(self, channel: str, account_id: str, order_id: str) -> str | None: ...
 
+    def known_versions(self, channel: str, account_id: str, order_ids: Sequence[str]) -> dict[str, str]:
+        """:meth:`known_version` of each of ``order_ids`` that has one, in one lookup."""
+        ...
+
     def save_order(self, account_id: str, order: Order, version: str | None) -> str: ...
 
     def save_orders(self, account_id: str, orders: Sequence[tuple[Order, str | None]]) -> list[str]:
