@@ -233,8 +233,11 @@ def connected_store(
     :raises ConfigurationError: no store ``store_key`` in the registry, or its credentials cannot be resolved.
     """
     runner = _Runner(dsn, schema, credentials or DefaultCredentials(), channels)
-    with runner.opened(store_key, label or f"{store_key}/manual/pid-{os.getpid()}") as opened:
-        yield opened
+    try:
+        with runner.opened(store_key, label or f"{store_key}/manual/pid-{os.getpid()}") as opened:
+            yield opened
+    finally:
+        runner.pool.close()  # this runner's pool ends with the call: no connection outlives it
 
 
 def make_app(
