@@ -435,6 +435,7 @@ class HttpClient:
         self._server_date: tuple[datetime, float] | None = None
         self._answered = False  # has the server ever replied on this client?
         self._server_date_lock = threading.Lock()
+        self._last_date: tuple[str, datetime] | None = None  # the last Date header, and what it says
         self._base_url = httpx.URL(base_url)
         # Requests go straight to the transport: no client-level cookies, auth or redirect machinery, which
         # cost more CPU per call than decoding the reply. The default transport keeps one keep-alive
@@ -476,14 +477,20 @@ class HttpClient:
         value = response.headers.get("Date")
         if not value:
             return
-        try:
-            date = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return
-        if date.tzinfo is None:
-            date = date.replace(tzinfo=UTC)
+        parsed = self._last_date  # replies within one second carry the same header: parsed once
+        if parsed is not None and parsed[0] == value:
+            date = parsed[1]
+        else:
+            try:
+                date = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError, IndexError):
+                return
+            if date.tzinfo is None:
+                date = date.replace(tzinfo=UTC)
+            date = date.astimezone(UTC)
+            self._last_date = (value, date)
         with self._server_date_lock:
-            self._server_date = (date.astimezone(UTC), time.monotonic())
+            self._server_date = (date, time.monotonic())
 
     @property
     def base_url(self) -> str:
