@@ -24,6 +24,7 @@ from channel_core.models import NotificationResult, Order, Shipment, from_dict, 
 from channel_core.sync.pool import PostgresPool
 from channel_core.sync.store import (
     ACCOUNT_TABLES,
+    ROWS_OF_AN_ACCOUNT,
     Checkpoint,
     FailedOrderRecord,
     NotificationRecord,
@@ -158,6 +159,15 @@ _SAVE_ORDER = (
     "ON CONFLICT (channel, account_id, order_id) DO UPDATE SET version=EXCLUDED.version) "
     "SELECT (SELECT fingerprint FROM old)"
 )
+
+
+def _held_under(account: str) -> str:
+    """SQL true when channel ``%(c)s`` keeps any row under the account id expression ``account`` (an id an
+    older release used, found at a run's start and before an adoption)."""
+    return " OR ".join(
+        f"EXISTS (SELECT 1 FROM {table} WHERE channel = %(c)s AND account_id = {account})"  # noqa: S608
+        for table in ROWS_OF_AN_ACCOUNT
+    )
 
 
 def _fenced_out(exc: Exception) -> FencedOutError | None:
@@ -340,18 +350,12 @@ class PostgresStore:
     ) -> RunStart:
         previous = [old for old in previous_account_ids if (channel, old, account_id) not in self._pool.adopted]
         row = self._one(
-            "WITH f AS (INSERT INTO fences VALUES (%(c)s, %(a)s, 1) ON CONFLICT (channel, account_id) "
+            "WITH f AS (INSERT INTO fences VALUES (%(c)s, %(a)s, 1) ON CONFLICT (channel, account_id) "  # noqa: S608 - constant fragments
             "DO UPDATE SET fence = fences.fence + 1 RETURNING fence) "
             "SELECT f.fence, k.next_start, k.complete_until, k.cursor, k.cursor_since, k.clock_lag, "
             "k.channel IS NOT NULL, ARRAY(SELECT order_id FROM failed WHERE channel = %(c)s AND account_id = %(a)s "
             "AND NOT parked AND (next_attempt IS NULL OR next_attempt <= %(now)s) ORDER BY order_id), "
-            "ARRAY(SELECT old FROM unnest(%(previous)s::text[]) AS old WHERE "
-            "EXISTS (SELECT 1 FROM checkpoints WHERE channel = %(c)s AND account_id = old) "
-            "OR EXISTS (SELECT 1 FROM orders WHERE channel = %(c)s AND account_id = old) "
-            "OR EXISTS (SELECT 1 FROM notifications WHERE channel = %(c)s AND account_id = old) "
-            "OR EXISTS (SELECT 1 FROM failed WHERE channel = %(c)s AND account_id = old) "
-            "OR EXISTS (SELECT 1 FROM skipped WHERE channel = %(c)s AND account_id = old) "
-            "OR EXISTS (SELECT 1 FROM versions WHERE channel = %(c)s AND account_id = old)) "
+            f"ARRAY(SELECT old FROM unnest(%(previous)s::text[]) AS old WHERE {_held_under('old')}) "
             "FROM f LEFT JOIN checkpoints k ON k.channel = %(c)s AND k.account_id = %(a)s",
             {"c": channel, "a": account_id, "now": now, "previous": previous},
         )
@@ -369,13 +373,7 @@ class PostgresStore:
     # ------------------------------------------------------------------ orders
 
     def known_version(self, channel: str, account_id: str, order_id: str) -> str | None:
-        row = self._one(
-            "SELECT version FROM versions v WHERE channel=%(c)s AND account_id=%(a)s AND order_id=%(o)s "
-            "AND NOT EXISTS (SELECT 1 FROM failed f WHERE f.channel=%(c)s AND f.account_id=%(a)s "
-            "AND f.order_id=%(o)s AND NOT f.parked)",
-            {"c": channel, "a": account_id, "o": order_id},
-        )
-        return str(row[0]) if row else None
+        return self.known_versions(channel, account_id, [order_id]).get(order_id)
 
     def known_versions(self, channel: str, account_id: str, order_ids: Sequence[str]) -> dict[str, str]:
         if not order_ids:
@@ -677,15 +675,7 @@ class PostgresStore:
         move = (channel, old_account_id, account_id)
         if move in self._pool.adopted:  # done (or nothing to do) once in this process: no statement at all
             return 0
-        found = self._one(
-            "SELECT EXISTS (SELECT 1 FROM checkpoints WHERE channel=%(c)s AND account_id=%(a)s) "
-            "OR EXISTS (SELECT 1 FROM orders WHERE channel=%(c)s AND account_id=%(a)s) "
-            "OR EXISTS (SELECT 1 FROM notifications WHERE channel=%(c)s AND account_id=%(a)s) "
-            "OR EXISTS (SELECT 1 FROM failed WHERE channel=%(c)s AND account_id=%(a)s) "
-            "OR EXISTS (SELECT 1 FROM skipped WHERE channel=%(c)s AND account_id=%(a)s) "
-            "OR EXISTS (SELECT 1 FROM versions WHERE channel=%(c)s AND account_id=%(a)s)",
-            {"c": channel, "a": old_account_id},
-        )
+        found = self._one(f"SELECT {_held_under('%(a)s')}", {"c": channel, "a": old_account_id})
         moved = self._adopt(channel, old_account_id, account_id) if found and found[0] else 0
         self._pool.adopted.add(move)
         # rows now live under account_id: a memo that it holds none (as someone's previous id) is stale

@@ -22,6 +22,7 @@ from channel_core.hooktypes import WebhookEvent
 from channel_core.models import NotificationResult, Order, Shipment, from_dict, to_dict
 from channel_core.sync.store import (
     ACCOUNT_TABLES,
+    ROWS_OF_AN_ACCOUNT,
     Checkpoint,
     FailedOrderRecord,
     NotificationRecord,
@@ -339,7 +340,7 @@ class SQLiteStore:
                         f"SELECT 1 FROM {table} WHERE channel=? AND account_id=? LIMIT 1",  # noqa: S608 - constants
                         (channel, old),
                     ).fetchone()
-                    for table in ("checkpoints", "orders", "notifications", "failed", "skipped", "versions")
+                    for table in ROWS_OF_AN_ACCOUNT
                 )
             )
             return RunStart(
@@ -362,17 +363,11 @@ class SQLiteStore:
     # ------------------------------------------------------------------ orders
 
     def known_version(self, channel: str, account_id: str, order_id: str) -> str | None:
-        with self._lock:
-            # an unparked failed order has no trusted version: it is fetched whenever it is listed;
-            # a parked one waits for a change of its listed version
-            row = self._db.execute(
-                "SELECT version FROM versions v WHERE channel=?1 AND account_id=?2 AND order_id=?3 AND NOT EXISTS "
-                "(SELECT 1 FROM failed f WHERE f.channel=?1 AND f.account_id=?2 AND f.order_id=?3 AND f.parked=0)",
-                (channel, account_id, order_id),
-            ).fetchone()
-        return row[0] if row else None
+        return self.known_versions(channel, account_id, [order_id]).get(order_id)
 
     def known_versions(self, channel: str, account_id: str, order_ids: Sequence[str]) -> dict[str, str]:
+        # an unparked failed order has no trusted version: it is fetched whenever it is listed;
+        # a parked one waits for a change of its listed version
         found: dict[str, str] = {}
         with self._lock:
             for chunk in range(0, len(order_ids), 500):

@@ -18,6 +18,7 @@ from channel_core.models import NotificationResult, Order, Shipment, to_dict
 
 __all__ = [
     "ACCOUNT_TABLES",
+    "ROWS_OF_AN_ACCOUNT",
     "Checkpoint",
     "FailedOrderRecord",
     "NotificationRecord",
@@ -83,6 +84,8 @@ def package_key(shipment: Shipment) -> str:
 
 
 ACCOUNT_TABLES = ("orders", "versions", "skipped", "failed", "checkpoints", "fences", "notification_claims")
+# where a store keeps rows worth adopting under an id an older release used (fences and claims are not)
+ROWS_OF_AN_ACCOUNT = ("checkpoints", "orders", "notifications", "failed", "skipped", "versions")
 
 
 def notification_id(channel: str, account_id: str, shipment: Shipment) -> str:
