@@ -346,7 +346,8 @@ class _Call(Generic[T]):
 
 @functools.lru_cache(maxsize=4096)
 def _joined(base_url: str, path: str) -> tuple[httpx.URL, str]:
-    """``path`` under ``base_url``: the URL and its request target (path and query)."""
+    """``path`` under ``base_url``: the URL and its request target (path and query). Cached for the process: a
+    fleet worker makes a client per job, for the same few endpoints."""
     base = httpx.URL(base_url)
     url = base.copy_with(raw_path=base.raw_path.rstrip(b"/") + b"/" + path.lstrip("/").encode("ascii"))
     return url, url.raw_path.decode("ascii")
@@ -437,6 +438,7 @@ class HttpClient:
         self._server_date_lock = threading.Lock()
         self._last_date: tuple[str, datetime] | None = None  # the last Date header, and what it says
         self._base_url = httpx.URL(base_url)
+        self._base_text = str(self._base_url)  # the key of the process's joined URLs (_joined)
         # Requests go straight to the transport: no client-level cookies, auth or redirect machinery, which
         # cost more CPU per call than decoding the reply. The default transport keeps one keep-alive
         # connection per thread (:mod:`channel_core.keepalive`), so parallel calls share no lock.
@@ -447,7 +449,6 @@ class HttpClient:
         agent = f"channel-core/{__version__}" + (f" (run {self.run_label})" if self.run_label else "")
         self._headers = httpx.Headers({"User-Agent": agent, **dict(headers or {})})
         self._plain_headers = {"User-Agent": agent, **dict(headers or {})}
-        self._targets: dict[str, tuple[httpx.URL, str]] = {}  # a channel's few endpoints
         limits = (timeout or httpx.Timeout(DEFAULT_TIMEOUT, connect=10.0)).as_dict()
         if scope is not None and scope.timeout is not None:  # the host's cap on every request
             cap = scope.timeout
@@ -456,7 +457,7 @@ class HttpClient:
         del max_connections  # one connection per calling thread: the caller's thread count bounds them
 
     def _url(self, path: str) -> httpx.URL:
-        return _joined(str(self._base_url), path)[0]
+        return _joined(self._base_text, path)[0]
 
     def server_time(self) -> datetime | None:
         """A lower bound of the server's clock now (aware UTC), or ``None`` before any dated reply.
@@ -630,7 +631,7 @@ class HttpClient:
         """Send ``call`` once and read its reply. Over the default transport the bytes are built here and go
         straight to the thread's connection; another transport (a test's, a host's) gets an httpx.Request."""
         if isinstance(self._transport, KeepAliveTransport):
-            url, target = self._target(call.path)
+            url, target = _joined(self._base_text, call.path)
             body, content_type = _encode_body(call)
             headers = self._plain_headers if not call.headers else {**self._plain_headers, **call.headers}
             if content_type is not None:
@@ -653,14 +654,6 @@ class HttpClient:
         response = self._transport.handle_request(request)
         response.read()
         return response
-
-    def _target(self, path: str) -> tuple[httpx.URL, str]:
-        """The URL and request target of ``path``, built once per path (and process: a fleet worker makes a
-        client per job, for the same few endpoints)."""
-        found = self._targets.get(path)
-        if found is None:
-            found = self._targets[path] = _joined(str(self._base_url), path)
-        return found
 
     def _limiters(self) -> tuple[Limiter, ...]:
         return tuple(x for x in (self.rate_limiter, self.budget) if x is not None)

@@ -809,17 +809,6 @@ class PostgresStore:
                 (channel, account_id, store_key, _now(), summary.get("stopped"), json.dumps(summary, default=str)),
             )
 
-    def prune_runs(self, older_than: timedelta) -> int:
-        """Forget runs that finished more than ``older_than`` ago, except each store's latest; how many."""
-        rows = self.execute(
-            "DELETE FROM sync_runs r WHERE r.finished_at < now() - %s AND r.id <> ("
-            "  SELECT max(l.id) FROM sync_runs l WHERE l.channel = r.channel AND l.account_id = r.account_id"
-            "  AND l.store_key IS NOT DISTINCT FROM r.store_key"
-            ") RETURNING 1",
-            (older_than,),
-        )
-        return len(rows)
-
     def roll_up_runs(self, older_than: timedelta) -> int:
         """Fold runs that finished more than ``older_than`` ago into per-store daily totals (``daily_runs``),
         except each store's latest run; how many runs were folded. One statement: a run is counted once."""
