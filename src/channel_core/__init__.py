@@ -81,6 +81,7 @@ _EXPORTS: dict[str, str] = {
     "from_dict": "channel_core.models",
     "hookimpl": "channel_core.hookspecs",
     "to_dict": "channel_core.models",
+    "to_json": "channel_core.models",
 }
 
 if TYPE_CHECKING:
@@ -153,6 +154,7 @@ if TYPE_CHECKING:
         WeightUnit,
         from_dict,
         to_dict,
+        to_json,
     )
     from channel_core.registry import (
         Channel,
@@ -235,6 +237,7 @@ __all__ = [
     "from_dict",
     "hookimpl",
     "to_dict",
+    "to_json",
 ]
 
 

@@ -26,6 +26,7 @@ from channel_core.models import (
     WeightUnit,
     from_dict,
     to_dict,
+    to_json,
 )
 
 text = st.text(max_size=12)
@@ -103,6 +104,18 @@ orders = st.builds(
 def test_order_json_round_trip_is_lossless(order: Order) -> None:
     wire = json.dumps(to_dict(order))
     assert from_dict(Order, json.loads(wire)) == order
+
+
+@given(orders)
+def test_to_json_writes_to_dict_data_as_sorted_compact_json(order: Order) -> None:
+    expected = json.dumps(to_dict(order), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert to_json(order) == expected
+    assert to_json(order) == expected  # the second call, with every model type's field names already known
+
+
+def test_to_json_refuses_what_is_not_a_model() -> None:
+    with pytest.raises(TypeError, match="to_json expects a model instance"):
+        to_json({"a": 1})
 
 
 def test_json_uses_snake_case_names_and_string_money() -> None:

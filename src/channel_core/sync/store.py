@@ -7,14 +7,13 @@ with its own database implements :class:`OrderStore` over it.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from channel_core.models import NotificationResult, Order, Shipment, to_dict
+from channel_core.models import NotificationResult, Order, Shipment, to_json
 
 __all__ = [
     "ACCOUNT_TABLES",
@@ -40,7 +39,7 @@ __all__ = [
 
 def canonical_json(order: Order) -> str:
     """The order's canonical JSON (sorted keys, compact): what stores keep and fingerprints hash."""
-    return json.dumps(to_dict(order), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return to_json(order)
 
 
 def fingerprint_of(payload: str) -> str:

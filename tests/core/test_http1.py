@@ -1,0 +1,283 @@
+"""The HTTP/1.1 exchange under the keep-alive transport: framing, interim replies, limits, and agreement with
+http.client on every reply shape hypothesis draws."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import socket
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from channel_core.http1 import MAX_HEAD, ClosedBeforeReply, Link, ProtocolError, Reply
+from channel_core.keepalive import KeepAliveTransport
+
+
+def _link_reading(reply: bytes, *, close: bool = True) -> tuple[Link, socket.socket]:
+    """A link whose socket already holds ``reply`` from the other end (closed after it, unless ``close=False``)."""
+    ours, theirs = socket.socketpair()
+    theirs.sendall(reply)
+    if close:
+        theirs.shutdown(socket.SHUT_WR)
+    link = Link("example.test", 80, host_header="example.test", connect_timeout=1.0)
+    link.sock = ours
+    ours.settimeout(5)
+    return link, theirs
+
+
+def _read(reply: bytes, method: str = "GET") -> Reply:
+    link, theirs = _link_reading(reply)
+    try:
+        return link.read_reply(method)
+    finally:
+        link.close()
+        theirs.close()
+
+
+def test_a_length_framed_reply_leaves_the_next_one_in_place() -> None:
+    two = (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello"
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+    )
+    link, theirs = _link_reading(two)
+    first, second = link.read_reply("GET"), link.read_reply("GET")
+    assert (first.status, first.content, first.headers, first.will_close) == (
+        200,
+        b"hello",
+        [("Content-Length", "5"), ("X-A", "1")],
+        False,
+    )
+    assert (second.status, second.content) == (404, b"")
+    theirs.close()
+    link.close()
+
+
+def test_a_chunked_reply_is_joined_and_its_extensions_and_trailers_dropped() -> None:
+    reply = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4;name=value\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-Trailer: t\r\n\r\n"
+    )
+    got = _read(reply)
+    assert got.content == b"Wikipedia in\r\n\r\nchunks."
+    assert not got.will_close
+
+
+def test_a_reply_without_length_runs_to_the_end_and_closes() -> None:
+    got = _read(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")
+    assert (got.content, got.will_close) == (b"until the end", True)
+
+
+def test_interim_replies_are_skipped() -> None:
+    got = _read(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\n"
+        b"Content-Length: 2\r\n\r\nok"
+    )
+    assert (got.status, got.content, got.headers) == (201, b"ok", [("Content-Length", "2")])
+
+
+@pytest.mark.parametrize(("status", "method"), [(204, "POST"), (304, "GET"), (200, "HEAD")])
+def test_replies_that_have_no_body_read_none(status: int, method: str) -> None:
+    link, theirs = _link_reading(f"HTTP/1.1 {status} X\r\nContent-Length: 7\r\n\r\n".encode(), close=False)
+    got = link.read_reply(method)  # no body is awaited: the other end is still open
+    assert (got.status, got.content) == (status, b"")
+    theirs.close()
+    link.close()
+
+
+def test_connection_close_and_http_1_0_close_the_link() -> None:
+    assert _read(b"HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 0\r\n\r\n").will_close
+    assert _read(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").will_close
+    assert not _read(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n").will_close
+
+
+def test_folded_header_lines_are_joined() -> None:
+    got = _read(b"HTTP/1.1 200 OK\r\nX-Long: first\r\n  second\r\n\tthird\r\nContent-Length: 0\r\n\r\n")
+    assert got.headers[0] == ("X-Long", "first second third")
+
+
+@pytest.mark.parametrize(
+    ("reply", "says"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", "differing Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "not a length"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "5 bytes before the reply's end"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk size"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n", "does not end with CRLF"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab", "closed"),
+        (b"SSH-2.0-OpenSSH\r\n\r\n", "not an HTTP/1.x status line"),
+        (b"HTTP/1.1 20 OK\r\n\r\n", "not an HTTP/1.x status line"),
+        (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "malformed header line"),
+        (b"HTTP/1.1 200 OK\r\n continued\r\n\r\n", "first header line is a continuation"),
+        (b"HTTP/1.1 200 OK\r\nContent-Le", "closed inside the reply's head"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 101 + b"\r\n", "more than 100 header lines"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"y" * MAX_HEAD + b"\r\n\r\n", "head passes"),
+    ],
+)
+def test_malformed_replies_are_protocol_errors_naming_the_fault(reply: bytes, says: str) -> None:
+    with pytest.raises(ProtocolError, match=says):
+        _read(reply)
+
+
+def test_a_connection_closed_before_any_reply_byte_says_so() -> None:
+    with pytest.raises(ClosedBeforeReply):
+        _read(b"")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-Evil": "a\r\nInjected: yes"}, {"X-Evil": "a\nb"}, {"X-Evil\r\nInjected": "1"}, {"X-Nul": "a\0b"}],
+)
+def test_a_header_with_a_line_break_or_nul_is_refused_before_anything_is_sent(headers: dict[str, str]) -> None:
+    link, theirs = _link_reading(b"", close=False)
+    with pytest.raises(ValueError, match="line break or NUL"):
+        link.send("GET", "/", headers, b"")
+    theirs.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        theirs.recv(1)  # nothing arrived
+    theirs.close()
+    link.close()
+
+
+def test_the_request_is_written_as_http_client_writes_it() -> None:
+    link, theirs = _link_reading(b"", close=False)
+    link.send("POST", "/a?b=c", {"User-Agent": "ua", "Content-Length": "3", "Content-Type": "text/plain"}, b"xyz")
+    sent = theirs.recv(65536)
+    assert sent == (
+        b"POST /a?b=c HTTP/1.1\r\nHost: example.test\r\nUser-Agent: ua\r\nContent-Length: 3\r\n"
+        b"Content-Type: text/plain\r\nAccept-Encoding: identity\r\n\r\nxyz"
+    )
+    theirs.close()
+    link.close()
+
+
+# ------------------------------------------------------------------ agreement with http.client
+
+_token = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=12).filter(
+    lambda name: name.lower() not in ("content-length", "transfer-encoding", "connection")
+)
+_value = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0xFF), max_size=30)
+
+
+@st.composite
+def _replies(draw: st.DrawFn) -> bytes:
+    status = draw(st.sampled_from([200, 201, 202, 204, 301, 400, 404, 429, 500, 503]))
+    headers = draw(st.lists(st.tuples(_token, _value), max_size=8))
+    body = draw(st.binary(max_size=3000)) if status != 204 else b""
+    framing = draw(st.sampled_from(["length", "chunked", "close"]))
+    head = [f"HTTP/1.1 {status} Reason Phrase"] + [f"{name}: {value}" for name, value in headers]
+    if framing == "length" or status == 204:
+        head.append(f"Content-Length: {len(body)}")
+        payload = body
+    elif framing == "chunked":
+        head.append("Transfer-Encoding: chunked")
+        cuts = sorted(draw(st.lists(st.integers(0, len(body)), max_size=4)))
+        pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True) if b > a]
+        payload = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+    else:
+        head.append("Connection: close")
+        payload = body
+    return "\r\n".join(head).encode("latin-1") + b"\r\n\r\n" + payload
+
+
+class _BytesSocket:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return io.BufferedReader(io.BytesIO(self._data))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_replies())
+def test_every_reply_reads_as_http_client_reads_it(reply: bytes) -> None:
+    expected = http.client.HTTPResponse(_BytesSocket(reply), method="GET")  # type: ignore[arg-type]
+    expected.begin()
+    expected_body = expected.read()
+    got = _read(reply)
+    assert got.status == expected.status
+    assert got.headers == [(name, value.strip(" \t")) for name, value in expected.getheaders()]
+    assert got.content == expected_body
+    assert got.will_close == bool(expected.will_close)
+
+
+# ------------------------------------------------------------------ the transport over real sockets
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[tuple[int, list[list[bytes]], list[int]]]:
+    """A loopback server: connection N answers each request with the next reply of ``replies[N]``, then
+    closes; ``accepted`` counts connections."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    replies: list[list[bytes]] = []
+    accepted: list[int] = [0]
+    stopping = threading.Event()
+
+    def serve() -> None:
+        while True:
+            conn, _ = listener.accept()
+            if stopping.is_set():
+                conn.close()
+                return
+            script = replies[accepted[0]] if accepted[0] < len(replies) else []
+            accepted[0] += 1
+            with conn:
+                for reply in script:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield port, replies, accepted
+    stopping.set()
+    socket.create_connection(("127.0.0.1", port)).close()  # wakes the accept
+    thread.join(timeout=5)
+    listener.close()
+
+
+def test_a_call_on_a_connection_the_server_closed_may_have_arrived_and_the_next_one_reconnects(
+    scripted_server: tuple[int, list[list[bytes]], list[int]],
+) -> None:
+    port, replies, accepted = scripted_server
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    replies.extend([[ok], [ok]])  # the first connection answers once and closes; the second answers the retry
+    transport = KeepAliveTransport(tls=lambda: pytest.fail("no TLS here"))
+    url = httpx.URL(f"http://127.0.0.1:{port}/x")
+    timeout: dict[str, float | None] = {"connect": 2.0, "read": 2.0}
+    assert transport.send("GET", url, "/x", b"", {}, timeout).content == b"ok"
+    with pytest.raises(httpx.RemoteProtocolError):  # sent on the stale connection: it may have arrived
+        transport.send("GET", url, "/x", b"", {}, timeout)
+    assert transport.send("GET", url, "/x", b"", {}, timeout).content == b"ok"  # a fresh connection
+    assert accepted[0] == 2
+    transport.close()
+
+
+def test_the_transport_keeps_one_connection_for_a_thread(
+    scripted_server: tuple[int, list[list[bytes]], list[int]],
+) -> None:
+    port, replies, accepted = scripted_server
+    replies.append([b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d" % n for n in range(3)])
+    transport = KeepAliveTransport(tls=lambda: pytest.fail("no TLS here"))
+    url = httpx.URL(f"http://127.0.0.1:{port}/x")
+    got = [transport.send("POST", url, "/x", b"a=b", {"Content-Length": "3"}, {"read": 2.0}).content for _ in range(3)]
+    assert got == [b"0", b"1", b"2"]
+    assert accepted[0] == 1
+    transport.close()
+
+
+def test_a_refused_connect_is_a_connect_error() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    transport = KeepAliveTransport(tls=lambda: pytest.fail("no TLS here"))
+    with pytest.raises(httpx.ConnectError):
+        transport.send("GET", httpx.URL(f"http://127.0.0.1:{port}/"), "/", b"", {}, {"connect": 2.0})
