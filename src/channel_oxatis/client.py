@@ -61,9 +61,7 @@ def decode_order(envelope: Envelope, *, order_id: str | None = None) -> dict[str
     element = _find(envelope.data, "Order")
     if element is None:
         raise PayloadError("reply has no Data/Order", order_id=order_id)
-    raw = element_to_dict(element, ORDER_LISTS)
-    oxid = raw.get("OxID", order_id)
-    return schemas.load(schemas.OrderSchema, raw, what="Order", order_id=str(oxid) if oxid is not None else None)
+    return schemas.load_element(schemas.OrderSchema, element, lists=ORDER_LISTS, what="Order", order_id=order_id)
 
 
 def _checked(envelope: Envelope, check: Callable[[Envelope], None] | None) -> Envelope:
@@ -197,10 +195,7 @@ class OxatisClient:
         for el in container if container is not None else ():
             if not isinstance(el.tag, str):
                 continue
-            raw = element_to_dict(el)
-            summaries.append(
-                schemas.load(schemas.OrderSummarySchema, raw, what="OrderSummary", order_id=raw.get("OxID"))
-            )
+            summaries.append(schemas.load_element(schemas.OrderSummarySchema, el, what="OrderSummary"))
         total_items = info.get("TotalItems") or 0
         total_pages = max(1, info.get("TotalPages") or 1)
         return SummaryPage(page_number, total_items, total_pages, summaries)

@@ -13,9 +13,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from lxml import etree
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from channel_core.errors import PayloadError
+from channel_oxatis.wire import element_to_dict
 
 __all__ = [
     "BundledItemSchema",
@@ -29,6 +31,7 @@ __all__ = [
     "ProgressStateLogSchema",
     "ProgressStateSchema",
     "load",
+    "load_element",
 ]
 
 
@@ -419,3 +422,126 @@ def load(schema_class: type[Schema], data: dict[str, Any], *, what: str, order_i
         messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
         raise PayloadError(f"invalid {what}", messages=messages, order_id=order_id) from None
     return result
+
+
+# ---------------------------------------------------------------------------- loading straight from XML
+#
+# ``load(schema, element_to_dict(element, lists))`` builds a dict of texts and then converts it. The element
+# loader below does both in one walk over the element, with the same converters: the same result for every
+# element, and for anything it cannot convert the two-step path (and marshmallow's messages) decides.
+# tests/oxatis/test_schemas.py checks the two agree on generated elements.
+
+ElementLoader = Callable[[etree._Element], dict[str, Any]]
+_ELEMENT_LOADERS: dict[tuple[type[Schema], tuple[tuple[str, str], ...]], ElementLoader] = {}
+
+
+def _child_loader(
+    field: fields.Field[Any], item_tag: str | None, lists: dict[str, str]
+) -> tuple[Converter | None, bool]:
+    """How a child element becomes its field's value: (converter, True) for a container, which gets the element;
+    (converter, False) for a value, which gets the element's text."""
+    if isinstance(field, fields.List) and isinstance(field.inner, fields.Nested):
+        nested_class = field.inner.nested
+        if not isinstance(nested_class, type) or item_tag is None:
+            raise TypeError(f"a list of nested {nested_class!r} needs its item tag in the lists map")
+        nested = _element_loader(nested_class, lists)
+
+        def load_list(child: etree._Element) -> list[dict[str, Any]]:
+            return [
+                nested(item)
+                for item in child
+                if type(item.tag) is str and (item.tag == item_tag or item.tag.rpartition("}")[2] == item_tag)
+            ]
+
+        return load_list, True
+    if item_tag is not None or isinstance(field, fields.List | fields.Nested):
+        raise TypeError(f"no element loader for {type(field).__name__} fields listed as {item_tag!r}")
+    return _text_converter(field), False
+
+
+def _text_converter(field: fields.Field[Any]) -> Converter | None:
+    """The converter for an element's text (always a ``str``); ``None``: the text is the value."""
+    validators = tuple(field.validators)
+    if type(field) is fields.String and not validators:
+        return None
+    if type(field) is fields.Integer and not validators:
+        return int
+    if type(field) is fields.Decimal and len(validators) == 1 and type(validators[0]) is validate.Range:
+        bounds = validators[0]
+        low, high = Decimal(bounds.min), Decimal(bounds.max)
+        if bounds.min_inclusive and bounds.max_inclusive:
+
+            def decimal_in_range(text: str) -> Decimal:
+                number = Decimal(text)
+                if not low <= number <= high:  # NaN raises InvalidOperation, infinities fail: marshmallow says
+                    raise _Fallback
+                return number
+
+            return decimal_in_range
+    return _converter(field)
+
+
+def _element_loader(schema_class: type[Schema], lists: dict[str, str]) -> ElementLoader:
+    key = (schema_class, tuple(sorted(lists.items())))
+    loader = _ELEMENT_LOADERS.get(key)
+    if loader is not None:
+        return loader
+    declared = schema_class._declared_fields
+    plan = {name: _child_loader(field, lists.get(name), lists) for name, field in declared.items()}
+    required = frozenset(name for name, field in declared.items() if field.required)
+    optional = {name: field.load_default for name, field in declared.items() if not field.required}
+    constant_defaults = {name: d for name, d in optional.items() if not callable(d)}
+    factory_defaults = {name: d for name, d in optional.items() if callable(d)}
+
+    def load_from(element: etree._Element) -> dict[str, Any]:
+        out = constant_defaults.copy()
+        for name, factory in factory_defaults.items():
+            out[name] = factory()
+        for child in element:
+            tag = child.tag
+            if type(tag) is not str:  # comments and processing instructions
+                continue
+            if tag[0] == "{":
+                tag = tag.rpartition("}")[2]
+            entry = plan.get(tag)
+            if entry is None:
+                continue  # unknown elements are excluded
+            convert, container = entry
+            if container and convert is not None:
+                out[tag] = convert(child)
+            elif len(child):  # an element where a value belongs: the dict path reports it
+                raise _Fallback
+            else:
+                text = child.text
+                if text:  # an empty or nil element counts as absent
+                    out[tag] = text if convert is None else convert(text)
+        if not required <= out.keys():  # required fields have no default: in ``out`` only when present
+            raise _Fallback
+        return out
+
+    _ELEMENT_LOADERS[key] = load_from
+    return load_from
+
+
+def load_element(
+    schema_class: type[Schema],
+    element: etree._Element,
+    *,
+    what: str,
+    lists: dict[str, str] | None = None,
+    order_id: str | None = None,
+) -> dict[str, Any]:
+    """``load(schema_class, element_to_dict(element, lists), ...)`` in one walk over ``element``.
+
+    :param lists: container tags (``OrderItems``) and their item tag (``Item``), as for ``element_to_dict``.
+    :param order_id: names the order in errors when the element has no ``OxID`` of its own.
+    """
+    lists = lists or {}
+    loader = _element_loader(schema_class, lists)  # a schema it cannot load is a programming error: raised
+    try:
+        return loader(element)
+    except (_Fallback, ValidationError, ValueError, TypeError, ArithmeticError):
+        pass
+    raw = element_to_dict(element, lists)
+    oxid = raw.get("OxID")
+    return load(schema_class, raw, what=what, order_id=str(oxid) if oxid is not None else order_id)
