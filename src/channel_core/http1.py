@@ -22,6 +22,7 @@ stale keep-alive connection from a broken reply. Socket errors and timeouts prop
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 from collections.abc import Callable
@@ -34,6 +35,7 @@ MAX_HEADERS = 100
 _READ = 65536
 _NO_BODY = frozenset({204, 304})
 _OWS = " \t"  # the only whitespace HTTP trims around a field value
+_poll = getattr(select, "poll", None)  # no limit on descriptor numbers, unlike select(); absent on Windows
 
 
 class ProtocolError(Exception):
@@ -86,6 +88,25 @@ class Link:
             raise
         self.sock = sock
         self._buffer.clear()
+
+    def still_open(self) -> bool:
+        """False when the server has closed (or broken) a connection we hold idle: it is readable before any
+        request, so what waits there is its end or bytes nobody asked for. Checked before reuse, so that a
+        request is not written into a connection that is already gone."""
+        sock = self.sock
+        if sock is None or self._buffer:
+            return False
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return False
+        try:
+            if _poll is not None:
+                poller = _poll()
+                poller.register(sock, select.POLLIN)
+                return not poller.poll(0)
+            readable, _, _ = select.select([sock], [], [], 0)
+            return not readable
+        except (OSError, ValueError):
+            return False
 
     def close(self) -> None:
         sock, self.sock = self.sock, None

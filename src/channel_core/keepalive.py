@@ -6,6 +6,11 @@ every thread) cost more client CPU per call than decoding the reply did, and
 its own :class:`~channel_core.http1.Link`, so a call is one write and one read on a
 socket the thread already holds.
 
+A transport that closes hands its idle connections to a process-wide pool (:data:`IDLE_LINKS`), from which
+the next transport to the same host takes them: a worker running one store after another on the same
+platform host reuses connections (and their TLS sessions) instead of opening one per job. A connection is
+checked before every reuse; one the server closed while it sat idle is dropped, not written into.
+
 Something that replaces ``http.client``'s connection classes (vcrpy does, to record
 and replay cassettes) is honoured: while they are replaced, calls go through
 ``http.client`` and whatever stands in for it.
@@ -23,15 +28,87 @@ import http.client
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 
 import httpx
 
 from channel_core.http1 import ClosedBeforeReply, Link, ProtocolError, Reply
 
-__all__ = ["KeepAliveTransport"]
+__all__ = ["IDLE_LINKS", "IdleLinks", "KeepAliveTransport"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+LinkKey = tuple[str, str, int, int]  # scheme, host, port, and which TLS context factory made it
+
+
+class IdleLinks:
+    """Open connections no transport holds, by host, for the next transport to take.
+
+    At most ``per_host`` wait per host (the oldest is closed beyond that) and none longer than ``max_idle``
+    seconds (servers close idle connections after a minute or two; a connection taken is checked anyway).
+    """
+
+    def __init__(self, *, per_host: int = 16, max_idle: float = 30.0, clock: Callable[[], float] = time.monotonic):
+        self.per_host = per_host
+        self.max_idle = max_idle
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._links: dict[LinkKey, list[tuple[float, Link]]] = {}
+
+    def take(self, key: LinkKey) -> Link | None:
+        """The most recently returned open connection to ``key``'s host, or None."""
+        stale: list[Link] = []
+        found = None
+        with self._lock:
+            waiting = self._links.get(key)
+            now = self._clock()
+            while waiting:
+                since, link = waiting.pop()
+                if now - since <= self.max_idle and link.still_open():
+                    found = link
+                    break
+                stale.append(link)
+        for link in stale:
+            link.close()
+        return found
+
+    def give(self, key: LinkKey, link: Link) -> None:
+        """Keep ``link`` for the next transport to its host; connections that waited too long are closed."""
+        if not link.still_open():
+            link.close()
+            return
+        closing: list[Link] = []
+        with self._lock:
+            now = self._clock()
+            for other in list(self._links):  # a host nobody called again lets its connections go
+                kept = [(since, waiting) for since, waiting in self._links[other] if now - since <= self.max_idle]
+                closing += [waiting for since, waiting in self._links[other] if now - since > self.max_idle]
+                if kept:
+                    self._links[other] = kept
+                else:
+                    del self._links[other]
+            waiting_here = self._links.setdefault(key, [])
+            waiting_here.append((now, link))
+            while len(waiting_here) > self.per_host:
+                closing.append(waiting_here.pop(0)[1])
+        for old in closing:
+            old.close()
+
+    def clear(self) -> None:
+        """Close every waiting connection."""
+        with self._lock:
+            everything, self._links = self._links, {}
+        for waiting in everything.values():
+            for _, link in waiting:
+                link.close()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(len(waiting) for waiting in self._links.values())
+
+
+IDLE_LINKS = IdleLinks()  # the process's: connections outlive the client that opened them, never the process
 
 
 def _intercepted() -> bool:
@@ -45,33 +122,39 @@ def _intercepted() -> bool:
 class KeepAliveTransport(httpx.BaseTransport):
     """An :class:`httpx.BaseTransport` for one scheme and host, one connection per thread."""
 
-    def __init__(self, *, tls: Callable[[], ssl.SSLContext]) -> None:
+    def __init__(self, *, tls: Callable[[], ssl.SSLContext], idle: IdleLinks | None = None) -> None:
+        """:param idle: where connections wait between transports (the process's :data:`IDLE_LINKS`)."""
         self._tls = tls
+        self._idle = IDLE_LINKS if idle is None else idle
         self._local = threading.local()
-        self._all: list[Link | http.client.HTTPConnection] = []
+        self._links: list[tuple[LinkKey, Link]] = []
+        self._connections: list[http.client.HTTPConnection] = []
+        self._busy: set[Link] = set()
         self._lock = threading.Lock()
 
-    def _link(self, url: httpx.URL, timeout: dict[str, float | None]) -> Link:
-        key = (url.scheme, url.host, url.port)
-        cached: tuple[tuple[str, str, int | None], Link] | None = getattr(self._local, "link", None)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        if cached is not None:
-            cached[1].close()
+    def _link(self, url: httpx.URL, timeout: dict[str, float | None]) -> tuple[LinkKey, Link]:
+        cached: tuple[LinkKey, Link] | None = getattr(self._local, "link", None)
         host = url.raw_host.decode("ascii")
         port = url.port or _DEFAULT_PORTS[url.scheme]
-        shown = f"[{host}]" if ":" in host else host
-        link = Link(
-            host,
-            port,
-            host_header=shown if url.port is None or url.port == _DEFAULT_PORTS[url.scheme] else f"{shown}:{port}",
-            connect_timeout=timeout.get("connect"),
-            tls=self._tls if url.scheme == "https" else None,
-        )
+        key = (url.scheme, host, port, id(self._tls))
+        if cached is not None and cached[0] == key:
+            return cached
+        if cached is not None:
+            cached[1].close()
+        link = self._idle.take(key)
+        if link is None:
+            shown = f"[{host}]" if ":" in host else host
+            link = Link(
+                host,
+                port,
+                host_header=shown if port == _DEFAULT_PORTS[url.scheme] else f"{shown}:{port}",
+                connect_timeout=timeout.get("connect"),
+                tls=self._tls if url.scheme == "https" else None,
+            )
         self._local.link = (key, link)
         with self._lock:
-            self._all.append(link)
-        return link
+            self._links.append((key, link))
+        return key, link
 
     def _connection(self, url: httpx.URL, timeout: dict[str, float | None]) -> http.client.HTTPConnection:
         key = (url.scheme, url.host, url.port)
@@ -92,7 +175,7 @@ class KeepAliveTransport(httpx.BaseTransport):
             connection = http.client.HTTPConnection(url.host, url.port, timeout=connect)
         self._local.connection = (key, connection)
         with self._lock:
-            self._all.append(connection)
+            self._connections.append(connection)
         return connection
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -117,9 +200,10 @@ class KeepAliveTransport(httpx.BaseTransport):
         if _intercepted():
             return self._send_intercepted(method, url, target, body, headers, timeout, request)
         for attempt in (1, 2):
-            link = self._link(url, timeout)
-            fresh = link.sock is None
+            _, link = self._link(url, timeout)
+            fresh = link.sock is None or not link.still_open()  # one the server closed while idle: reopened
             if fresh:
+                link.close()
                 try:
                     link.connect()
                 except TimeoutError as exc:
@@ -127,6 +211,8 @@ class KeepAliveTransport(httpx.BaseTransport):
                 except OSError as exc:
                     raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
             assert link.sock is not None
+            with self._lock:
+                self._busy.add(link)
             try:
                 link.sock.settimeout(timeout.get("read"))
                 try:
@@ -143,13 +229,16 @@ class KeepAliveTransport(httpx.BaseTransport):
             except (ProtocolError, OSError) as exc:
                 link.close()
                 if isinstance(exc, ClosedBeforeReply | ConnectionResetError) and not fresh:
-                    # a keep-alive connection the server had already closed: nothing was read, but the
+                    # a keep-alive connection the server closed as we wrote: nothing was read, but the
                     # request may have arrived; only a read may go again, which HttpClient decides
                     raise httpx.RemoteProtocolError(str(exc), request=request) from exc
                 raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
             except BaseException:
                 link.close()
                 raise
+            finally:
+                with self._lock:
+                    self._busy.discard(link)
             if reply.will_close:
                 link.close()
             return _response(reply, request)
@@ -205,8 +294,17 @@ class KeepAliveTransport(httpx.BaseTransport):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
+        """Hand idle connections to the pool for the next transport to the same host; close the rest."""
         with self._lock:
-            connections, self._all = self._all, []
+            links, self._links = self._links, []
+            connections, self._connections = self._connections, []
+            busy = set(self._busy)
+            self._local = threading.local()  # no thread of this transport holds on to a connection it gave up
+        for key, link in links:
+            if link in busy or link.sock is None:
+                link.close()  # a call still on it (a host closing mid-call): as before, it is cut
+            else:
+                self._idle.give(key, link)
         for connection in connections:
             connection.close()
 

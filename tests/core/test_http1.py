@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import http.client
 import io
+import select
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 
@@ -15,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from channel_core.http1 import MAX_HEAD, ClosedBeforeReply, Link, ProtocolError, Reply
-from channel_core.keepalive import KeepAliveTransport
+from channel_core.keepalive import IdleLinks, KeepAliveTransport
 
 
 def _link_reading(reply: bytes, *, close: bool = True) -> tuple[Link, socket.socket]:
@@ -209,14 +211,15 @@ def test_every_reply_reads_as_http_client_reads_it(reply: bytes) -> None:
 
 
 @pytest.fixture
-def scripted_server() -> Iterator[tuple[int, list[list[bytes]], list[int]]]:
+def scripted_server() -> Iterator[tuple[int, list[list[bytes | None]], list[int], threading.Event]]:
     """A loopback server: connection N answers each request with the next reply of ``replies[N]``, then
     closes; ``accepted`` counts connections."""
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    replies: list[list[bytes]] = []
+    replies: list[list[bytes | None]] = []
     accepted: list[int] = [0]
     stopping = threading.Event()
+    closed = threading.Event()  # set each time the server has closed a connection
 
     def serve() -> None:
         while True:
@@ -234,28 +237,31 @@ def scripted_server() -> Iterator[tuple[int, list[list[bytes]], list[int]]]:
                         if not chunk:
                             break
                         data += chunk
+                    if reply is None:  # read the request, then close without a reply
+                        break
                     conn.sendall(reply)
+            closed.set()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield port, replies, accepted
+    yield port, replies, accepted, closed
     stopping.set()
     socket.create_connection(("127.0.0.1", port)).close()  # wakes the accept
     thread.join(timeout=5)
     listener.close()
 
 
-def test_a_call_on_a_connection_the_server_closed_may_have_arrived_and_the_next_one_reconnects(
-    scripted_server: tuple[int, list[list[bytes]], list[int]],
+def test_a_call_on_a_connection_the_server_closes_as_it_reads_may_have_arrived_and_the_next_one_reconnects(
+    scripted_server: tuple[int, list[list[bytes | None]], list[int], threading.Event],
 ) -> None:
-    port, replies, accepted = scripted_server
+    port, replies, accepted, _ = scripted_server
     ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-    replies.extend([[ok], [ok]])  # the first connection answers once and closes; the second answers the retry
-    transport = KeepAliveTransport(tls=lambda: pytest.fail("no TLS here"))
+    replies.extend([[ok, None], [ok]])  # the first connection answers once, then closes on the next request
+    transport = KeepAliveTransport(tls=lambda: pytest.fail("no TLS here"), idle=IdleLinks())
     url = httpx.URL(f"http://127.0.0.1:{port}/x")
     timeout: dict[str, float | None] = {"connect": 2.0, "read": 2.0}
     assert transport.send("GET", url, "/x", b"", {}, timeout).content == b"ok"
-    with pytest.raises(httpx.RemoteProtocolError):  # sent on the stale connection: it may have arrived
+    with pytest.raises(httpx.RemoteProtocolError):  # it was written and read, then no reply: it may have arrived
         transport.send("GET", url, "/x", b"", {}, timeout)
     assert transport.send("GET", url, "/x", b"", {}, timeout).content == b"ok"  # a fresh connection
     assert accepted[0] == 2
@@ -263,9 +269,9 @@ def test_a_call_on_a_connection_the_server_closed_may_have_arrived_and_the_next_
 
 
 def test_the_transport_keeps_one_connection_for_a_thread(
-    scripted_server: tuple[int, list[list[bytes]], list[int]],
+    scripted_server: tuple[int, list[list[bytes | None]], list[int], threading.Event],
 ) -> None:
-    port, replies, accepted = scripted_server
+    port, replies, accepted, _ = scripted_server
     replies.append([b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d" % n for n in range(3)])
     transport = KeepAliveTransport(tls=lambda: pytest.fail("no TLS here"))
     url = httpx.URL(f"http://127.0.0.1:{port}/x")
@@ -281,3 +287,96 @@ def test_a_refused_connect_is_a_connect_error() -> None:
     transport = KeepAliveTransport(tls=lambda: pytest.fail("no TLS here"))
     with pytest.raises(httpx.ConnectError):
         transport.send("GET", httpx.URL(f"http://127.0.0.1:{port}/"), "/", b"", {}, {"connect": 2.0})
+
+
+# ------------------------------------------------------------------ connections shared between transports
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+TIMEOUT: dict[str, float | None] = {"connect": 2.0, "read": 2.0}
+
+
+def _no_tls() -> ssl.SSLContext:
+    raise AssertionError("no TLS here")
+
+
+def test_a_closed_transport_leaves_its_connection_to_the_next_one_to_the_same_host(
+    scripted_server: tuple[int, list[list[bytes | None]], list[int], threading.Event],
+) -> None:
+    port, replies, accepted, _ = scripted_server
+    replies.append([OK, OK, OK, OK])  # one more than asked for: the server keeps the connection open
+    idle = IdleLinks()
+    url = httpx.URL(f"http://127.0.0.1:{port}/x")
+    for _ in range(3):  # three clients one after another, as a worker runs three stores' jobs
+        transport = KeepAliveTransport(tls=_no_tls, idle=idle)
+        assert transport.send("GET", url, "/x", b"", {}, TIMEOUT).content == b"ok"
+        transport.close()
+        assert len(idle) == 1
+    assert accepted[0] == 1
+    idle.clear()
+    assert len(idle) == 0
+
+
+def test_a_connection_the_server_closed_while_idle_is_dropped_not_written_into(
+    scripted_server: tuple[int, list[list[bytes | None]], list[int], threading.Event],
+) -> None:
+    port, replies, accepted, closed = scripted_server
+    replies.extend([[OK], [OK]])  # the first connection answers once, then the server closes it
+    idle = IdleLinks()
+    url = httpx.URL(f"http://127.0.0.1:{port}/x")
+    first = KeepAliveTransport(tls=_no_tls, idle=idle)
+    assert first.send("GET", url, "/x", b"", {}, TIMEOUT).content == b"ok"
+    assert closed.wait(5)
+    link = first._links[0][1]
+    assert link.sock is not None
+    select.select([link.sock], [], [], 5)  # the server's FIN has arrived
+    first.close()  # the pool refuses a connection already closed by the server
+    assert len(idle) == 0
+    second = KeepAliveTransport(tls=_no_tls, idle=idle)
+    assert second.send("GET", url, "/x", b"", {}, TIMEOUT).content == b"ok"  # no error: a fresh connection
+    assert accepted[0] == 2
+    second.close()
+    idle.clear()
+
+
+def test_a_connection_closed_while_in_the_pool_is_not_handed_out() -> None:
+    idle = IdleLinks()
+    link, theirs = _link_reading(b"", close=False)
+    key = ("http", "h", 80, 0)
+    idle.give(key, link)
+    assert len(idle) == 1
+    theirs.close()  # the server ends the connection while nobody holds it
+    assert idle.take(key) is None
+    assert link.sock is None and len(idle) == 0
+
+
+def test_idle_connections_expire_and_each_host_keeps_a_bounded_few() -> None:
+    now = [0.0]
+    idle = IdleLinks(per_host=2, max_idle=30.0, clock=lambda: now[0])
+    pairs = [socket.socketpair() for _ in range(4)]
+    links = []
+    for ours, _ in pairs:
+        link = Link("h", 80, host_header="h", connect_timeout=1.0)
+        link.sock = ours
+        links.append(link)
+    key = ("http", "h", 80, 0)
+    for link in links[:3]:
+        idle.give(key, link)
+    assert len(idle) == 2 and links[0].sock is None  # the oldest beyond two was closed
+    assert idle.take(key) is links[2]  # the most recent first
+    now[0] = 31.0
+    idle.give(("http", "other", 80, 0), links[3])  # any return sweeps what waited too long
+    assert links[1].sock is None and idle.take(key) is None
+    assert len(idle) == 1
+    idle.clear()
+    for _, theirs in pairs:
+        theirs.close()
+
+
+def test_a_link_with_unasked_bytes_waiting_is_not_open_for_a_request() -> None:
+    link, theirs = _link_reading(b"HTTP/1.1 200 OK\r\n\r\n", close=False)
+    assert link.sock is not None
+    select.select([link.sock], [], [], 5)
+    assert not link.still_open()
+    theirs.close()
+    link.close()
+    assert not link.still_open()

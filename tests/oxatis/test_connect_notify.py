@@ -119,3 +119,26 @@ def test_connect_asks_the_account_and_progress_states_once_per_lookup_ttl(oxatis
         server.add_store("another-token", count=1)
         oxatis.connect({**sandbox_settings(server), "token": "another-token"}).close()  # other credentials: asked
         assert server.calls["ProgressStateGetList"] == asked[0] + 2
+
+
+@pytest.mark.parametrize(
+    ("base_url", "good"),
+    [
+        ("https://www.oxatis.com", True),
+        ("http://127.0.0.1:8080/", True),
+        ("https://[::1]:443/webservices", True),
+        ("ftp://www.oxatis.com", False),
+        ("https://", False),
+        ("www.oxatis.com", False),
+        ("https://www.oxatis .com", False),
+        ("http://127.0.0.1:99999", False),
+    ],
+)
+def test_the_base_url_must_be_an_http_address_with_a_host(base_url: str, good: bool) -> None:
+    from channel_oxatis.settings import parse_settings
+
+    if good:
+        assert parse_settings({"token": "t", "base_url": base_url}).base_url == base_url.rstrip("/")
+        return
+    with pytest.raises(ConfigurationError, match=r"base_url: Not a valid URL \(an http:// or https:// address"):
+        parse_settings({"token": "t", "base_url": base_url})
