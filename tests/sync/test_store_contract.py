@@ -267,6 +267,19 @@ def test_a_page_of_orders_is_saved_in_one_batch_with_the_outcome_of_each(store: 
     assert store.save_orders("b", [(order("1"), None)]) == [WriteOutcome.INSERTED]  # another account's own row
 
 
+def test_an_order_twice_in_one_page_is_stored_as_its_second_reading(store: Any) -> None:
+    store.save_order("a", order("1"), "v1")
+    page = [(order("2"), "v1"), (order("1", city="Brest"), "v2"), (order("2", city="Nantes"), "v3")]
+    with store.transaction():
+        outcomes = store.save_orders("a", page)
+    assert outcomes == [WriteOutcome.INSERTED, WriteOutcome.UPDATED, WriteOutcome.UPDATED]
+    assert store.get_order("oxatis", "2", "a").order.ship_to.city == "Nantes"
+    assert store.known_version("oxatis", "a", "2") == "v3"
+    with store.transaction():
+        again = store.save_orders("a", [(order("2", city="Nantes"), "v3"), (order("2", city="Nantes"), "v3")])
+    assert again == [WriteOutcome.UNCHANGED, WriteOutcome.UNCHANGED]
+
+
 def test_a_batch_in_a_failed_transaction_leaves_nothing(store: Any) -> None:
     with pytest.raises(RuntimeError), store.transaction():
         store.save_orders("a", [(order("1"), "v1"), (order("2"), "v2")])

@@ -160,6 +160,27 @@ _SAVE_ORDER = (
     "SELECT (SELECT fingerprint FROM old)"
 )
 
+# A page of distinct orders as one statement: the page goes as one array per column, so the client encodes
+# one parameter set, not one per order; in binary (%(x)b), since a text array escapes every element's quotes
+# in Python. A page naming an order twice takes _SAVE_ORDER per order instead.
+_SAVE_PAGE = (
+    "WITH page AS (SELECT * FROM unnest(%(o)b::text[], %(number)b::text[], %(status)b::text[], "
+    "%(modified)b::timestamptz[], %(digest)b::text[], %(data)b::text[], %(version)b::text[]) "
+    "AS p(order_id, order_number, status, modified_at, fingerprint, data, version)), "
+    "old AS (SELECT order_id, fingerprint FROM orders WHERE channel=%(c)s AND account_id=%(a)s "
+    "AND order_id = ANY(%(o)b::text[])), "
+    "up AS (INSERT INTO orders SELECT %(c)s, %(a)s, order_id, order_number, status, modified_at, fingerprint, "
+    "data::jsonb, %(now)s, %(now)s FROM page ON CONFLICT (channel, account_id, order_id) DO UPDATE SET "
+    "order_number=EXCLUDED.order_number, status=EXCLUDED.status, modified_at=EXCLUDED.modified_at, "
+    "fingerprint=EXCLUDED.fingerprint, data=EXCLUDED.data, updated_at=EXCLUDED.updated_at "
+    "WHERE orders.fingerprint <> EXCLUDED.fingerprint RETURNING 1), "
+    "s AS (DELETE FROM skipped WHERE channel=%(c)s AND account_id=%(a)s AND order_id = ANY(%(o)b::text[])), "
+    "f AS (DELETE FROM failed WHERE channel=%(c)s AND account_id=%(a)s AND order_id = ANY(%(o)b::text[])), "
+    "v AS (INSERT INTO versions SELECT %(c)s, %(a)s, order_id, version FROM page WHERE version IS NOT NULL "
+    "ON CONFLICT (channel, account_id, order_id) DO UPDATE SET version=EXCLUDED.version) "
+    "SELECT old.order_id, old.fingerprint FROM old"
+)
+
 
 def _held_under(account: str) -> str:
     """SQL true when channel ``%(c)s`` keeps any row under the account id expression ``account`` (an id an
@@ -398,26 +419,55 @@ class PostgresStore:
         return self.save_orders(account_id, [(order, version)])[0]
 
     def save_orders(self, account_id: str, orders: Sequence[tuple[Order, str | None]]) -> list[str]:
+        """A page in one statement (one array per column) when its orders are distinct and of one channel;
+        else one statement per order, all in one pipeline. Either way one round trip."""
         if not orders:
             return []
         now = _now()
-        params = []
+        rows = []
         for order, version in orders:
             data = canonical_json(order)
-            params.append(
-                {
-                    "c": order.channel,
-                    "a": account_id,
-                    "o": order.order_id,
-                    "number": order.order_number,
-                    "status": order.status.value,
-                    "modified": order.modified_at,
-                    "digest": fingerprint_of(data),
-                    "data": data,
-                    "now": now,
-                    "version": version,
-                }
-            )
+            rows.append((order, version, data, fingerprint_of(data)))
+        ids = [order.order_id for order, *_ in rows]
+        channels = {order.channel for order, *_ in rows}
+        if len(set(ids)) == len(ids) and len(channels) == 1:
+            page = {
+                "c": channels.pop(),
+                "a": account_id,
+                "o": ids,
+                "number": [order.order_number for order, *_ in rows],
+                "status": [order.status.value for order, *_ in rows],
+                "modified": [order.modified_at for order, *_ in rows],
+                "digest": [digest for *_, digest in rows],
+                "data": [data for *_, data, _ in rows],
+                "version": [version for _, version, *_ in rows],
+                "now": now,
+            }
+            with self.transaction(), self._lock:
+                stored = dict(self._db.execute(_SAVE_PAGE, page).fetchall())
+            return [
+                WriteOutcome.INSERTED
+                if (before := stored.get(order.order_id)) is None
+                else WriteOutcome.UNCHANGED
+                if before == digest
+                else WriteOutcome.UPDATED
+                for order, _, _, digest in rows
+            ]
+        params = [
+            {
+                "c": order.channel,
+                "a": account_id,
+                "o": order.order_id,
+                "number": order.order_number,
+                "status": order.status.value,
+                "modified": order.modified_at,
+                "digest": digest,
+                "data": data,
+                "now": now,
+                "version": version,
+            }
+            for order, version, data, digest in rows
+        ]
         with self.transaction(), self._lock:  # one pipeline: every order of the page in one round trip
             cursor = self._db.cursor()
             cursor.executemany(_SAVE_ORDER, params, returning=True)
