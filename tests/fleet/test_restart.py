@@ -40,6 +40,10 @@ def cluster() -> Iterator[tuple[str, str]]:
     try:
         yield dsn, directory
     finally:
+        log = Path(directory) / "server.log"  # shown by pytest only when the test failed: why the server went
+        if log.exists():
+            print("--- the throwaway server's log, last 60 lines:")
+            print("\n".join(log.read_text(errors="replace").splitlines()[-60:]))
         subprocess.run([SCRIPT, "stop", directory], check=False)
 
 
