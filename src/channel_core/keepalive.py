@@ -45,12 +45,22 @@ LinkKey = tuple[str, str, int, int]  # scheme, host, port, and which TLS context
 class IdleLinks:
     """Open connections no transport holds, by host, for the next transport to take.
 
-    At most ``per_host`` wait per host (the oldest is closed beyond that) and none longer than ``max_idle``
-    seconds (servers close idle connections after a minute or two; a connection taken is checked anyway).
+    At most ``per_host`` wait per host and ``total`` in all (the oldest are closed beyond that: a platform
+    that gives every store a host of its own, as Shopify does, reuses nothing across stores and must not
+    pile up descriptors), and none longer than ``max_idle`` seconds (servers close idle connections after a
+    minute or two; a connection taken is checked anyway).
     """
 
-    def __init__(self, *, per_host: int = 16, max_idle: float = 30.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        *,
+        per_host: int = 16,
+        total: int = 64,
+        max_idle: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.per_host = per_host
+        self.total = total
         self.max_idle = max_idle
         self._clock = clock
         self._lock = threading.Lock()
@@ -92,6 +102,13 @@ class IdleLinks:
             waiting_here.append((now, link))
             while len(waiting_here) > self.per_host:
                 closing.append(waiting_here.pop(0)[1])
+            count = sum(len(waiting) for waiting in self._links.values())
+            while count > self.total:  # the oldest connection of any host goes first
+                oldest = min(self._links, key=lambda host: self._links[host][0][0])
+                closing.append(self._links[oldest].pop(0)[1])
+                if not self._links[oldest]:
+                    del self._links[oldest]
+                count -= 1
         for old in closing:
             old.close()
 

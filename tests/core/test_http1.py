@@ -372,6 +372,25 @@ def test_idle_connections_expire_and_each_host_keeps_a_bounded_few() -> None:
         theirs.close()
 
 
+def test_the_pool_holds_a_bounded_number_of_connections_in_all_the_oldest_going_first() -> None:
+    now = [0.0]
+    idle = IdleLinks(per_host=2, total=3, clock=lambda: now[0])
+    pairs = [socket.socketpair() for _ in range(5)]
+    links = []
+    for n, (ours, _) in enumerate(pairs):  # five stores, each on a host of its own
+        link = Link(f"shop{n}", 443, host_header=f"shop{n}", connect_timeout=1.0)
+        link.sock = ours
+        links.append(link)
+        now[0] += 1
+        idle.give(("https", f"shop{n}", 443, 0), link)
+    assert len(idle) == 3
+    assert [link.sock is None for link in links] == [True, True, False, False, False]
+    assert idle.take(("https", "shop0", 443, 0)) is None and idle.take(("https", "shop4", 443, 0)) is links[4]
+    idle.clear()
+    for _, theirs in pairs:
+        theirs.close()
+
+
 def test_a_link_with_unasked_bytes_waiting_is_not_open_for_a_request() -> None:
     link, theirs = _link_reading(b"HTTP/1.1 200 OK\r\n\r\n", close=False)
     assert link.sock is not None
