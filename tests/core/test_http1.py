@@ -10,6 +10,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -399,3 +400,87 @@ def test_a_link_with_unasked_bytes_waiting_is_not_open_for_a_request() -> None:
     theirs.close()
     link.close()
     assert not link.still_open()
+
+
+# ------------------------------------------------------------------ TLS
+
+
+@pytest.fixture
+def tls_server() -> Iterator[tuple[int, Any, list[int]]]:
+    """A loopback HTTPS server for "localhost" (a throwaway CA's certificate) answering every request with
+    OK on a kept connection; yields its port, the CA and a count of TLS connections accepted."""
+    import trustme
+
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted = [0]
+    stopping = threading.Event()
+
+    def serve_one(raw: socket.socket) -> None:
+        try:
+            with server_context.wrap_socket(raw, server_side=True) as conn:
+                data = b""
+                while True:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                    while b"\r\n\r\n" in data:
+                        _, _, data = data.partition(b"\r\n\r\n")
+                        conn.sendall(OK)
+        except (ssl.SSLError, OSError):
+            return  # a client that refused our certificate
+
+    def serve() -> None:
+        while True:
+            raw, _ = listener.accept()
+            if stopping.is_set():
+                raw.close()
+                return
+            accepted[0] += 1
+            threading.Thread(target=serve_one, args=(raw,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield port, ca, accepted
+    stopping.set()
+    socket.create_connection(("127.0.0.1", port)).close()
+    thread.join(timeout=5)
+    listener.close()
+
+
+def test_https_goes_over_verified_tls_and_the_session_outlives_the_client(
+    tls_server: tuple[int, Any, list[int]],
+) -> None:
+    port, ca, accepted = tls_server
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    idle = IdleLinks()
+    url = httpx.URL(f"https://localhost:{port}/x")
+
+    def tls() -> ssl.SSLContext:
+        return trusting
+
+    for _ in range(2):
+        transport = KeepAliveTransport(tls=tls, idle=idle)
+        assert transport.send("GET", url, "/x", b"", {}, TIMEOUT).content == b"ok"
+        transport.close()
+    assert accepted[0] == 1  # one handshake for both clients
+    other = KeepAliveTransport(tls=lambda: trusting, idle=idle)  # another TLS set-up: never a shared connection
+    assert other.send("GET", url, "/x", b"", {}, TIMEOUT).content == b"ok"
+    other.close()
+    assert accepted[0] == 2
+    idle.clear()
+
+
+def test_a_certificate_that_is_not_trusted_refuses_the_connection_before_anything_is_sent(
+    tls_server: tuple[int, Any, list[int]],
+) -> None:
+    port, _, _ = tls_server
+    transport = KeepAliveTransport(tls=ssl.create_default_context, idle=IdleLinks())  # the system's CAs only
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        transport.send("GET", httpx.URL(f"https://localhost:{port}/x"), "/x", b"", {}, TIMEOUT)
+    transport.close()
