@@ -221,12 +221,7 @@ class KeepAliveTransport(httpx.BaseTransport):
             fresh = link.sock is None or not link.still_open()  # one the server closed while idle: reopened
             if fresh:
                 link.close()
-                try:
-                    link.connect()
-                except TimeoutError as exc:
-                    raise httpx.ConnectTimeout(str(exc), request=request) from exc
-                except OSError as exc:
-                    raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+                _connect(link.connect, request)
             assert link.sock is not None
             with self._lock:
                 self._busy.add(link)
@@ -277,12 +272,7 @@ class KeepAliveTransport(httpx.BaseTransport):
             fresh = connection.sock is None
             try:
                 if fresh:
-                    try:
-                        connection.connect()
-                    except TimeoutError as exc:
-                        raise httpx.ConnectTimeout(str(exc), request=request) from exc
-                    except OSError as exc:
-                        raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+                    _connect(connection.connect, request)
                     if connection.sock is not None:
                         connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if connection.sock is not None:
@@ -324,6 +314,16 @@ class KeepAliveTransport(httpx.BaseTransport):
                 self._idle.give(key, link)
         for connection in connections:
             connection.close()
+
+
+def _connect(connect: Callable[[], None], request: httpx.Request | None) -> None:
+    """Open a connection; failing, the request never left: httpx's connect errors say so."""
+    try:
+        connect()
+    except TimeoutError as exc:
+        raise httpx.ConnectTimeout(str(exc), request=request) from exc
+    except OSError as exc:
+        raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
 
 
 def _response(reply: Reply, request: httpx.Request | None) -> httpx.Response:
