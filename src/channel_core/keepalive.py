@@ -25,6 +25,7 @@ A connection found closed by the server before anything was sent is reopened onc
 from __future__ import annotations
 
 import http.client
+import os
 import socket
 import ssl
 import threading
@@ -124,8 +125,18 @@ class IdleLinks:
         with self._lock:
             return sum(len(waiting) for waiting in self._links.values())
 
+    def forget(self) -> None:
+        """Drop every waiting connection without touching the lock (a forked child's: its copies of the
+        parent's sockets must never carry a request, and the lock may have been held as the process forked)."""
+        links, self._links, self._lock = self._links, {}, threading.Lock()
+        for waiting in links.values():
+            for _, link in waiting:
+                link.close()  # the child's descriptor only: the parent's connection stays open
+
 
 IDLE_LINKS = IdleLinks()  # the process's: connections outlive the client that opened them, never the process
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=IDLE_LINKS.forget)
 
 
 def _intercepted() -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import os
 import select
 import socket
 import ssl
@@ -18,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from channel_core.http1 import MAX_HEAD, ClosedBeforeReply, Link, ProtocolError, Reply
-from channel_core.keepalive import IdleLinks, KeepAliveTransport
+from channel_core.keepalive import IDLE_LINKS, IdleLinks, KeepAliveTransport
 
 
 def _link_reading(reply: bytes, *, close: bool = True) -> tuple[Link, socket.socket]:
@@ -484,3 +485,23 @@ def test_a_certificate_that_is_not_trusted_refuses_the_connection_before_anythin
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         transport.send("GET", httpx.URL(f"https://localhost:{port}/x"), "/x", b"", {}, TIMEOUT)
     transport.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # the child only reads
+def test_a_forked_child_never_reuses_the_parents_pooled_connections() -> None:
+    link, theirs = _link_reading(b"", close=False)
+    key = ("http", "forked", 80, 0)
+    IDLE_LINKS.give(key, link)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: reports what the pool hands it, then leaves at once
+        os.write(write, b"none" if IDLE_LINKS.take(key) is None else b"reused")
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    assert os.read(read, 16) == b"none"
+    os.close(read)
+    assert IDLE_LINKS.take(key) is link and link.still_open()  # the parent's connection is untouched
+    link.close()
+    theirs.close()
