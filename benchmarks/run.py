@@ -6,6 +6,7 @@
     python benchmarks/run.py pg              # one store's import: PostgreSQL vs SQLite, round trips per order
     python benchmarks/run.py fleet           # 1k/10k/100k stores: claim, tick, status --json, query plans
     python benchmarks/run.py jobs            # unchanged stores through one worker: CPU and statements per sync
+    python benchmarks/run.py tls             # a job's first HTTPS call: a new TLS connection vs one left by a job
     python benchmarks/run.py engine          # procrastinate on PostgreSQL: stores per minute, 1 vs 2 workers
     python benchmarks/run.py latency         # 1,000 orders at 50 ms latency, 8 in flight: share of 8 / 50 ms
     python benchmarks/run.py concurrency     # 1,000 orders at 50 ms latency: 1 in flight vs default
@@ -763,6 +764,79 @@ def bench_jobs(stores: int = 300, orders: int = 5) -> dict[str, Any]:
     return results
 
 
+def bench_tls(jobs: int = 300) -> dict[str, Any]:
+    """Client CPU of a job's first call to an HTTPS host (a loopback server with a throwaway CA's certificate,
+    serving in its own thread): a TLS handshake per job, as before connections outlived their client, against a
+    connection another job left in the pool (``keepalive.IDLE_LINKS``). Needs trustme (the test extra)."""
+    import socket
+    import ssl
+
+    import httpx
+    import trustme
+
+    from channel_core.http1 import Link
+    from channel_core.keepalive import IdleLinks, KeepAliveTransport
+
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    def serve_one(raw: socket.socket) -> None:
+        try:
+            with server_context.wrap_socket(raw, server_side=True) as conn:
+                pending = b""
+                while chunk := conn.recv(65536):
+                    pending += chunk
+                    while b"\r\n\r\n" in pending:
+                        pending = pending.partition(b"\r\n\r\n")[2]
+                        conn.sendall(ok)
+        except OSError:
+            return
+
+    def serve() -> None:
+        while True:
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve_one, args=(raw,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+
+    def tls() -> ssl.SSLContext:
+        return trusting
+
+    class _NoReuse(IdleLinks):
+        def give(self, key: Any, link: Link) -> None:
+            link.close()
+
+    url = httpx.URL(f"https://localhost:{port}/x")
+    timeout: dict[str, float | None] = {"connect": 5.0, "read": 5.0}
+
+    def per_job(idle: IdleLinks) -> float:
+        began = time.thread_time()
+        for _ in range(jobs):
+            transport = KeepAliveTransport(tls=tls, idle=idle)
+            transport.send("GET", url, "/x", b"", {}, timeout)
+            transport.close()
+        return (time.thread_time() - began) * 1000 / jobs
+
+    per_job(IdleLinks())  # warm-up
+    fresh, pooled = per_job(_NoReuse()), per_job(IdleLinks())
+    listener.close()
+    return {
+        "jobs": jobs,
+        "client_cpu_ms_first_call_new_tls_connection": round(fresh, 3),
+        "client_cpu_ms_first_call_pooled_connection": round(pooled, 3),
+        "saved_ms_per_job": round(fresh - pooled, 3),
+    }
+
+
 def _bulk_registry(database: str, stores: int, runs_per_store: int) -> None:
     """``stores`` Oxatis stores whose next runs spread over a 10-minute interval (1/60 due per 10 s tick), with
     ``runs_per_store`` runs of history each, inserted in bulk (a few statements, whatever the size)."""
@@ -1116,6 +1190,7 @@ BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
     "memory": bench_memory,
     "engine": bench_engine,
     "jobs": bench_jobs,
+    "tls": bench_tls,
     "fleet": bench_fleet,
     "pg": bench_pg,
 }
