@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from channel_core import http1
 from channel_core.http1 import MAX_HEAD, ClosedBeforeReply, Link, ProtocolError, Reply
 from channel_core.keepalive import IDLE_LINKS, IdleLinks, KeepAliveTransport
 
@@ -207,6 +208,25 @@ def test_every_reply_reads_as_http_client_reads_it(reply: bytes) -> None:
     assert got.headers == [(name, value.strip(" \t")) for name, value in expected.getheaders()]
     assert got.content == expected_body
     assert got.will_close == bool(expected.will_close)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_replies(), min_size=1, max_size=3), st.integers(1, 40))
+def test_replies_arriving_a_few_bytes_at_a_time_read_the_same(replies: list[bytes], piece: int) -> None:
+    """Every boundary (the head's empty line, a chunk size, a chunk's CRLF) split across reads, replies one after
+    another on one connection: the same status, headers and body as read whole."""
+    keep_alive = [reply for reply in replies if b"Connection: close" not in reply] or replies[:1]
+    whole = [_read(reply) for reply in keep_alive]
+    link, theirs = _link_reading(b"".join(keep_alive))
+    original = http1._READ
+    http1._READ = piece  # each recv returns at most this many bytes
+    try:
+        got = [link.read_reply("GET") for _ in keep_alive]
+    finally:
+        http1._READ = original
+        link.close()
+        theirs.close()
+    assert got == whole
 
 
 # ------------------------------------------------------------------ the transport over real sockets
