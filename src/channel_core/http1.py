@@ -57,7 +57,7 @@ class Reply:
 class Link:
     """One HTTP/1.1 connection to ``host``: opened on first use, reopened after :meth:`close`."""
 
-    __slots__ = ("_buffer", "_connect_timeout", "_host", "_host_header", "_port", "_tls", "sock")
+    __slots__ = ("_buffer", "_host", "_host_header", "_port", "_tls", "sock")
 
     def __init__(
         self,
@@ -65,20 +65,22 @@ class Link:
         port: int,
         *,
         host_header: str,
-        connect_timeout: float | None,
         tls: Callable[[], ssl.SSLContext] | None = None,
     ) -> None:
         self._host = host
         self._port = port
         self._host_header = host_header
-        self._connect_timeout = connect_timeout
         self._tls = tls
         self._buffer = bytearray()
         self.sock: socket.socket | None = None
 
-    def connect(self) -> None:
-        """Open the connection (TLS when the link has a context factory); ``OSError``/``TimeoutError`` on failure."""
-        sock = socket.create_connection((self._host, self._port), timeout=self._connect_timeout)
+    def connect(self, timeout: float | None) -> None:
+        """Open the connection (TLS when the link has a context factory); ``OSError``/``TimeoutError`` on failure.
+
+        :param timeout: seconds for the connect and the TLS handshake (``None``: none), the caller's at the time:
+            a pooled link may be reopened for a client other than the one that made it.
+        """
+        sock = socket.create_connection((self._host, self._port), timeout=timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._tls is not None:

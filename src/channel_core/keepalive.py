@@ -24,6 +24,7 @@ A connection found closed by the server before anything was sent is reopened onc
 
 from __future__ import annotations
 
+import functools
 import http.client
 import os
 import socket
@@ -40,7 +41,7 @@ __all__ = ["IDLE_LINKS", "IdleLinks", "KeepAliveTransport"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
-LinkKey = tuple[str, str, int, int]  # scheme, host, port, and which TLS context factory made it
+LinkKey = tuple[str, str, int, object]  # scheme, host, port, and the TLS context factory (itself: never an id reused)
 
 
 class IdleLinks:
@@ -164,7 +165,7 @@ class KeepAliveTransport(httpx.BaseTransport):
         cached: tuple[LinkKey, Link] | None = getattr(self._local, "link", None)
         host = url.raw_host.decode("ascii")
         port = url.port or _DEFAULT_PORTS[url.scheme]
-        key = (url.scheme, host, port, id(self._tls))
+        key: LinkKey = (url.scheme, host, port, self._tls)
         if cached is not None and cached[0] == key:
             return cached
         if cached is not None:
@@ -176,7 +177,6 @@ class KeepAliveTransport(httpx.BaseTransport):
                 host,
                 port,
                 host_header=shown if port == _DEFAULT_PORTS[url.scheme] else f"{shown}:{port}",
-                connect_timeout=timeout.get("connect"),
                 tls=self._tls if url.scheme == "https" else None,
             )
         self._local.link = (key, link)
@@ -232,7 +232,7 @@ class KeepAliveTransport(httpx.BaseTransport):
             fresh = link.sock is None or not link.still_open()  # one the server closed while idle: reopened
             if fresh:
                 link.close()
-                _connect(link.connect, request)
+                _connect(functools.partial(link.connect, timeout.get("connect")), request)
             assert link.sock is not None
             with self._lock:
                 self._busy.add(link)

@@ -29,7 +29,7 @@ def _link_reading(reply: bytes, *, close: bool = True) -> tuple[Link, socket.soc
     theirs.sendall(reply)
     if close:
         theirs.shutdown(socket.SHUT_WR)
-    link = Link("example.test", 80, host_header="example.test", connect_timeout=1.0)
+    link = Link("example.test", 80, host_header="example.test")
     link.sock = ours
     ours.settimeout(5)
     return link, theirs
@@ -377,7 +377,7 @@ def test_idle_connections_expire_and_each_host_keeps_a_bounded_few() -> None:
     pairs = [socket.socketpair() for _ in range(4)]
     links = []
     for ours, _ in pairs:
-        link = Link("h", 80, host_header="h", connect_timeout=1.0)
+        link = Link("h", 80, host_header="h")
         link.sock = ours
         links.append(link)
     key = ("http", "h", 80, 0)
@@ -400,7 +400,7 @@ def test_the_pool_holds_a_bounded_number_of_connections_in_all_the_oldest_going_
     pairs = [socket.socketpair() for _ in range(5)]
     links = []
     for n, (ours, _) in enumerate(pairs):  # five stores, each on a host of its own
-        link = Link(f"shop{n}", 443, host_header=f"shop{n}", connect_timeout=1.0)
+        link = Link(f"shop{n}", 443, host_header=f"shop{n}")
         link.sock = ours
         links.append(link)
         now[0] += 1
