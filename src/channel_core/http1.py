@@ -126,7 +126,7 @@ class Link:
         count = len(headers)
         if fields.count("\n") != count or fields.count("\r") != count or "\0" in fields:
             raise ValueError("a header name or value holds a line break or NUL")  # injection: nothing is sent
-        if "Accept-Encoding" not in headers:
+        if not any(name.lower() == "accept-encoding" for name in headers):
             fields += "Accept-Encoding: identity\r\n"  # as http.client sends: no compressed reply unasked for
         head = f"{method} {target} HTTP/1.1\r\nHost: {self._host_header}\r\n{fields}\r\n".encode("latin-1")
         self.sock.sendall(head + body if body else head)
@@ -154,12 +154,14 @@ class Link:
             if last != "chunked":
                 return Reply(status, headers, self._read_to_end(), True)
             return Reply(status, headers, self._read_chunked(), will_close)
-        lengths = {value.strip() for name, value in headers if name.lower() == "content-length"}
+        lengths = {  # "Content-Length: 42, 42" is one length, as RFC 9110 lets a recipient read it
+            part.strip(_OWS) for name, value in headers if name.lower() == "content-length" for part in value.split(",")
+        }
         if lengths:
             if len(lengths) != 1:
                 raise ProtocolError(f"differing Content-Length values: {', '.join(sorted(lengths))}")
             text = lengths.pop()
-            if not text.isdigit():
+            if not (text.isascii() and text.isdigit()):
                 raise ProtocolError(f"Content-Length is not a length: {text!r}")
             return Reply(status, headers, self._read_exactly(int(text)), will_close)
         return Reply(status, headers, self._read_to_end(), True)

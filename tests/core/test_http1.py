@@ -77,6 +77,11 @@ def test_a_reply_without_length_runs_to_the_end_and_closes() -> None:
     assert (got.content, got.will_close) == (b"until the end", True)
 
 
+def test_a_length_repeated_in_one_field_is_one_length() -> None:
+    got = _read(b"HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\nabc")
+    assert (got.content, got.will_close) == (b"abc", False)
+
+
 def test_interim_replies_are_skipped() -> None:
     got = _read(
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\n"
@@ -110,6 +115,8 @@ def test_folded_header_lines_are_joined() -> None:
     [
         (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", "differing Content-Length"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "not a length"),
+        ("HTTP/1.1 200 OK\r\nContent-Length: \u00b2\r\n\r\n".encode("latin-1"), "not a length"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nabc", "differing Content-Length"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "5 bytes before the reply's end"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk size"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n", "does not end with CRLF"),
