@@ -367,3 +367,19 @@ def test_a_resync_asks_the_store_for_a_pages_versions_at_once(oxatis: Channel, t
             again = Importer(oxatis, connection, store).run()  # every order in the overlap, before the promise
         assert again.completed and server.detail_calls() == details  # every version trusted, nothing fetched
         assert asked and all(n > 1 for n in asked) and sum(asked) >= 30  # a page at a time, never one by one
+
+
+def test_a_checkpoint_saved_with_a_stale_fence_is_refused_and_nothing_is_written(store: Any) -> None:
+    first = store.take_fence("oxatis", "a")
+    checkpoint = Checkpoint(T0, None, "cursor", T0 - timedelta(days=1), timedelta(seconds=2))
+    store.save_checkpoint("oxatis", "a", checkpoint, fence=first)  # still the latest: saved
+    assert store.load_checkpoint("oxatis", "a") == checkpoint
+    store.take_fence("oxatis", "a")  # another run takes the store
+    with pytest.raises(FencedOutError, match="took over"):
+        store.save_checkpoint("oxatis", "a", Checkpoint(T0 + timedelta(days=9)), fence=first)
+    assert store.load_checkpoint("oxatis", "a") == checkpoint
+    with store.transaction():  # inside a page's transaction too
+        store.save_orders("a", [(order("1"), "v1")])
+        later = store.take_fence("oxatis", "a")
+        store.save_checkpoint("oxatis", "a", Checkpoint(T0 + timedelta(days=1)), fence=later)
+    assert store.load_checkpoint("oxatis", "a") == Checkpoint(T0 + timedelta(days=1))

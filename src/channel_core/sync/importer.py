@@ -276,9 +276,7 @@ class Importer:
     def _commit_checkpoint(self, state: _RunState, checkpoint: Checkpoint, summary: ImportSummary) -> None:
         name, account = self.channel.name, self.connection.account_id
         try:
-            with self.store.transaction():
-                self.store.check_fence(name, account, state.fence)
-                self.store.save_checkpoint(name, account, checkpoint)
+            self.store.save_checkpoint(name, account, checkpoint, fence=state.fence)
         except FencedOutError as exc:
             self._stop(summary, "fenced", exc)
 

@@ -181,6 +181,24 @@ _SAVE_PAGE = (
     "SELECT old.order_id, old.fingerprint FROM old"
 )
 
+_SAVE_CHECKPOINT = (
+    "INSERT INTO checkpoints (channel, account_id, next_start, complete_until, cursor, cursor_since, updated_at, "
+    "clock_lag) VALUES (%(c)s, %(a)s, %(next_start)s, %(complete_until)s, %(cursor)s, %(cursor_since)s, %(now)s, "
+    "%(lag)s) ON CONFLICT (channel, account_id) DO UPDATE SET next_start=EXCLUDED.next_start, "
+    "complete_until=EXCLUDED.complete_until, cursor=EXCLUDED.cursor, cursor_since=EXCLUDED.cursor_since, "
+    "updated_at=EXCLUDED.updated_at, clock_lag=EXCLUDED.clock_lag"
+)
+# The same upsert fed by the fence check, which raises when a later run took the store: one statement
+_SAVE_CHECKPOINT_FENCED = (
+    "WITH fenced AS (SELECT channel_check_fence(%(c)s, %(a)s, %(fence)s)) "
+    "INSERT INTO checkpoints (channel, account_id, next_start, complete_until, cursor, cursor_since, updated_at, "
+    "clock_lag) SELECT %(c)s::text, %(a)s::text, %(next_start)s::timestamptz, %(complete_until)s::timestamptz, "
+    "%(cursor)s::text, %(cursor_since)s::timestamptz, %(now)s::timestamptz, %(lag)s::float8 FROM fenced "
+    "ON CONFLICT (channel, account_id) DO UPDATE SET next_start=EXCLUDED.next_start, "
+    "complete_until=EXCLUDED.complete_until, cursor=EXCLUDED.cursor, cursor_since=EXCLUDED.cursor_since, "
+    "updated_at=EXCLUDED.updated_at, clock_lag=EXCLUDED.clock_lag"
+)
+
 
 def _held_under(account: str) -> str:
     """SQL true when channel ``%(c)s`` keeps any row under the account id expression ``account`` (an id an
@@ -329,24 +347,32 @@ class PostgresStore:
             return None
         return Checkpoint(row[0], row[1], row[2], row[3], timedelta(seconds=row[4] or 0.0))
 
-    def save_checkpoint(self, channel: str, account_id: str, checkpoint: Checkpoint) -> None:
-        with self.transaction():
-            self._db.execute(
-                "INSERT INTO checkpoints (channel, account_id, next_start, complete_until, cursor, cursor_since, "
-                "updated_at, clock_lag) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (channel, account_id) DO UPDATE "
-                "SET next_start=EXCLUDED.next_start, complete_until=EXCLUDED.complete_until, cursor=EXCLUDED.cursor, "
-                "cursor_since=EXCLUDED.cursor_since, updated_at=EXCLUDED.updated_at, clock_lag=EXCLUDED.clock_lag",
-                (
-                    channel,
-                    account_id,
-                    checkpoint.next_start,
-                    checkpoint.complete_until,
-                    checkpoint.cursor,
-                    checkpoint.cursor_since,
-                    _now(),
-                    checkpoint.clock_lag.total_seconds(),
-                ),
-            )
+    def save_checkpoint(
+        self, channel: str, account_id: str, checkpoint: Checkpoint, *, fence: int | None = None
+    ) -> None:
+        import psycopg
+
+        params = {
+            "c": channel,
+            "a": account_id,
+            "next_start": checkpoint.next_start,
+            "complete_until": checkpoint.complete_until,
+            "cursor": checkpoint.cursor,
+            "cursor_since": checkpoint.cursor_since,
+            "now": _now(),
+            "lag": checkpoint.clock_lag.total_seconds(),
+            "fence": fence,
+        }
+        if fence is None:
+            with self.transaction():
+                self._db.execute(_SAVE_CHECKPOINT, params)
+            return
+        # one statement, so atomic without BEGIN and COMMIT: the fence check (which raises) feeds the upsert
+        try:
+            with self._lock:
+                self._db.execute(_SAVE_CHECKPOINT_FENCED, params)
+        except psycopg.Error as exc:
+            raise _fenced_out(exc) or exc from None
 
     def take_fence(self, channel: str, account_id: str) -> int:
         row = self._one(

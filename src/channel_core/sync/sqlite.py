@@ -298,8 +298,12 @@ class SQLiteStore:
             timedelta(seconds=row["clock_lag"] or 0.0),
         )
 
-    def save_checkpoint(self, channel: str, account_id: str, checkpoint: Checkpoint) -> None:
+    def save_checkpoint(
+        self, channel: str, account_id: str, checkpoint: Checkpoint, *, fence: int | None = None
+    ) -> None:
         with self.transaction():
+            if fence is not None:
+                self.check_fence(channel, account_id, fence)
             self._db.execute(
                 "INSERT INTO checkpoints (channel, account_id, next_start, complete_until, cursor, cursor_since, "
                 "updated_at, clock_lag) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(channel, account_id) DO UPDATE SET "

@@ -217,7 +217,13 @@ class OrderStore(Protocol):
 
     def load_checkpoint(self, channel: str, account_id: str) -> Checkpoint | None: ...
 
-    def save_checkpoint(self, channel: str, account_id: str, checkpoint: Checkpoint) -> None: ...
+    def save_checkpoint(
+        self, channel: str, account_id: str, checkpoint: Checkpoint, *, fence: int | None = None
+    ) -> None:
+        """Store the resume point. With ``fence``, atomically only while it is still the store's latest (else
+        :class:`~channel_core.errors.FencedOutError` and nothing is written): :meth:`check_fence` and the
+        save as one transaction, which on PostgreSQL is one statement."""
+        ...
 
     def take_fence(self, channel: str, account_id: str) -> int:
         """Start a run of one store: a new fence value, higher than any taken before, atomically."""
