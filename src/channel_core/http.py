@@ -447,8 +447,7 @@ class HttpClient:
         self.run_label = scope.label if scope is not None else None
         self.budget = scope.budget if scope is not None else None
         agent = f"channel-core/{__version__}" + (f" (run {self.run_label})" if self.run_label else "")
-        self._headers = httpx.Headers({"User-Agent": agent, **dict(headers or {})})
-        self._plain_headers = {"User-Agent": agent, **dict(headers or {})}
+        self._headers = {"User-Agent": agent, **dict(headers or {})}
         limits = (timeout or httpx.Timeout(DEFAULT_TIMEOUT, connect=10.0)).as_dict()
         if scope is not None and scope.timeout is not None:  # the host's cap on every request
             cap = scope.timeout
@@ -633,7 +632,7 @@ class HttpClient:
         if isinstance(self._transport, KeepAliveTransport):
             url, target = _joined(self._base_text, call.path)
             body, content_type = _encode_body(call)
-            headers = self._plain_headers if not call.headers else {**self._plain_headers, **call.headers}
+            headers = self._headers if not call.headers else {**self._headers, **call.headers}
             if content_type is not None:
                 headers = {**headers, "Content-Length": str(len(body)), "Content-Type": content_type}
             elif call.method in ("POST", "PUT", "PATCH"):
