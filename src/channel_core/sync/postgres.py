@@ -181,22 +181,18 @@ _SAVE_PAGE = (
     "SELECT old.order_id, old.fingerprint FROM old"
 )
 
-_SAVE_CHECKPOINT = (
-    "INSERT INTO checkpoints (channel, account_id, next_start, complete_until, cursor, cursor_since, updated_at, "
-    "clock_lag) VALUES (%(c)s, %(a)s, %(next_start)s, %(complete_until)s, %(cursor)s, %(cursor_since)s, %(now)s, "
-    "%(lag)s) ON CONFLICT (channel, account_id) DO UPDATE SET next_start=EXCLUDED.next_start, "
-    "complete_until=EXCLUDED.complete_until, cursor=EXCLUDED.cursor, cursor_since=EXCLUDED.cursor_since, "
-    "updated_at=EXCLUDED.updated_at, clock_lag=EXCLUDED.clock_lag"
-)
-# The same upsert fed by the fence check, which raises when a later run took the store: one statement
-_SAVE_CHECKPOINT_FENCED = (
-    "WITH fenced AS (SELECT channel_check_fence(%(c)s, %(a)s, %(fence)s)) "
+_CHECKPOINT_UPSERT = (
     "INSERT INTO checkpoints (channel, account_id, next_start, complete_until, cursor, cursor_since, updated_at, "
     "clock_lag) SELECT %(c)s::text, %(a)s::text, %(next_start)s::timestamptz, %(complete_until)s::timestamptz, "
-    "%(cursor)s::text, %(cursor_since)s::timestamptz, %(now)s::timestamptz, %(lag)s::float8 FROM fenced "
+    "%(cursor)s::text, %(cursor_since)s::timestamptz, %(now)s::timestamptz, %(lag)s::float8 {source}"
     "ON CONFLICT (channel, account_id) DO UPDATE SET next_start=EXCLUDED.next_start, "
     "complete_until=EXCLUDED.complete_until, cursor=EXCLUDED.cursor, cursor_since=EXCLUDED.cursor_since, "
     "updated_at=EXCLUDED.updated_at, clock_lag=EXCLUDED.clock_lag"
+)
+_SAVE_CHECKPOINT = _CHECKPOINT_UPSERT.format(source="")
+# the same upsert fed by the fence check, which raises when a later run took the store: one statement
+_SAVE_CHECKPOINT_FENCED = "WITH fenced AS (SELECT channel_check_fence(%(c)s, %(a)s, %(fence)s)) " + (
+    _CHECKPOINT_UPSERT.format(source="FROM fenced ")
 )
 
 
