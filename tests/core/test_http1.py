@@ -3,6 +3,7 @@ http.client on every reply shape hypothesis draws."""
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import io
 import os
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from channel_core import http1
 from channel_core.http1 import MAX_HEAD, ClosedBeforeReply, Link, ProtocolError, Reply
-from channel_core.keepalive import IDLE_LINKS, IdleLinks, KeepAliveTransport
+from channel_core.keepalive import IDLE_LINKS, IdleLinks, KeepAliveTransport, ReadResponse, _response
 
 
 def _link_reading(reply: bytes, *, close: bool = True) -> tuple[Link, socket.socket]:
@@ -215,6 +216,74 @@ def test_every_reply_reads_as_http_client_reads_it(reply: bytes) -> None:
     assert got.headers == [(name, value.strip(" \t")) for name, value in expected.getheaders()]
     assert got.content == expected_body
     assert got.will_close == bool(expected.will_close)
+
+
+def _outcome(read: Any) -> Any:
+    try:
+        return read()
+    except httpx.StreamError as exc:  # the raw stream is gone once read: both say so
+        return type(exc).__name__
+
+
+def _public_state(response: httpx.Response) -> dict[str, Any]:
+    try:
+        parsed: Any = response.json()
+    except ValueError:
+        parsed = "not JSON"
+    return {
+        "status": response.status_code,
+        "reason": response.reason_phrase,
+        "headers": response.headers.multi_items(),
+        "raw_headers": response.headers.raw,
+        "content": response.content,
+        "text": response.text,
+        "encoding": response.encoding,
+        "charset": response.charset_encoding,
+        "json": parsed,
+        "http_version": response.http_version,
+        "closed": (response.is_closed, response.is_stream_consumed),
+        "downloaded": response.num_bytes_downloaded,
+        "request": response.request,
+        "again": (response.read(), b"".join(response.iter_bytes()), _outcome(lambda: b"".join(response.iter_raw()))),
+        "lines": list(response.iter_lines()),
+        "success": response.is_success,
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(_replies())
+def test_a_reply_read_by_the_transport_is_the_response_httpx_builds_from_it(reply: bytes) -> None:
+    """What channels get (ReadResponse, built without decoding the body again) holds what httpx.Response(content=)
+    holds for the same reply: every public attribute, and reading it again gives the same bytes."""
+    read = _read(reply)
+    request = httpx.Request("GET", "http://shop.example/orders")
+    built = _response(read, request)
+    expected = httpx.Response(
+        read.status,
+        headers=[(name.encode("latin-1"), value.encode("latin-1")) for name, value in read.headers],
+        content=read.content,
+        request=request,
+        extensions={"http_version": b"HTTP/1.1"},
+    )
+    assert _public_state(built) == _public_state(expected)
+    assert type(built) is ReadResponse
+
+
+def test_a_header_value_outside_ascii_is_read_not_refused() -> None:
+    """httpx refuses a non-ASCII str header value (UnicodeEncodeError, no channel error): the reply's bytes go
+    to it as bytes, a UTF-8 value reads as UTF-8 and any other byte as Latin-1."""
+    read = _read("HTTP/1.1 200 OK\r\nX-Shop: Café\r\nContent-Length: 2\r\n\r\nok".encode())
+    assert _response(read, None).headers["X-Shop"] == "Café"
+    read = _read(b"HTTP/1.1 200 OK\r\nX-Shop: Caf\xe9\r\nContent-Length: 2\r\n\r\nok")
+    assert _response(read, None).headers["X-Shop"] == "Café"
+
+
+def test_a_reply_with_a_content_encoding_is_decoded_as_httpx_decodes_it() -> None:
+    body = gzip.compress(b"<Reply>ok</Reply>")
+    read = Reply(200, [("Content-Encoding", "gzip"), ("Content-Length", str(len(body)))], body, False)
+    built = _response(read, None)
+    assert type(built) is not ReadResponse
+    assert built.content == b"<Reply>ok</Reply>"
 
 
 @settings(max_examples=150, deadline=None)
