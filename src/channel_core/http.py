@@ -345,6 +345,14 @@ class _Call(Generic[T]):
 
 
 @functools.lru_cache(maxsize=4096)
+def _parsed_base(base_url: str) -> tuple[httpx.URL, str]:
+    """``base_url`` parsed (an immutable httpx.URL) and as text, once per process: a fleet worker makes a client
+    per job, for the same few hosts."""
+    url = httpx.URL(base_url)
+    return url, str(url)
+
+
+@functools.lru_cache(maxsize=4096)
 def _joined(base_url: str, path: str) -> tuple[httpx.URL, str]:
     """``path`` under ``base_url``: the URL and its request target (path and query). Cached for the process: a
     fleet worker makes a client per job, for the same few endpoints."""
@@ -437,8 +445,7 @@ class HttpClient:
         self._answered = False  # has the server ever replied on this client?
         self._server_date_lock = threading.Lock()
         self._last_date: tuple[str, datetime] | None = None  # the last Date header, and what it says
-        self._base_url = httpx.URL(base_url)
-        self._base_text = str(self._base_url)  # the key of the process's joined URLs (_joined)
+        self._base_url, self._base_text = _parsed_base(base_url)  # the text: the key of _joined's cache
         # Requests go straight to the transport: no client-level cookies, auth or redirect machinery, which
         # cost more CPU per call than decoding the reply. The default transport keeps one keep-alive
         # connection per thread (:mod:`channel_core.keepalive`), so parallel calls share no lock.

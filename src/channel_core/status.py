@@ -10,6 +10,7 @@ belong to two statuses, or an unknown canonical name, is a
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -72,15 +73,10 @@ class StatusMapping:
 
         Merchant codes come first in each status's list. A default code the
         merchant assigned elsewhere leaves its default status; a code the
-        merchant assigned to two statuses is an error.
+        merchant assigned to two statuses is an error. The result is immutable,
+        so the same inputs share one (a fleet worker connects a store per job).
         """
-        base = cls.from_config(defaults)
-        extra = cls.from_config(overrides or {})
-        merged: dict[OrderStatus, tuple[str, ...]] = {}
-        for status in OrderStatus:
-            kept = tuple(c for c in base.codes_for(status) if extra.status_for(c) in (None, status))
-            merged[status] = tuple(dict.fromkeys(extra.codes_for(status) + kept))
-        return cls(merged)
+        return _merged(_normalized(defaults), _normalized(overrides or {}))
 
     def status_for(self, code: str | None) -> OrderStatus | None:
         """The canonical status for a channel code, or ``None`` when it is not mapped."""
@@ -124,3 +120,21 @@ class UnmappedCodes:
 
     def __bool__(self) -> bool:
         return bool(self._counts)
+
+
+Normalized = tuple[tuple["str | OrderStatus", tuple[str, ...]], ...]
+
+
+def _normalized(mapping: MappingInput) -> Normalized:
+    return tuple((name, _codes(value)) for name, value in mapping.items())
+
+
+@functools.lru_cache(maxsize=1024)
+def _merged(defaults: Normalized, overrides: Normalized) -> StatusMapping:
+    base = StatusMapping.from_config(dict(defaults))
+    extra = StatusMapping.from_config(dict(overrides))
+    merged: dict[OrderStatus, tuple[str, ...]] = {}
+    for status in OrderStatus:
+        kept = tuple(c for c in base.codes_for(status) if extra.status_for(c) in (None, status))
+        merged[status] = tuple(dict.fromkeys(extra.codes_for(status) + kept))
+    return StatusMapping(merged)
