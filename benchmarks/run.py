@@ -941,11 +941,10 @@ def bench_pg(orders: int = 2000) -> dict[str, Any]:
     try:
         sqlite_rates, postgres_rates = [], []
         with tempfile.TemporaryDirectory() as tmp:
-            for n in range(3):
+            for n in range(3):  # alternated: a machine's drift over the runs weighs on both alike
                 path = Path(tmp) / f"{n}.sqlite3"
                 sqlite_rates.append(_import_rate(functools.partial(SQLiteStore, path), orders))
-        for _ in range(3):
-            postgres_rates.append(_import_rate(functools.partial(PostgresStore, _new_database(dsn)), orders))
+                postgres_rates.append(_import_rate(functools.partial(PostgresStore, _new_database(dsn)), orders))
         database = _new_database(dsn)
         with PostgresStore(database):
             pass  # migrated before the count

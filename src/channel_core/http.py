@@ -344,6 +344,17 @@ class _Call(Generic[T]):
     content_type: str | None = None
 
 
+@functools.lru_cache(maxsize=64)
+def _http_date(value: str) -> datetime | None:
+    """A ``Date`` header's instant (aware UTC), or ``None`` when it does not read as one. Cached: replies within a
+    second carry the same text, whichever client of the process reads them."""
+    try:
+        date = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (date if date.tzinfo is not None else date.replace(tzinfo=UTC)).astimezone(UTC)
+
+
 @functools.lru_cache(maxsize=4096)
 def _parsed_base(base_url: str) -> tuple[httpx.URL, str]:
     """``base_url`` parsed (an immutable httpx.URL) and as text, once per process: a fleet worker makes a client
@@ -444,7 +455,6 @@ class HttpClient:
         self._server_date: tuple[datetime, float] | None = None
         self._answered = False  # has the server ever replied on this client?
         self._server_date_lock = threading.Lock()
-        self._last_date: tuple[str, datetime] | None = None  # the last Date header, and what it says
         self._base_url, self._base_text = _parsed_base(base_url)  # the text: the key of _joined's cache
         # Requests go straight to the transport: no client-level cookies, auth or redirect machinery, which
         # cost more CPU per call than decoding the reply. The default transport keeps one keep-alive
@@ -482,22 +492,10 @@ class HttpClient:
 
     def _note_server_date(self, response: httpx.Response) -> None:
         value = response.headers.get("Date")
-        if not value:
-            return
-        parsed = self._last_date  # replies within one second carry the same header: parsed once
-        if parsed is not None and parsed[0] == value:
-            date = parsed[1]
-        else:
-            try:
-                date = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError, IndexError):
-                return
-            if date.tzinfo is None:
-                date = date.replace(tzinfo=UTC)
-            date = date.astimezone(UTC)
-            self._last_date = (value, date)
-        with self._server_date_lock:
-            self._server_date = (date, time.monotonic())
+        date = _http_date(value) if value else None
+        if date is not None:
+            with self._server_date_lock:
+                self._server_date = (date, time.monotonic())
 
     @property
     def base_url(self) -> str:
