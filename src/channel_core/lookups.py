@@ -48,12 +48,17 @@ class LookupCache:
             return answer
         answer = ask()  # outside the lock: two jobs may both ask, and the later answer stays
         if ttl > 0:
-            with self._lock:
-                self._entries[key, what] = (now, answer)
-                self._entries.move_to_end((key, what))
-                while len(self._entries) > self.size:
-                    self._entries.popitem(last=False)
+            self.put(key, what, answer, now=now)
         return answer
+
+    def put(self, key: str, what: str, answer: Any, *, now: float | None = None) -> None:
+        """Keep ``answer`` to ``what`` for ``key`` from now (a channel that learnt it another way, e.g. a list
+        asked for again because it proved out of date)."""
+        with self._lock:
+            self._entries[key, what] = (self._clock() if now is None else now, answer)
+            self._entries.move_to_end((key, what))
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
 
     def clear(self) -> None:
         """Drop every answer."""

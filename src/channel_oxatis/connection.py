@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +31,61 @@ def legacy_account_id(settings: OxatisSettings) -> str:
     return f"{urlsplit(settings.base_url).netloc}/{digest}"
 
 
+class ProgressStates(Mapping[int, str]):
+    """The store's progress-state codes by id, as a list the connection was given (kept up to ``lookup_ttl``).
+
+    An id the list does not name makes the connection ask the store for its list again, once: the merchant may
+    have created the state since the list was kept, and an order in it must map to its state (its status, the
+    shipment guard's "already shipped") rather than to a guess. ``on_refresh`` gets the new list (the plugin
+    drops its kept copy). A failed refresh raises: the order it was for fails, and is fetched again later.
+    """
+
+    def __init__(
+        self,
+        states: list[dict[str, Any]],
+        refresh: Callable[[], list[dict[str, Any]]] | None = None,
+        on_refresh: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
+        self._refresh, self._on_refresh = refresh, on_refresh
+        self._refreshed = refresh is None
+        self._lock = threading.Lock()
+        self._load(states)
+
+    def _load(self, states: list[dict[str, Any]]) -> None:
+        self.states = states
+        self._by_id: dict[int, str] = {s["OxID"]: s["Code"] for s in states if s.get("Code")}
+        # log entries without Code name their state instead (oxatis-api.md §7.2)
+        self.by_name: Mapping[str, str] = {
+            str(s[key]).strip(): s["Code"]
+            for s in states
+            if s.get("Code")
+            for key in ("NameFR", "NameEN")
+            if s.get(key)
+        }
+
+    def __getitem__(self, state_id: int) -> str:
+        code = self._by_id.get(state_id)
+        if code is None and not self._refreshed:
+            with self._lock:  # the first thread asks; the others wait for its answer
+                if not self._refreshed and self._refresh is not None:
+                    try:
+                        self._load(self._refresh())
+                    finally:
+                        self._refreshed = True  # once per connection, whatever it gave
+                    if self._on_refresh is not None:
+                        self._on_refresh(self.states)
+            code = self._by_id.get(state_id)
+        if code is None:
+            raise KeyError(state_id)
+        return code
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._by_id)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
 class OxatisConnection(Connection):
     def __init__(
         self,
@@ -40,6 +95,8 @@ class OxatisConnection(Connection):
         states: list[dict[str, Any]],
         status_mapping: StatusMapping,
         store_account: str,
+        refresh: Callable[[], list[dict[str, Any]]] | None = None,
+        on_refresh: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
         super().__init__(
             channel="oxatis",
@@ -58,15 +115,7 @@ class OxatisConnection(Connection):
         )
         self.settings = settings
         self.client = client
-        self.states_by_id: Mapping[int, str] = {s["OxID"]: s["Code"] for s in states if s.get("Code")}
-        # log entries without Code name their state instead (oxatis-api.md §7.2)
-        self.states_by_name: Mapping[str, str] = {
-            str(s[key]).strip(): s["Code"]
-            for s in states
-            if s.get("Code")
-            for key in ("NameFR", "NameEN")
-            if s.get(key)
-        }
+        self.states_by_id = ProgressStates(states, refresh, on_refresh)
         self._locations: dict[tuple[Any, Any], str | None] = {}
         self._locations_lock = threading.Lock()
         self._option_types: dict[int, dict[str, Any]] = {}
@@ -77,6 +126,10 @@ class OxatisConnection(Connection):
         if not self._closed:
             self._closed = True
             self.client.close()
+
+    @property
+    def states_by_name(self) -> Mapping[str, str]:
+        return self.states_by_id.by_name
 
     @property
     def shipped_code(self) -> str:

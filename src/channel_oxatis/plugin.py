@@ -31,8 +31,9 @@ from channel_oxatis.settings import SETTING_SPECS, parse_settings
 from channel_oxatis.shipments import FIELD_LIMITS, FIELDS_NOT_SENT, FIELDS_SENT, notify
 
 logger = get_logger(__name__)
-# The store's account and progress states, per base URL and credentials, for ``lookup_ttl`` seconds: a fleet
-# worker's jobs for one store ask once per few minutes, not twice per job.
+# The store's account and progress states, per base URL and credentials, for ``lookup_ttl`` seconds (an hour):
+# a worker's syncs of a store (every 15 minutes by default) ask once an hour, not twice per sync. An order in a
+# state the kept list lacks asks for the list again (connection.ProgressStates).
 _LOOKUPS = LookupCache()
 
 IMPORT_FEATURES = (
@@ -124,7 +125,13 @@ def connect(settings: Mapping[str, Any]) -> Connection:
     if unknown:
         logger.warning("status_mapping_codes_not_in_store", channel="oxatis", codes=unknown, store_codes=codes)
     return OxatisConnection(
-        settings=parsed, client=client, states=states, status_mapping=mapping, store_account=store_account
+        settings=parsed,
+        client=client,
+        states=states,
+        status_mapping=mapping,
+        store_account=store_account,
+        refresh=client.progress_states,  # a state id the kept list lacks: asked again, once per connection
+        on_refresh=lambda fresh: _LOOKUPS.put(key, "progress_states", fresh) if parsed.lookup_ttl > 0 else None,
     )
 
 

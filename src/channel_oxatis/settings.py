@@ -62,8 +62,9 @@ SETTING_SPECS = (
     SettingSpec(
         "lookup_ttl",
         type="float",
-        default=300.0,
-        help="Seconds the store's account and progress states are kept between connections (0: ask each time)",
+        default=3600.0,
+        help="Seconds the store's account and progress states are kept between connections (0: ask each time); "
+        "an order in a state the kept list lacks makes the connection ask for the list again",
     ),
 )
 
@@ -85,7 +86,7 @@ class OxatisSettings:
     timeout: float = 30.0
     retry_attempts: int = 5
     retry_backoff: float = 0.5
-    lookup_ttl: float = 300.0
+    lookup_ttl: float = 3600.0
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -142,7 +143,7 @@ class SettingsSchema(Schema):
     timeout = fields.Float(load_default=30.0, validate=validate.Range(min=0.1))
     retry_attempts = fields.Integer(load_default=5, validate=validate.Range(1, 20))
     retry_backoff = fields.Float(load_default=0.5, validate=validate.Range(min=0.0, max=60.0))
-    lookup_ttl = fields.Float(load_default=300.0, validate=validate.Range(min=0.0, max=86400.0))
+    lookup_ttl = fields.Float(load_default=3600.0, validate=validate.Range(min=0.0, max=86400.0))
 
     @validates("store_timezone")
     def _known_zone(self, value: str, **kwargs: Any) -> None:

@@ -10,11 +10,13 @@ from channel_core import (
     AuthenticationError,
     Channel,
     ConfigurationError,
+    InvalidShipmentError,
     NotificationStatus,
     OrderQuery,
     QuotaExhaustedError,
     Shipment,
 )
+from channel_oxatis.connection import OxatisConnection
 from channel_oxatis.sandbox import SandboxConfig, SandboxServer
 from tests.oxatis.conftest import Recording, sandbox_settings
 
@@ -142,3 +144,56 @@ def test_the_base_url_must_be_an_http_address_with_a_host(base_url: str, good: b
         return
     with pytest.raises(ConfigurationError, match=r"base_url: Not a valid URL \(an http:// or https:// address"):
         parse_settings({"token": "t", "base_url": base_url})
+
+
+def test_an_order_in_a_state_created_since_the_list_was_kept_maps_to_that_state(oxatis: Channel) -> None:
+    """The progress states are kept for lookup_ttl; an order moved to a state the merchant created since must
+    not fall back to a status guessed from its payment: the list is asked for again, once per connection, and
+    the new list is kept for the next connection."""
+    with SandboxServer(SandboxConfig(count=3)) as server:
+        settings = sandbox_settings(server, status_mapping={"cancelled": ["ANNULEE-BOUTIQUE"]})
+        oxatis.connect(settings).close()  # the list is kept: the state below is not in it
+        listed = server.calls["ProgressStateGetList"]
+        server.store.create_state(72899, "ANNULEE-BOUTIQUE", "Annulée par la boutique", "Cancelled by the shop")
+        for oxid in (100001, 100002):
+            server.store.add_progress_state(
+                oxid, code="ANNULEE-BOUTIQUE", state_id=None, when=datetime(2026, 11, 2, 9, 0), comment=None,
+                publish=False, update_order=True,
+            )  # fmt: skip
+        with oxatis.connect(settings) as connection:
+            assert server.calls["ProgressStateGetList"] == listed  # connect used the kept list
+            query = OrderQuery(modified_since=datetime(2020, 1, 1, tzinfo=UTC))
+            orders = {o.order_id: o for page in oxatis.fetch_orders(connection, query) for o in page.orders}
+        assert orders["100001"].status == "cancelled" and orders["100001"].channel_status == "ANNULEE-BOUTIQUE"
+        assert orders["100002"].status == "cancelled" and orders["100002"].channel_status == "ANNULEE-BOUTIQUE"
+        assert server.calls["ProgressStateGetList"] == listed + 1  # asked once for the two orders
+        with oxatis.connect(settings) as connection:  # the list asked for again was kept
+            assert isinstance(connection, OxatisConnection)
+            assert connection.states_by_id[72899] == "ANNULEE-BOUTIQUE"
+        assert server.calls["ProgressStateGetList"] == listed + 1
+
+
+def test_a_state_id_no_list_names_is_asked_for_once_per_connection(oxatis: Channel) -> None:
+    with SandboxServer(SandboxConfig(count=1)) as server, oxatis.connect(sandbox_settings(server)) as connection:
+        assert isinstance(connection, OxatisConnection)
+        listed = server.calls["ProgressStateGetList"]
+        assert connection.states_by_id.get(99999) is None
+        assert 99998 not in connection.states_by_id
+        assert connection.states_by_id.get(72802) == "SST-SHIPPED"
+        assert server.calls["ProgressStateGetList"] == listed + 1
+
+
+def test_the_shipment_guard_reads_a_state_created_since_the_list_was_kept(oxatis: Channel) -> None:
+    """The guard before a write: an order the merchant moved to a cancelled state created since the list was
+    kept is refused as cancelled, nothing sent, not shipped on a guess from its payment."""
+    with SandboxServer(SandboxConfig(count=1)) as server:
+        settings = sandbox_settings(server, status_mapping={"cancelled": ["ANNULEE-BOUTIQUE"]})
+        oxatis.connect(settings).close()
+        server.store.create_state(72899, "ANNULEE-BOUTIQUE", "Annulée par la boutique", "Cancelled by the shop")
+        server.store.add_progress_state(
+            100001, code="ANNULEE-BOUTIQUE", state_id=None, when=datetime(2026, 11, 2, 9, 0), comment=None,
+            publish=False, update_order=True,
+        )  # fmt: skip
+        with oxatis.connect(settings) as connection, pytest.raises(InvalidShipmentError, match="ANNULEE-BOUTIQUE"):
+            oxatis.notify_shipment(connection, Shipment(order_id="100001", tracking_number="6A1", carrier="Colissimo"))
+        assert server.store.transport_writes[100001] == 0

@@ -69,6 +69,7 @@ class SandboxStore:
         self.anchor = anchor
         self.tz = zoneinfo.ZoneInfo(timezone)
         self.with_shipped_state = with_shipped_state
+        self.created_states: list[tuple[int, str, str, str]] = []  # created in the back office since start
         self.wrong_type_order = wrong_type_order
         skew = timedelta(seconds=clock_skew)
         self._clock = clock or (lambda: datetime.now(UTC) + skew)
@@ -103,9 +104,14 @@ class SandboxStore:
 
     # ------------------------------------------------------------------ reads
 
+    def create_state(self, oxid: int, code: str, name_fr: str, name_en: str) -> None:
+        """A progress state the merchant creates in the back office (listed from now on)."""
+        with self._lock:
+            self.created_states.append((oxid, code, name_fr, name_en))
+
     def states(self) -> list[dict[str, Any]]:
         states = []
-        for oxid, code, name_fr, name_en in data.STATES:
+        for oxid, code, name_fr, name_en in [*data.STATES, *self.created_states]:
             if code == "SST-SHIPPED" and not self.with_shipped_state:
                 continue
             states.append(
@@ -192,7 +198,7 @@ class SandboxStore:
         comment: str | None,
         published: bool,
     ) -> dict[str, Any]:
-        names = {sid: (fr, en) for sid, _, fr, en in data.STATES}[state_id]
+        names = {sid: (fr, en) for sid, _, fr, en in (*data.STATES, *self.created_states)}[state_id]
         return {
             "OxID": log_id,
             "ProgressStateNameEN": names[1],
