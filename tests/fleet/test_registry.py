@@ -625,3 +625,48 @@ def test_runs_older_than_the_detail_become_daily_totals_per_store(database: str)
         assert (four["completed"], four["imported"]) == (1, 1) and five["day"] < four["day"]
         assert sorted(run["summary"].get("imported") for run in db.runs("oxatis")) == [2, 7]
         assert db.prune_daily_runs(timedelta(days=4)) == 1 and len(db.daily_runs(days=10)) == 1
+
+
+def test_what_connect_asks_is_kept_on_the_store_row_for_any_worker_within_its_ttl(
+    oxatis: Channel, database: str
+) -> None:
+    """A worker meets the store as if it had never seen it (its process's cache emptied, as a fleet beyond a
+    process's cache size does): the account and progress states the last job kept on the row serve, so an
+    unchanged store's sync asks only its list calls; past lookup_ttl (on the database's clock) they are asked
+    again. The row holds digests and answers, never a secret."""
+    from channel_core.fleet.engine import enqueue_sync, make_app, prepare_database
+    from channel_oxatis.plugin import _LOOKUPS
+    from channel_oxatis.sandbox import SandboxConfig, SandboxServer
+
+    with SandboxServer(SandboxConfig(count=5, token="tok-kept-secret", timezone="UTC")) as server:
+        prepare_database(database)
+        registry = _registry(database)
+        settings = {"base_url": server.url, "store_timezone": "UTC", "lookup_ttl": 3600}
+        registry.add("kept", oxatis.info(), settings=settings, credentials="vault:kept", every=timedelta(hours=1))
+        app = make_app(database, credentials=lambda store, info: {"token": "tok-kept-secret"}, schedule=None)
+
+        def sync_in_a_new_process() -> tuple[int, int]:
+            _LOOKUPS.clear()
+            before = (server.calls["ProgressStateGetList"], server.calls["AccountPropertiesGet"])
+            with app.open():
+                enqueue_sync(app, "kept")
+            app.run_worker(wait=False, concurrency=1, install_signal_handlers=False)
+            return (
+                server.calls["ProgressStateGetList"] - before[0],
+                server.calls["AccountPropertiesGet"] - before[1],
+            )
+
+        assert sync_in_a_new_process() == (1, 1)  # the first sync asks, and keeps the answers on the row
+        assert sync_in_a_new_process() == (0, 0)
+        with PostgresStore(database) as db:
+            row = json.dumps(db.execute("SELECT lookups FROM stores WHERE store_key = 'kept'")[0][0])
+            assert "tok-kept-secret" not in row and "SST-SHIPPED" in row
+            db.execute(  # two hours pass on the database's clock
+                "UPDATE stores SET lookups = (SELECT jsonb_object_agg(k, (SELECT jsonb_object_agg(w, "
+                "jsonb_build_array((e->>0)::float8 - 7200, e->1)) FROM jsonb_each(v) AS x(w, e))) "
+                "FROM jsonb_each(lookups) AS y(k, v)) WHERE store_key = 'kept'"
+            )
+        assert sync_in_a_new_process() == (1, 1)
+        assert sync_in_a_new_process() == (0, 0)
+        last = registry.get("kept")
+        assert last is not None and last.last_run_at is not None and last.account_id

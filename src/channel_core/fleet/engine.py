@@ -55,6 +55,7 @@ from channel_core.fleet.registry import RegisteredStore, StoreRegistry
 from channel_core.hooktypes import Connection
 from channel_core.http import run_scope
 from channel_core.logs import get_logger
+from channel_core.lookups import keep_lookups
 from channel_core.models import Shipment, from_dict, to_dict
 from channel_core.registry import Channel, Channels
 from channel_core.sync.importer import Importer, ImportSummary
@@ -191,6 +192,7 @@ class _Runner:
             with (
                 run_scope(label=label, budget=budget, timeout=self.http_timeout),
                 keep_credentials(keeper_for(self.credentials, store, channel.info())),
+                keep_lookups(store.lookups),  # what connect asks, kept on the store's row (written by finished)
                 channel.connect(settings) as connection,
             ):
                 check_account(store, connection)

@@ -9,16 +9,18 @@ clock (``now()``), the one clock all workers share.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from channel_core.errors import ConfigurationError
 from channel_core.hooktypes import ChannelInfo
+from channel_core.lookups import KeptLookups
 from channel_core.secret import Secret
 from channel_core.sync.postgres import PostgresStore
 
@@ -41,6 +43,8 @@ class RegisteredStore:
     :ivar requests_per_second: the account's rate budget shared by every worker; ``None``: none.
     :ivar quota_reset: when the daily quota resets, as a time of day in ``quota_timezone``.
     :ivar account_id: the store's account, known after its first sync.
+    :ivar lookups: what its channel asked at connect, kept on the row for the next job (read by :meth:`get`
+        only; :meth:`StoreRegistry.finished` writes it back when the job changed it).
     """
 
     key: str
@@ -56,6 +60,7 @@ class RegisteredStore:
     parked_reason: str | None = None
     account_id: str | None = None
     last_run_at: datetime | None = None
+    lookups: KeptLookups | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, as ``channel stores list --json`` prints it (nothing secret to leave out)."""
@@ -263,8 +268,15 @@ class StoreRegistry:
         return bool(self.db.execute("DELETE FROM stores WHERE store_key=%s RETURNING store_key", (key,)))
 
     def get(self, key: str) -> RegisteredStore | None:
-        rows = self.db.execute(f"SELECT {_COLUMNS} FROM stores WHERE store_key=%s", (key,))  # noqa: S608
-        return RegisteredStore._from_row(rows[0]) if rows else None
+        """The store ``key``, with the lookups its jobs keep (``None`` when not registered)."""
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS}, lookups, extract(epoch FROM now())::float8 FROM stores WHERE store_key=%s",  # noqa: S608
+            (key,),
+        )
+        if not rows:
+            return None
+        *row, saved, now = rows[0]
+        return dataclasses.replace(RegisteredStore._from_row(row), lookups=KeptLookups(saved, now=now))
 
     def stores(self) -> list[RegisteredStore]:
         rows = self.db.execute(f"SELECT {_COLUMNS} FROM stores ORDER BY 1")  # noqa: S608 - constant columns
@@ -362,19 +374,23 @@ class StoreRegistry:
             "key": store.key,
             "summary": json.dumps(run, default=str) if run is not None else None,
         }
+        kept = store.lookups
+        lookups = ""
+        if kept is not None and kept.changed:  # what the job asked or forgot at connect, for the next job
+            lookups, params["lookups"] = "lookups=%(lookups)s::jsonb, ", json.dumps(kept.saved())
         if stopped == "quota":
             now = self.db.execute("SELECT now()")[0][0]
             params["until"] = next_quota_reset(now, store.quota_reset, store.quota_timezone)
             params["reason"] = error or "daily quota spent"
             self.db.execute(
-                f"{history}UPDATE stores SET account_id=coalesce(nullif(%(account)s, ''), account_id), "  # noqa: S608
+                f"{history}UPDATE stores SET {lookups}account_id=coalesce(nullif(%(account)s, ''), account_id), "  # noqa: S608
                 "last_run_at=now(), parked_until=%(until)s, parked_reason=%(reason)s, last_stopped=%(stopped)s, "
                 "last_error=%(error)s, next_run=greatest(next_run, %(until)s) WHERE store_key=%(key)s",
                 params,
             )
             return
         self.db.execute(  # a sync that got through lifts a quota parking, and the schedule it pushed back
-            f"{history}UPDATE stores SET account_id=coalesce(nullif(%(account)s, ''), account_id), "  # noqa: S608
+            f"{history}UPDATE stores SET {lookups}account_id=coalesce(nullif(%(account)s, ''), account_id), "  # noqa: S608
             "last_run_at=now(), next_run=CASE WHEN parked_until IS NULL THEN next_run "
             "ELSE least(next_run, now() + every_seconds * interval '1 second') END, "
             "parked_until=NULL, parked_reason=NULL, last_stopped=%(stopped)s, last_error=%(error)s "

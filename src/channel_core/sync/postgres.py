@@ -135,6 +135,8 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (store_key, day, channel, account_id)
     );
     """,
+    # what a channel asks at connect, kept with the store for the next job whichever worker runs it
+    "ALTER TABLE stores ADD COLUMN lookups JSONB;",
 )
 FENCED_OUT = "CF001"  # the SQLSTATE channel_check_fence raises: a later run took the store's fence
 
