@@ -294,6 +294,15 @@ def test_worker_once_syncs_the_due_stores_and_status_shows_the_runs(oxatis: Chan
         assert {r.token for r in server.requests} == {"tok-north", "tok-south"}
         again = runner.invoke(cli, ["--db", database, "worker", "--once"], env=env)
         assert again.exit_code == 0 and "0 store(s) queued" in again.output  # not due again for 15 minutes
+        with PostgresStore(database) as db:  # a succeeded job's row went as it ended; the runs say what it did
+            jobs = (
+                "SELECT status, count(*) FROM procrastinate_jobs WHERE task_name = 'channel_core.sync_store' GROUP BY 1"
+            )
+            assert db.execute(jobs) == []
+            assert runner.invoke(cli, ["--db", database, "stores", "run", "north"]).exit_code == 0
+            kept = runner.invoke(cli, ["--db", database, "worker", "--once", "--keep-succeeded-jobs"], env=env)
+            assert kept.exit_code == 0, kept.output
+            assert db.execute(jobs) == [("succeeded", 1)]
 
         ship = ["--db", database, "stores", "ship", "north", "100003", "--tracking", "6A77", "--carrier", "DPD"]
         first, repeat = runner.invoke(cli, ship, env=env), runner.invoke(cli, ship, env=env)
