@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -124,6 +125,7 @@ def connect(settings: Mapping[str, Any]) -> Connection:
     unknown = sorted(mapping.codes() - set(codes) - derived)
     if unknown:
         logger.warning("status_mapping_codes_not_in_store", channel="oxatis", codes=unknown, store_codes=codes)
+    context = contextvars.copy_context()  # the job's, with what its host keeps of the store's lookups
     return OxatisConnection(
         settings=parsed,
         client=client,
@@ -131,8 +133,15 @@ def connect(settings: Mapping[str, Any]) -> Connection:
         status_mapping=mapping,
         store_account=store_account,
         refresh=client.progress_states,  # a state id the kept list lacks: asked again, once per connection
-        on_refresh=lambda fresh: _LOOKUPS.put(key, "progress_states", fresh) if parsed.lookup_ttl > 0 else None,
+        on_refresh=lambda fresh: _keep_refreshed(context, key, fresh) if parsed.lookup_ttl > 0 else None,
     )
+
+
+def _keep_refreshed(context: contextvars.Context, key: str, states: list[dict[str, Any]]) -> None:
+    """Keep a list asked for again mid-run, in the connecting job's context: a fetch thread does not carry it,
+    and the host's kept lookups (:func:`channel_core.lookups.keep_lookups`) live there. Called once per
+    connection, so the context is never entered twice at once."""
+    context.run(_LOOKUPS.put, key, "progress_states", states)
 
 
 @hookimpl

@@ -667,9 +667,18 @@ def test_what_connect_asks_is_kept_on_the_store_row_for_any_worker_within_its_tt
 
         assert sync_in_a_new_process() == (1, 1)  # the first sync asks, and keeps the answers on the row
         assert sync_in_a_new_process() == (0, 0)
+        # the merchant creates a state and moves an order to it: the sync fetching that order asks for the list
+        # again (in a fetch thread), and the new list goes back on the row with the run
+        server.store.create_state(72899, "ANNULEE-BOUTIQUE", "Annulée par la boutique", "Cancelled by the shop")
+        server.store.add_progress_state(
+            100002, code="ANNULEE-BOUTIQUE", state_id=None, when=datetime(2026, 11, 2, 9, 0), comment=None,
+            publish=False, update_order=True,
+        )  # fmt: skip
+        assert sync_in_a_new_process() == (1, 0)
+        assert sync_in_a_new_process() == (0, 0)
         with PostgresStore(database) as db:
             row = json.dumps(db.execute("SELECT lookups FROM stores WHERE store_key = 'kept'")[0][0])
-            assert "tok-kept-secret" not in row and "SST-SHIPPED" in row
+            assert "tok-kept-secret" not in row and "SST-SHIPPED" in row and "ANNULEE-BOUTIQUE" in row
             db.execute(  # two hours pass on the database's clock
                 "UPDATE stores SET lookups = (SELECT jsonb_object_agg(k, (SELECT jsonb_object_agg(w, "
                 "jsonb_build_array((e->>0)::float8 - 7200, e->1)) FROM jsonb_each(v) AS x(w, e))) "
