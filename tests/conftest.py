@@ -155,6 +155,8 @@ def _forget_store_lookups() -> Iterator[None]:
     """Cassette replays reach different test stores at one address with one token: in a real fleet that is one
     store, whose account and states a channel may keep for a while (channel_core.lookups). Not across tests."""
     from channel_oxatis.plugin import _LOOKUPS
+    from channel_shopify.plugin import _LOOKUPS as _SHOPIFY_LOOKUPS
 
     _LOOKUPS.clear()
+    _SHOPIFY_LOOKUPS.clear()
     yield

@@ -20,7 +20,9 @@ from channel_core.hooktypes import (
     WebhookEvent,
     WebhookSubscription,
 )
+from channel_core.lookups import LookupCache, lookup_key
 from channel_core.models import NotificationResult, OrderStatus, Shipment
+from channel_core.secret import Secret
 from channel_core.status import StatusMapping
 from channel_shopify import __version__
 from channel_shopify import documents as docs
@@ -28,7 +30,7 @@ from channel_shopify.client import FIRST_GUESS, ShopifyClient
 from channel_shopify.connection import ShopifyConnection
 from channel_shopify.mapping import DEFAULT_STATUS_MAPPING
 from channel_shopify.orders import iter_order_pages
-from channel_shopify.settings import DEFAULT_API_VERSION, SETTING_SPECS, parse_settings
+from channel_shopify.settings import DEFAULT_API_VERSION, SETTING_SPECS, ShopifySettings, parse_settings
 from channel_shopify.shipments import FIELDS_NOT_SENT, FIELDS_SENT, notify
 from channel_shopify.webhooks import parse_webhook as verify_and_read
 from channel_shopify.webhooks import subscriptions
@@ -90,10 +92,13 @@ def connect(settings: Mapping[str, Any]) -> Connection:
     parsed = parse_settings(settings)
     mapping = StatusMapping.merged(DEFAULT_STATUS_MAPPING, parsed.status_mapping)
     client = ShopifyClient(parsed, tokens_keeper=current_keeper())
+    key = lookup_key(parsed.base_url, parsed.shop, *(_revealed(s) for s in _credentials(parsed)))
     try:
-        reply = client.execute("ChannelShop", docs.SHOP, {}, cost=docs.SHOP_COST)
-        shop = reply.data.get("shop")
-        installation = reply.data.get("currentAppInstallation") or {}
+        # kept only for a static token: with a grant, connect's call is what exchanges or rotates the token,
+        # and a dead refresh token must fail here, before the keeper would save anything
+        ttl = parsed.lookup_ttl if parsed.grant == "static" else 0.0
+        found = _LOOKUPS.get(key, "shop", ttl, lambda: _ask_shop(client))
+        shop, scopes = found["shop"], tuple(found["scopes"])
         if not isinstance(shop, dict) or not shop.get("myshopifyDomain"):
             raise ConfigurationError(f"the reply of {parsed.base_url} names no shop: is base_url a Shopify shop?")
         domain = str(shop["myshopifyDomain"]).lower()
@@ -101,7 +106,6 @@ def connect(settings: Mapping[str, Any]) -> Connection:
             raise ConfigurationError(
                 f"the credentials open {domain}, not the shop configured ({parsed.shop}); fix shop or the credentials"
             )
-        scopes = tuple(str(s.get("handle")) for s in installation.get("accessScopes") or [] if isinstance(s, dict))
         missing = [s for s in READ_SCOPES if s not in scopes]
         if not any(s in scopes for s in WRITE_SCOPES):
             missing.append(" or ".join(WRITE_SCOPES))
@@ -113,9 +117,32 @@ def connect(settings: Mapping[str, Any]) -> Connection:
                 operation="ChannelShop",
             )
     except BaseException:
+        _LOOKUPS.forget(key)  # refused, or not the shop meant: ask again next time
         client.close()
         raise
     return ShopifyConnection(settings=parsed, client=client, shop=shop, scopes=scopes, status_mapping=mapping)
+
+
+# The shop and the app's access scopes, per shop and credentials, for ``lookup_ttl`` seconds (an hour) when the
+# token is static: a worker's syncs of an unchanged shop make their listing call only, not the shop query too.
+# Kept by the fleet on the store's row (channel_core.lookups.keep_lookups), so any worker's job finds them.
+_LOOKUPS = LookupCache()
+
+
+def _credentials(parsed: ShopifySettings) -> tuple[Secret | str | None, ...]:
+    return (parsed.grant, parsed.access_token, parsed.client_id, parsed.client_secret, parsed.refresh_token)
+
+
+def _revealed(value: Secret | str | None) -> str | None:
+    return value.reveal() if isinstance(value, Secret) else value
+
+
+def _ask_shop(client: ShopifyClient) -> dict[str, Any]:
+    """The shop and the installation's scope handles, as plain JSON data (what may be kept)."""
+    reply = client.execute("ChannelShop", docs.SHOP, {}, cost=docs.SHOP_COST)
+    installation = reply.data.get("currentAppInstallation") or {}
+    scopes = [str(s.get("handle")) for s in installation.get("accessScopes") or [] if isinstance(s, dict)]
+    return {"shop": reply.data.get("shop"), "scopes": scopes}
 
 
 @hookimpl

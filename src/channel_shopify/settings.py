@@ -51,6 +51,12 @@ SETTING_SPECS = (
     SettingSpec("timeout", type="float", default=30.0, help="Read timeout in seconds"),
     SettingSpec("retry_attempts", type="int", default=5, help="Attempts per call on transient faults"),
     SettingSpec("retry_backoff", type="float", default=0.5, help="First backoff wait in seconds (doubles)"),
+    SettingSpec(
+        "lookup_ttl",
+        type="float",
+        default=3600.0,
+        help="Seconds the shop and the app's access scopes are kept between connections (0: ask each time)",
+    ),
 )
 
 
@@ -72,6 +78,7 @@ class ShopifySettings:
     timeout: float = 30.0
     retry_attempts: int = 5
     retry_backoff: float = 0.5
+    lookup_ttl: float = 3600.0
 
     @property
     def grant(self) -> str:
@@ -166,4 +173,5 @@ def parse_settings(settings: Mapping[str, Any]) -> ShopifySettings:
         timeout=_number(settings, "timeout", float, 30.0, 0.1),
         retry_attempts=_number(settings, "retry_attempts", int, 5, 1),
         retry_backoff=_number(settings, "retry_backoff", float, 0.5, 0.0),
+        lookup_ttl=_number(settings, "lookup_ttl", float, 3600.0, 0.0),
     )

@@ -177,3 +177,24 @@ def test_a_keeper_that_cannot_write_stops_the_connection_before_the_new_token_is
     assert server.tenant(DOMAIN).documents == []  # no query went out with the new access token
     with keep_credentials(Keeper()), shopify.connect(shop_settings(server, refresh_token=first)):
         pass  # the old refresh token still works: its successor was never used
+
+
+def test_a_static_tokens_shop_and_scopes_are_kept_so_the_next_connect_makes_no_call(
+    make_sandbox: MakeSandbox, shopify: Channel
+) -> None:
+    """What connect asks (the shop, the app's scopes) is kept for lookup_ttl per shop and token: a worker's next
+    sync of the shop makes its listing call only. The token revoked since is found by the first real call."""
+    server = make_sandbox()
+    tenant = server.tenant(DOMAIN)
+    tenant.tokens[STATIC_TOKEN] = float("inf")
+    settings = {"shop": DOMAIN, "base_url": server.base_url(DOMAIN), "access_token": STATIC_TOKEN}
+    shopify.connect(settings).close()
+    del tenant.tokens[STATIC_TOKEN]  # revoked: a connect that asked would be refused
+    with shopify.connect(settings) as connection:  # asked nothing
+        assert isinstance(connection, ShopifyConnection) and connection.account_id == DOMAIN
+        with pytest.raises(AuthenticationError):
+            connection.client.execute("ChannelShop", docs.SHOP, {}, cost=docs.SHOP_COST)
+    with pytest.raises(AuthenticationError, match="credentials rejected"):
+        shopify.connect({**settings, "lookup_ttl": 0})  # 0: asked every time; refused, the kept answer goes
+    with pytest.raises(AuthenticationError, match="credentials rejected"):
+        shopify.connect(settings)
