@@ -43,7 +43,8 @@ class KeptLookups:
     """A store's lookup answers as its host keeps them between processes, and what a job changed of them.
 
     :param saved: what :meth:`saved` returned when they were last written (``None``: nothing yet):
-        ``{key: {what: [at, answer]}}``, ``at`` in seconds on the host's clock.
+        ``{key: {what: [at, answer]}}``, ``at`` in seconds on the host's clock; anything else in it is ignored
+        (those answers are asked again).
     :param now: the host's clock when ``saved`` was read (the database's ``now()`` in the same statement):
         ages are told on that clock, never on this machine's.
     """
@@ -52,17 +53,18 @@ class KeptLookups:
 
     def __init__(
         self,
-        saved: Mapping[str, Mapping[str, Any]] | None = None,
+        saved: Any = None,
         *,
         now: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._clock, self._read_at, self._now = clock, clock(), now
         self._entries: dict[tuple[str, str], tuple[float, Any]] = {}
-        for key, answers in (saved or {}).items():
-            for what, entry in answers.items():
-                if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], int | float):
-                    self._entries[key, what] = (float(entry[0]), entry[1])
+        for key, answers in saved.items() if isinstance(saved, Mapping) else ():
+            for what, entry in answers.items() if isinstance(answers, Mapping) else ():
+                at = entry[0] if isinstance(entry, list) and len(entry) == 2 else None
+                if isinstance(at, int | float) and not isinstance(at, bool):
+                    self._entries[key, what] = (float(entry[0]), entry[1])  # anything else: not kept, asked
         self.changed = False  # asked or forgot something since it was read: write it back
         self._lock = threading.Lock()
 

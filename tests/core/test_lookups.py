@@ -70,6 +70,8 @@ def test_answers_kept_by_the_host_serve_a_process_that_has_none_and_come_back_ch
     assert kept.saved() == {}
     old = KeptLookups({"k": {"states": [0.0, []]}, "broken": {"x": "not a pair"}}, now=90_000.0, clock=clock)
     assert old.saved() == {} and not old.changed  # past a day: dropped when written back
+    for unreadable in (["a", "list"], {"k": ["not", "a", "table"]}, {"k": {"states": [True, 1]}}, "text"):
+        assert KeptLookups(unreadable, now=1.0, clock=clock).age("k", "states") is None  # not kept: asked
 
 
 def test_without_a_host_nothing_is_noted_and_ttl_zero_never_reads_the_host() -> None:
