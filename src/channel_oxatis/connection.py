@@ -37,7 +37,7 @@ class ProgressStates(Mapping[int, str]):
     An id the list does not name makes the connection ask the store for its list again, once: the merchant may
     have created the state since the list was kept, and an order in it must map to its state (its status, the
     shipment guard's "already shipped") rather than to a guess. ``on_refresh`` gets the new list (the plugin
-    drops its kept copy). A failed refresh raises: the order it was for fails, and is fetched again later.
+    keeps it). A failed refresh raises: the order it was for fails, and is fetched again later.
     """
 
     def __init__(

@@ -22,7 +22,6 @@ from channel_core.hooktypes import (
 )
 from channel_core.lookups import LookupCache, lookup_key
 from channel_core.models import NotificationResult, OrderStatus, Shipment
-from channel_core.secret import Secret
 from channel_core.status import StatusMapping
 from channel_shopify import __version__
 from channel_shopify import documents as docs
@@ -52,6 +51,11 @@ IMPORT_FEATURES = (
     "pickup_point",
     "local_pickup",
 )
+# The shop and the app's access scopes, per shop and credentials, for ``lookup_ttl`` seconds (an hour) when the
+# token is static: a worker's syncs of an unchanged shop make their listing call only, not the shop query too.
+# Kept by the fleet on the store's row (channel_core.lookups.keep_lookups), so any worker's job finds them.
+_LOOKUPS = LookupCache()
+
 READ_SCOPES = ("read_orders",)
 WRITE_SCOPES = (
     "write_assigned_fulfillment_orders",
@@ -92,7 +96,7 @@ def connect(settings: Mapping[str, Any]) -> Connection:
     parsed = parse_settings(settings)
     mapping = StatusMapping.merged(DEFAULT_STATUS_MAPPING, parsed.status_mapping)
     client = ShopifyClient(parsed, tokens_keeper=current_keeper())
-    key = lookup_key(parsed.base_url, parsed.shop, *(_revealed(s) for s in _credentials(parsed)))
+    key = lookup_key(parsed.base_url, parsed.shop, *_credentials(parsed))
     try:
         # kept only for a static token: with a grant, connect's call is what exchanges or rotates the token,
         # and a dead refresh token must fail here, before the keeper would save anything
@@ -123,18 +127,10 @@ def connect(settings: Mapping[str, Any]) -> Connection:
     return ShopifyConnection(settings=parsed, client=client, shop=shop, scopes=scopes, status_mapping=mapping)
 
 
-# The shop and the app's access scopes, per shop and credentials, for ``lookup_ttl`` seconds (an hour) when the
-# token is static: a worker's syncs of an unchanged shop make their listing call only, not the shop query too.
-# Kept by the fleet on the store's row (channel_core.lookups.keep_lookups), so any worker's job finds them.
-_LOOKUPS = LookupCache()
-
-
-def _credentials(parsed: ShopifySettings) -> tuple[Secret | str | None, ...]:
-    return (parsed.grant, parsed.access_token, parsed.client_id, parsed.client_secret, parsed.refresh_token)
-
-
-def _revealed(value: Secret | str | None) -> str | None:
-    return value.reveal() if isinstance(value, Secret) else value
+def _credentials(parsed: ShopifySettings) -> tuple[str | None, ...]:
+    """What identifies the credentials, revealed only to be digested into the lookup key."""
+    secrets = (parsed.access_token, parsed.client_secret, parsed.refresh_token)
+    return (parsed.grant, parsed.client_id, *(s.reveal() if s is not None else None for s in secrets))
 
 
 def _ask_shop(client: ShopifyClient) -> dict[str, Any]:
