@@ -74,3 +74,27 @@ def test_a_shared_rate_budget_takes_its_connection_from_the_pool(database: str) 
     budget.close()
     with PostgresStore(database, pool=pool) as store:
         assert _backend(store) == backend
+
+
+def test_a_store_prepares_no_statement_on_the_server(database: str) -> None:
+    """psycopg prepares a query on its sixth run; a page's pipeline aborted by a failed fence check could leave
+    it believing in a preparation the server never made. The store's connections prepare nothing."""
+    from datetime import UTC, datetime
+
+    from channel_core.errors import FencedOutError
+    from channel_core.sync.postgres import PostgresStore
+    from channel_core.sync.store import Checkpoint
+
+    with PostgresStore(database) as db:
+        fence = db.take_fence("oxatis", "a")
+        for _ in range(8):
+            db.load_checkpoint("oxatis", "a")
+            with db.transaction():
+                db.check_fence("oxatis", "a", fence)
+                db.save_checkpoint("oxatis", "a", Checkpoint(datetime(2026, 1, 1, tzinfo=UTC), None))
+        assert db.execute("SELECT count(*) FROM pg_prepared_statements") == [(0,)]  # each query ran 8 times
+        with pytest.raises(FencedOutError), db.transaction():
+            db.check_fence("oxatis", "a", fence - 1)
+            db.save_checkpoint("oxatis", "a", Checkpoint(datetime(2026, 1, 2, tzinfo=UTC), None))
+        assert db.execute("SELECT count(*) FROM pg_prepared_statements") == [(0,)]
+        assert db.load_checkpoint("oxatis", "a") is not None

@@ -49,10 +49,19 @@ class PostgresPool:
         self._lock = threading.Lock()
 
     def connect(self) -> psycopg.Connection[Any]:
-        """A new connection (not from the pool); :class:`psycopg.OperationalError` when the server refuses."""
+        """A new connection (not from the pool); :class:`psycopg.OperationalError` when the server refuses.
+
+        Without server-side prepared statements (``prepare_threshold=None``): psycopg prepares a query on its
+        sixth run, and a page's pipeline aborted by a failed fence check can leave its client-side record of a
+        preparation the server never made ("prepared statement _pg3_3 does not exist" on the next run, seen
+        once in a CI run of two workers fencing each other out). Without them a pooler in transaction mode
+        works as well.
+        """
         import psycopg
 
-        return psycopg.connect(self.dsn, autocommit=True, options=f"-c search_path={self.schema}")
+        return psycopg.connect(
+            self.dsn, autocommit=True, prepare_threshold=None, options=f"-c search_path={self.schema}"
+        )
 
     def take(self) -> psycopg.Connection[Any]:
         """An idle connection that answers, else a new one."""
