@@ -46,8 +46,7 @@ class ProgressStates(Mapping[int, str]):
         refresh: Callable[[], list[dict[str, Any]]] | None = None,
         on_refresh: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
-        self._refresh, self._on_refresh = refresh, on_refresh
-        self._refreshed = refresh is None
+        self._refresh, self._on_refresh = refresh, on_refresh  # _refresh: None once it was used
         self._lock = threading.Lock()
         self._load(states)
 
@@ -65,13 +64,13 @@ class ProgressStates(Mapping[int, str]):
 
     def __getitem__(self, state_id: int) -> str:
         code = self._by_id.get(state_id)
-        if code is None and not self._refreshed:
+        if code is None and self._refresh is not None:
             with self._lock:  # the first thread asks; the others wait for its answer
-                if not self._refreshed and self._refresh is not None:
+                if self._refresh is not None:
                     try:
                         self._load(self._refresh())
                     finally:
-                        self._refreshed = True  # once per connection, whatever it gave
+                        self._refresh = None  # once per connection, whatever it gave; cleared after the load
                     if self._on_refresh is not None:
                         self._on_refresh(self.states)
             code = self._by_id.get(state_id)

@@ -9,7 +9,6 @@ clock (``now()``), the one clock all workers share.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -81,7 +80,7 @@ class RegisteredStore:
         }
 
     @classmethod
-    def _from_row(cls, row: Sequence[Any]) -> RegisteredStore:
+    def _from_row(cls, row: Sequence[Any], lookups: KeptLookups | None = None) -> RegisteredStore:
         return cls(
             key=row[0],
             channel=row[1],
@@ -96,6 +95,7 @@ class RegisteredStore:
             parked_reason=row[10],
             account_id=row[11],
             last_run_at=row[12],
+            lookups=lookups,
         )
 
 
@@ -276,7 +276,7 @@ class StoreRegistry:
         if not rows:
             return None
         *row, saved, now = rows[0]
-        return dataclasses.replace(RegisteredStore._from_row(row), lookups=KeptLookups(saved, now=now))
+        return RegisteredStore._from_row(row, KeptLookups(saved, now=now))
 
     def stores(self) -> list[RegisteredStore]:
         rows = self.db.execute(f"SELECT {_COLUMNS} FROM stores ORDER BY 1")  # noqa: S608 - constant columns

@@ -52,9 +52,9 @@ class PostgresPool:
         """A new connection (not from the pool); :class:`psycopg.OperationalError` when the server refuses.
 
         Without server-side prepared statements (``prepare_threshold=None``): psycopg prepares a query on its
-        sixth run, and a page's pipeline aborted by a failed fence check can leave its client-side record of a
-        preparation the server never made ("prepared statement _pg3_3 does not exist" on the next run, seen
-        once in a CI run of two workers fencing each other out). Without them a pooler in transaction mode
+        sixth run, and a page's pipeline aborted by a failed fence check drops what the server had prepared;
+        once, in a CI run of two workers fencing each other out, psycopg then named a statement the server no
+        longer held ("prepared statement _pg3_3 does not exist"). Without them a pooler in transaction mode
         works as well.
         """
         import psycopg
