@@ -146,42 +146,95 @@ def _join(*parts: str | None) -> str | None:
     return _clean(" ".join(p.strip() for p in parts if p and p.strip()))
 
 
+@dataclass(frozen=True, slots=True)
+class _AddressKeys:
+    """The field names of one address of an order (``Shipping...``, ``Billing...``), spelled once."""
+
+    block: str
+    numbered: tuple[str, str, str, str]
+    street: str
+    building: str
+    floor: str
+    other: str
+    country_iso: str
+    country_name: str
+    first_name: str
+    last_name: str
+    company: str
+    city: str
+    state_name: str
+    state: str
+    zip_code: str
+
+    @classmethod
+    def of(cls, prefix: str) -> _AddressKeys:
+        p = prefix
+        return cls(
+            f"{p}Address",
+            (f"{p}AddressL1", f"{p}AddressL2", f"{p}AddressL3", f"{p}AddressL4"),
+            f"{p}AddressStreet",
+            f"{p}AddressBuilding",
+            f"{p}AddressFloor",
+            f"{p}AddressOtherInfo",
+            f"{p}CountryISOCode",
+            f"{p}CountryName",
+            f"{p}FirstName",
+            f"{p}LastName",
+            f"{p}Company",
+            f"{p}City",
+            f"{p}StateName",
+            f"{p}State",
+            f"{p}ZipCode",
+        )
+
+
+_ADDRESS_KEYS = {prefix: _AddressKeys.of(prefix) for prefix in ("Shipping", "Billing")}
+
+
+def _address_keys(prefix: str) -> _AddressKeys:
+    keys = _ADDRESS_KEYS.get(prefix)
+    return keys if keys is not None else _AddressKeys.of(prefix)
+
+
 def _address_lines(raw: Mapping[str, Any], prefix: str) -> list[str]:
     """Block first, then L1..L4, then the standardized parts (oxatis-api.md §3.3)."""
-    block = _clean(raw.get(f"{prefix}Address"))
+    keys = _address_keys(prefix)
+    block = _clean(raw.get(keys.block))
     if block:
         return [line.strip() for line in block.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line.strip()]
-    lines = [_clean(raw.get(f"{prefix}AddressL{n}")) for n in range(1, 5)]
+    lines = [_clean(raw.get(key)) for key in keys.numbered]
     if any(lines):
         return [line for line in lines if line]
-    street = _clean(raw.get(f"{prefix}AddressStreet"))
-    building = _join(raw.get(f"{prefix}AddressBuilding"), raw.get(f"{prefix}AddressFloor"))
-    other = _clean(raw.get(f"{prefix}AddressOtherInfo"))
+    street = _clean(raw.get(keys.street))
+    building = _join(raw.get(keys.building), raw.get(keys.floor))
+    other = _clean(raw.get(keys.other))
     return [line for line in (street, building, other) if line]
 
 
 def _country(raw: Mapping[str, Any], prefix: str) -> str | None:
-    iso = _clean(raw.get(f"{prefix}CountryISOCode"))
+    keys = _address_keys(prefix)
+    iso = _clean(raw.get(keys.country_iso))
     if iso:
         return iso.upper()
-    name = _clean(raw.get(f"{prefix}CountryName"))
+    name = _clean(raw.get(keys.country_name))
     return COUNTRY_NAMES.get(name.lower()) if name else None
 
 
 def _address(raw: Mapping[str, Any], prefix: str, phone: str | None) -> Address:
+    keys = _address_keys(prefix)
     lines = _address_lines(raw, prefix)
     if len(lines) > 3:
         lines = [*lines[:2], ", ".join(lines[2:])]
     lines += [""] * (3 - len(lines))
     return Address(
-        name=_join(raw.get(f"{prefix}FirstName"), raw.get(f"{prefix}LastName")),
-        company=_clean(raw.get(f"{prefix}Company")),
+        name=_join(raw.get(keys.first_name), raw.get(keys.last_name)),
+        company=_clean(raw.get(keys.company)),
         line1=lines[0] or None,
         line2=lines[1] or None,
         line3=lines[2] or None,
-        city=_clean(raw.get(f"{prefix}City")),
-        state=_clean(raw.get(f"{prefix}StateName")) or _clean(raw.get(f"{prefix}State")),
-        postal_code=_clean(raw.get(f"{prefix}ZipCode")),
+        city=_clean(raw.get(keys.city)),
+        state=_clean(raw.get(keys.state_name)) or _clean(raw.get(keys.state)),
+        postal_code=_clean(raw.get(keys.zip_code)),
         country_code=_country(raw, prefix),
         phone=phone,
     )
@@ -219,16 +272,22 @@ def _money(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(Decimal("0.01"))
 
 
+_OPTION_FIELDS = (
+    ("Option1Name", "Option1Value"),
+    ("Option2Name", "Option2Value"),
+    ("Option3Name", "Option3Value"),
+    ("Attribute1Name", "Attribute1Value"),
+    ("Attribute2Name", "Attribute2Value"),
+    ("AttributeTextName", "AttributeTextValue"),
+)
+_OPTION_NAMES = frozenset(name for name, _ in _OPTION_FIELDS)
+
+
 def _options(item: Mapping[str, Any]) -> tuple[ItemOption, ...]:
+    if _OPTION_NAMES.isdisjoint(item):  # most lines have none: one pass over the line's keys
+        return ()
     options: list[ItemOption] = []
-    for name_key, value_key in (
-        ("Option1Name", "Option1Value"),
-        ("Option2Name", "Option2Value"),
-        ("Option3Name", "Option3Value"),
-        ("Attribute1Name", "Attribute1Value"),
-        ("Attribute2Name", "Attribute2Value"),
-        ("AttributeTextName", "AttributeTextValue"),
-    ):
+    for name_key, value_key in _OPTION_FIELDS:
         name, value = _clean(item.get(name_key)), _clean(item.get(value_key))
         if name and value:
             options.append(ItemOption(name, value))
