@@ -167,8 +167,7 @@ class _AddressKeys:
     zip_code: str
 
     @classmethod
-    def of(cls, prefix: str) -> _AddressKeys:
-        p = prefix
+    def of(cls, p: str) -> _AddressKeys:
         return cls(
             f"{p}Address",
             (f"{p}AddressL1", f"{p}AddressL2", f"{p}AddressL3", f"{p}AddressL4"),
@@ -188,17 +187,12 @@ class _AddressKeys:
         )
 
 
-_ADDRESS_KEYS = {prefix: _AddressKeys.of(prefix) for prefix in ("Shipping", "Billing")}
+_SHIPPING = _AddressKeys.of("Shipping")
+_BILLING = _AddressKeys.of("Billing")
 
 
-def _address_keys(prefix: str) -> _AddressKeys:
-    keys = _ADDRESS_KEYS.get(prefix)
-    return keys if keys is not None else _AddressKeys.of(prefix)
-
-
-def _address_lines(raw: Mapping[str, Any], prefix: str) -> list[str]:
+def _address_lines(raw: Mapping[str, Any], keys: _AddressKeys) -> list[str]:
     """Block first, then L1..L4, then the standardized parts (oxatis-api.md §3.3)."""
-    keys = _address_keys(prefix)
     block = _clean(raw.get(keys.block))
     if block:
         return [line.strip() for line in block.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line.strip()]
@@ -211,8 +205,7 @@ def _address_lines(raw: Mapping[str, Any], prefix: str) -> list[str]:
     return [line for line in (street, building, other) if line]
 
 
-def _country(raw: Mapping[str, Any], prefix: str) -> str | None:
-    keys = _address_keys(prefix)
+def _country(raw: Mapping[str, Any], keys: _AddressKeys) -> str | None:
     iso = _clean(raw.get(keys.country_iso))
     if iso:
         return iso.upper()
@@ -220,9 +213,8 @@ def _country(raw: Mapping[str, Any], prefix: str) -> str | None:
     return COUNTRY_NAMES.get(name.lower()) if name else None
 
 
-def _address(raw: Mapping[str, Any], prefix: str, phone: str | None) -> Address:
-    keys = _address_keys(prefix)
-    lines = _address_lines(raw, prefix)
+def _address(raw: Mapping[str, Any], keys: _AddressKeys, phone: str | None) -> Address:
+    lines = _address_lines(raw, keys)
     if len(lines) > 3:
         lines = [*lines[:2], ", ".join(lines[2:])]
     lines += [""] * (3 - len(lines))
@@ -235,7 +227,7 @@ def _address(raw: Mapping[str, Any], prefix: str, phone: str | None) -> Address:
         city=_clean(raw.get(keys.city)),
         state=_clean(raw.get(keys.state_name)) or _clean(raw.get(keys.state)),
         postal_code=_clean(raw.get(keys.zip_code)),
-        country_code=_country(raw, prefix),
+        country_code=_country(raw, keys),
         phone=phone,
     )
 
@@ -389,7 +381,7 @@ def to_order(raw: Mapping[str, Any], ctx: MappingContext) -> Order | SkippedOrde
     """Map one validated ``Order`` to the canonical model, or say why it cannot be imported."""
     order_id = str(raw["OxID"])
     ship_phone = _clean(raw.get("ShippingPhone"))
-    ship_to = _address(raw, "Shipping", ship_phone)
+    ship_to = _address(raw, _SHIPPING, ship_phone)
     if ship_to.is_empty():
         return SkippedOrder(order_id, NO_SHIP_TO)
     created = to_utc(raw.get("Date"), ctx.tz)
@@ -441,7 +433,7 @@ def to_order(raw: Mapping[str, Any], ctx: MappingContext) -> Order | SkippedOrde
             phone=ship_phone or bill_phone,
             customer_id=str(raw["UserOxID"]) if raw.get("UserOxID") is not None else None,
         ),
-        bill_to=_address(raw, "Billing", bill_phone),
+        bill_to=_address(raw, _BILLING, bill_phone),
         ship_to=ship_to,
         items=tuple(items),
         payment=Payment(
