@@ -108,30 +108,38 @@ def test_order_json_round_trip_is_lossless(order: Order) -> None:
     assert from_dict(Order, json.loads(wire)) == order
 
 
+def _plain_json(order: Order) -> str:
+    return json.dumps(to_dict(order), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 @given(orders)
 def test_to_json_writes_to_dict_data_as_sorted_compact_json(order: Order) -> None:
-    expected = json.dumps(to_dict(order), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    expected = _plain_json(order)
     assert to_json(order) == expected
     assert to_json(order) == expected  # the second call, with every model type's field names already known
     assert models._CANONICAL.encode(order) == expected  # the standard library's encoder, orjson's fallback
 
 
-def _plain_json(order: Order) -> str:
-    return json.dumps(to_dict(order), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def test_to_json_writes_every_character_as_the_standard_library_does() -> None:
-    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)  # controls, U+2028, astral
-    order = Order(
+def _order_of(ship_to: Address, item: LineItem, created: datetime = datetime(2026, 1, 2, tzinfo=UTC)) -> Order:
+    return Order(
         channel="oxatis",
         order_id="1",
         order_number="1",
         status=OrderStatus.AWAITING_SHIPMENT,
         channel_status="paid",
-        created_at=datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
-        modified_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-        ship_to=Address(name=every, line1='"quoted" \\ back\tslash\x7f'),
-        items=(LineItem("1", "s", "\x00\x1f\u2028", 1, Decimal("1E+2")),),
+        created_at=created,
+        modified_at=datetime(2026, 1, 2, tzinfo=UTC),
+        ship_to=ship_to,
+        items=(item,),
+    )
+
+
+def test_to_json_writes_every_character_as_the_standard_library_does() -> None:
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)  # controls, U+2028, astral
+    order = _order_of(
+        Address(name=every, line1='"quoted" \\ back\tslash\x7f'),
+        LineItem("1", "s", "\x00\x1f\u2028", 1, Decimal("1E+2")),
+        created=datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
     )
     assert to_json(order) == _plain_json(order)
 
@@ -142,17 +150,7 @@ def test_to_json_writes_every_character_as_the_standard_library_does() -> None:
     ids=["lone-surrogate", "beyond-64-bits", "below-minus-2-64"],
 )
 def test_to_json_falls_back_to_the_standard_library_for_what_orjson_refuses(name: str, quantity: int) -> None:
-    order = Order(
-        channel="oxatis",
-        order_id="1",
-        order_number="1",
-        status=OrderStatus.AWAITING_SHIPMENT,
-        channel_status="paid",
-        created_at=datetime(2026, 1, 2, tzinfo=UTC),
-        modified_at=datetime(2026, 1, 2, tzinfo=UTC),
-        ship_to=Address(name=name),
-        items=(LineItem("1", None, name, quantity, Decimal("1.00")),),
-    )
+    order = _order_of(Address(name=name), LineItem("1", None, name, quantity, Decimal("1.00")))
     with pytest.raises(TypeError):
         orjson.dumps(order, default=models._json_default, option=models._ORJSON_OPTIONS)
     assert to_json(order) == _plain_json(order)
