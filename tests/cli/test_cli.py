@@ -237,6 +237,7 @@ def test_first_ctrl_c_asks_to_stop_after_the_current_page_second_aborts() -> Non
 
     from channel_core.cli.importing import stop_on_interrupt
 
+    before = signal.getsignal(signal.SIGINT)  # Python's default, or SIG_IGN under a shell's `command &`
     stop = threading.Event()
     with stop_on_interrupt(stop):
         os.kill(os.getpid(), signal.SIGINT)
@@ -248,7 +249,7 @@ def test_first_ctrl_c_asks_to_stop_after_the_current_page_second_aborts() -> Non
             os.kill(os.getpid(), signal.SIGINT)
             for _ in range(1000):
                 pass
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # what was there before, put back
 
 
 @pytest.mark.sandbox_config(count=10, token=TOKEN)
