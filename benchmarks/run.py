@@ -1,7 +1,8 @@
 """Benchmarks for channel_core and channel_oxatis. Reports figures and ratios measured in one run.
 
     python benchmarks/run.py decode          # reply bytes -> canonical Order vs a bare lxml parse (paired)
-    python benchmarks/run.py throughput      # 0 ms: import rate vs the sandbox's serving rate (load in its own process)
+    python benchmarks/run.py throughput      # 0 ms: import rate vs the sandbox's serving rate (load: own process),
+                                             # client CPU per order at 0 ms and at a store's pace (20 ms)
     python benchmarks/run.py busy            # the store edits orders after every list page: list calls, loss
     python benchmarks/run.py pg              # one store's import: PostgreSQL vs SQLite, round trips per order
     python benchmarks/run.py fleet           # 1k/10k/100k stores: claim, tick, status --json, query plans
@@ -282,9 +283,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _sandbox_process(count: int) -> tuple[subprocess.Popen[bytes], str]:
+def _sandbox_process(count: int, latency: float = 0.0) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     command = [sys.executable, "-m", "channel_oxatis.sandbox", "--port", str(port), "--orders", str(count)]
+    command += ["--latency", str(latency)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
     url = f"http://127.0.0.1:{port}"
     import http.client
@@ -334,31 +336,43 @@ def _bare_load(url: str, count: int, seconds: float, threads: int) -> float:
     return sum(done) / (time.perf_counter() - started)
 
 
-def bench_throughput(count: int = 2000, in_flight: int = 8) -> dict[str, Any]:
-    """A first import at 0 ms latency against a sandbox in its own process, beside that sandbox's own rate."""
+def _client_import(url: str, in_flight: int) -> tuple[int, float, float]:
+    """One first import from the sandbox at ``url``: (orders handled, the client's CPU seconds, wall seconds)."""
+    oxatis = Channels.discover()["oxatis"]
+    settings = {
+        "token": "sandbox-token",
+        "base_url": url,
+        "store_timezone": "Europe/Paris",
+        "max_concurrency": in_flight,
+        "requests_per_second": 100_000.0,
+    }
+    with tempfile.TemporaryDirectory() as tmp, SQLiteStore(Path(tmp) / "t.sqlite3") as store:
+        connection = oxatis.connect(settings)
+        cpu, wall = time.process_time(), time.perf_counter()
+        summary = Importer(oxatis, connection, store).run()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        connection.close()
+    return summary.imported + summary.skipped, cpu, wall
+
+
+def bench_throughput(count: int = 2000, in_flight: int = 8, paced: float = 0.02) -> dict[str, Any]:
+    """A first import at 0 ms latency against a sandbox in its own process, beside that sandbox's own rate;
+    then the client's CPU per order against a sandbox answering in ``paced`` seconds, a real store's pace."""
     process, url = _sandbox_process(count)
     try:
         # the load generator in its own process, so it shares no interpreter (and no GIL) with the client
         command = [sys.executable, __file__, "load-child", url, str(count), "5.0", str(in_flight)]
         serving = float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)  # noqa: S603
-        oxatis = Channels.discover()["oxatis"]
-        settings = {
-            "token": "sandbox-token",
-            "base_url": url,
-            "store_timezone": "Europe/Paris",
-            "max_concurrency": in_flight,
-            "requests_per_second": 100_000.0,
-        }
-        with tempfile.TemporaryDirectory() as tmp, SQLiteStore(Path(tmp) / "t.sqlite3") as store:
-            connection = oxatis.connect(settings)
-            cpu, wall = time.process_time(), time.perf_counter()
-            summary = Importer(oxatis, connection, store).run()
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-            connection.close()
+        handled, cpu, wall = _client_import(url, in_flight)
     finally:
         process.terminate()
         process.wait(timeout=10)
-    handled = summary.imported + summary.skipped
+    process, url = _sandbox_process(count, latency=paced)
+    try:
+        paced_handled, paced_cpu, _ = _client_import(url, in_flight)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
     return {
         "orders": handled,
         "sandbox_replies_per_s": round(serving, 1),
@@ -367,6 +381,7 @@ def bench_throughput(count: int = 2000, in_flight: int = 8) -> dict[str, Any]:
         "target_fraction_min": 0.5,
         "client_cpu_ms_per_order": round(cpu * 1000 / handled, 3),
         "target_client_cpu_ms_per_order_max": 0.3,
+        f"client_cpu_ms_per_order_sandbox_at_{paced * 1000:.0f}ms": round(paced_cpu * 1000 / paced_handled, 3),
     }
 
 
