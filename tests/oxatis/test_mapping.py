@@ -55,6 +55,53 @@ def test_address_block_wins_over_lines_and_parts_and_long_blocks_fold_into_line3
     assert result.ship_to.postal_code == "01000"
 
 
+def test_address_lines_then_standardized_parts_for_each_address() -> None:
+    result = to_order(
+        order(
+            ShippingAddressL1=" ",
+            ShippingAddressL2="2 b",
+            ShippingAddressL4="4 d",
+            BillingAddressStreet="9 rue Basse",
+            BillingAddressBuilding="Bât. C",
+            BillingAddressFloor="2e étage",
+            BillingAddressOtherInfo="code 1234",
+            BillingCountryName="Belgique",
+            BillingStateName=" ",
+            BillingState="Liège",
+        ),
+        ctx(),
+    )
+    assert not isinstance(result, SkippedOrder)
+    assert (result.ship_to.line1, result.ship_to.line2, result.ship_to.line3) == ("2 b", "4 d", None)
+    assert result.bill_to is not None
+    assert (result.bill_to.line1, result.bill_to.line2, result.bill_to.line3) == (
+        "9 rue Basse",
+        "Bât. C 2e étage",
+        "code 1234",
+    )
+    assert (result.bill_to.country_code, result.bill_to.state) == ("BE", "Liège")
+
+
+def test_item_options_in_their_documented_order_and_only_with_a_name_and_a_value() -> None:
+    line = {"OxID": 1, "ItemName": "Tasse", "Quantity": 1, "NetPrice": Decimal("9.90")}
+    result = to_order(
+        order(
+            OrderItems=[
+                {**line, "AttributeTextName": "Gravure", "AttributeTextValue": "Zoé", "Option1Name": "Taille",
+                 "Option1Value": " L ", "Attribute2Name": "Couleur", "Attribute2Value": "  ", "Option3Value": "x"},
+                {**line, "OxID": 2},
+                {**line, "OxID": 3, "Attribute1Name": "Motif", "Attribute1Value": "Fleurs"},
+            ]
+        ),
+        ctx(),
+    )  # fmt: skip
+    assert not isinstance(result, SkippedOrder)
+    first, second, third = result.items
+    assert [(o.name, o.value) for o in first.options] == [("Taille", "L"), ("Gravure", "Zoé")]
+    assert second.options == ()
+    assert [(o.name, o.value) for o in third.options] == [("Motif", "Fleurs")]
+
+
 def test_names_only_is_no_ship_to() -> None:
     result = to_order({"OxID": 9, "Date": datetime(2026, 1, 1), "ShippingFirstName": "Zoé"}, ctx())
     assert result == SkippedOrder("9", "no ship-to address")
